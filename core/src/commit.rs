@@ -1,0 +1,210 @@
+//! The two durable write sequences. This module is the only caller of the
+//! storage sync methods.
+//!
+//! **Append** (one commit = one save, one batch, or the saves of several
+//! threads gathered into one group):
+//! ```text
+//! [ftruncate(file, committed_len)   -- only if an earlier attempt failed]
+//! pwrite(file, lines, committed_len)
+//! fdatasync(file)                   -- Durability::Full
+//! ```
+//! **Replace** (the `Rewrite` strategy, `clear`, `repair`, `compact`,
+//! `export`):
+//! ```text
+//! fd = openat(dir, ".<name>.<random>.tmp", O_CREAT|O_EXCL)
+//! write everything; fsync(fd)       -- Durability::Full
+//! renameat(dir, tmp, dir, name)
+//! fsync(dir)                        -- Durability::Full
+//! ```
+//! On any error before the rename the temp file is removed. A failed sync is
+//! an error for the operation: it is never retried as if it had succeeded.
+//! The caller (the history) only advances its committed length after a
+//! commit returns `Ok`, and starts every commit from that length, so the
+//! bytes of a failed attempt are truncated or left out of the next one.
+
+use std::io;
+
+use crate::error::{Error, Result};
+use crate::lock::random_token;
+use crate::options::Durability;
+use crate::storage::{Dir, FileName, ReadFile, WriteFile};
+
+/// Where a commit goes.
+#[derive(Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub(crate) dir: &'a dyn Dir,
+    pub(crate) name: &'a FileName,
+    pub(crate) display: &'a str,
+    pub(crate) durability: Durability,
+}
+
+impl Target<'_> {
+    fn full(&self) -> bool {
+        self.durability == Durability::Full
+    }
+
+    fn io(&self, op: &'static str, e: io::Error) -> Error {
+        Error::io(self.display, op, e)
+    }
+
+    fn sync_dir(&self, op: &'static str) -> Result<()> {
+        if self.full() {
+            self.dir.sync_dir().map_err(|e| Error::sync(self.display, op, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Appends `bytes` at `at` (the committed length) and syncs.
+///
+/// `heal`: an earlier attempt may have left bytes after `at`; cut them first.
+/// On error the file is cut back to `at` (best effort) and the caller must
+/// pass `heal = true` next time.
+pub(crate) fn append(t: Target<'_>, file: &mut dyn WriteFile, at: u64, bytes: &[u8], heal: bool) -> Result<()> {
+    if heal {
+        file.set_len(at).map_err(|e| t.io("cutting off a failed write", e))?;
+    }
+    if let Err(e) = file.write_at(bytes, at) {
+        let _ = file.set_len(at);
+        return Err(t.io("appending", e));
+    }
+    if t.full()
+        && let Err(e) = file.sync_data()
+    {
+        let _ = file.set_len(at);
+        return Err(Error::sync(t.display, "syncing an append", e));
+    }
+    Ok(())
+}
+
+/// Truncates a file to `len` and syncs (moving a torn tail aside).
+pub(crate) fn truncate(t: Target<'_>, file: &mut dyn WriteFile, len: u64) -> Result<()> {
+    file.set_len(len).map_err(|e| t.io("truncating a torn tail", e))?;
+    if t.full() {
+        file.sync_data().map_err(|e| Error::sync(t.display, "syncing a truncation", e))?;
+    }
+    Ok(())
+}
+
+/// Creates the history file, durably (file and directory entry).
+pub(crate) fn create(t: Target<'_>) -> Result<Box<dyn WriteFile>> {
+    let mut f = t.dir.create_new(t.name).map_err(|e| t.io("creating the history file", e))?;
+    if t.full() {
+        f.sync_all().map_err(|e| Error::sync(t.display, "syncing a new history file", e))?;
+    }
+    t.sync_dir("syncing the directory after creating the history file")?;
+    Ok(f)
+}
+
+/// The temp-file name for `name`: `.<name>.<16 hex>.tmp`.
+pub(crate) fn temp_name(name: &FileName) -> Result<FileName> {
+    Ok(FileName::new(&format!(".{}.{:016x}.tmp", name, random_token()))?)
+}
+
+/// Whether `entry` is one of our temp files for `name`.
+pub(crate) fn is_temp_of(entry: &str, name: &FileName) -> bool {
+    let Some(rest) = entry.strip_prefix('.').and_then(|r| r.strip_prefix(name.as_str())) else {
+        return false;
+    };
+    let Some(mid) = rest.strip_prefix('.').and_then(|r| r.strip_suffix(".tmp")) else {
+        return false;
+    };
+    mid.len() == 16 && mid.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Atomically replaces `t.name` with what `fill` writes into a fresh temp
+/// file. Returns the new file, open for writing.
+pub(crate) fn replace(
+    t: Target<'_>,
+    fill: &mut dyn FnMut(&mut dyn WriteFile) -> Result<()>,
+) -> Result<Box<dyn WriteFile>> {
+    let mut attempts = 0;
+    let (tmp, mut file) = loop {
+        let tmp = temp_name(t.name)?;
+        match t.dir.create_new(&tmp) {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 8 => attempts += 1,
+            Err(e) => return Err(t.io("creating a temp file", e)),
+        }
+    };
+    let result = (|| {
+        fill(&mut *file)?;
+        if t.full() {
+            file.sync_all().map_err(|e| Error::sync(t.display, "syncing the temp file", e))?;
+        }
+        t.dir.rename(&tmp, t.name).map_err(|e| t.io("renaming the temp file over the history", e))
+    })();
+    if let Err(e) = result {
+        drop(file);
+        let _ = t.dir.remove(&tmp);
+        return Err(e);
+    }
+    // The rename happened: the new content is visible. Its durability needs
+    // the directory sync; if that fails the caller must not count it.
+    t.sync_dir("syncing the directory after a rename")?;
+    Ok(file)
+}
+
+/// Copies `[0, len)` of `src` into `dst` at offset 0.
+pub(crate) fn copy_prefix(src: &dyn ReadFile, dst: &mut dyn WriteFile, len: u64, display: &str) -> Result<()> {
+    let mut buf = vec![0u8; (1 << 20).min(len as usize).max(1)];
+    let mut pos = 0u64;
+    while pos < len {
+        let want = ((len - pos) as usize).min(buf.len());
+        crate::storage::read_exact_at(src, &mut buf[..want], pos)
+            .map_err(|e| Error::io(display, "reading the history", e))?;
+        dst.write_at(&buf[..want], pos).map_err(|e| Error::io(display, "writing a temp file", e))?;
+        pos += want as u64;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to a new sidecar `<name>.<kind>.<n>` (first free `n`),
+/// durably. Returns the sidecar's name.
+pub(crate) fn write_sidecar(t: Target<'_>, kind: &str, bytes: &[u8]) -> Result<String> {
+    let prefix = format!("{}.{}.", t.name, kind);
+    let entries = t.dir.list().map_err(|e| t.io("listing the directory", e))?;
+    let mut n =
+        entries.iter().filter_map(|e| e.strip_prefix(&prefix).and_then(|s| s.parse::<u64>().ok())).max().unwrap_or(0);
+    loop {
+        n += 1;
+        let side = FileName::new(&format!("{prefix}{n}"))?;
+        let mut f = match t.dir.create_new(&side) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(t.io("creating a sidecar file", e)),
+        };
+        let res = f
+            .write_at(bytes, 0)
+            .map_err(|e| t.io("writing a sidecar file", e))
+            .and_then(|()| {
+                if t.full() {
+                    f.sync_all().map_err(|e| Error::sync(t.display, "syncing a sidecar file", e))
+                } else {
+                    Ok(())
+                }
+            })
+            .and_then(|()| t.sync_dir("syncing the directory after writing a sidecar file"));
+        if let Err(e) = res {
+            drop(f);
+            let _ = t.dir.remove(&side);
+            return Err(e);
+        }
+        return Ok(side.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_are_recognised() {
+        let name = FileName::new("h.jsonl").expect("name");
+        let tmp = temp_name(&name).expect("tmp");
+        assert!(is_temp_of(tmp.as_str(), &name));
+        assert!(!is_temp_of("h.jsonl.tmp", &name), "the original module's temp name is not ours");
+        assert!(!is_temp_of(".h.jsonl.lock", &name));
+        assert!(!is_temp_of(".other.jsonl.0123456789abcdef.tmp", &name));
+    }
+}

@@ -1,0 +1,201 @@
+//! Errors. Each message names the file, says what happened and what to do.
+
+use std::io;
+use std::sync::Arc;
+
+use crate::codec::LineError;
+use crate::record::FieldError;
+use crate::storage::NameError;
+
+/// Everything a history operation can fail with.
+///
+/// Cheap to clone (I/O sources are shared), so one failed group commit can
+/// be reported to every thread that took part in it.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The disk (or quota) is full. Nothing was committed; free space and
+    /// retry.
+    #[error(
+        "{file}: no space left on the device while {op}; nothing was committed and the history is unchanged: free some space and retry"
+    )]
+    DiskFull {
+        /// The file concerned.
+        file: String,
+        /// What was being done.
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: Arc<io::Error>,
+    },
+    /// The OS refused access (permissions, read-only file system).
+    #[error(
+        "{file}: permission denied while {op}: {source}; check that the directory and file are writable by this user (or open the history read-only)"
+    )]
+    PermissionDenied {
+        /// The file concerned.
+        file: String,
+        /// What was being done.
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: Arc<io::Error>,
+    },
+    /// Any other I/O error.
+    #[error("{file}: I/O error while {op}: {source}")]
+    Io {
+        /// The file concerned.
+        file: String,
+        /// What was being done.
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: Arc<io::Error>,
+    },
+    /// Syncing to disk failed: what was written since the last successful
+    /// sync may or may not be on disk. The operation was not committed; it is
+    /// written again in full if retried.
+    #[error(
+        "{file}: syncing to disk failed while {op}: {source}; the operation was not committed (a retry writes it again in full)"
+    )]
+    SyncFailed {
+        /// The file concerned.
+        file: String,
+        /// What was being done.
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: Arc<io::Error>,
+    },
+    /// Another writer holds the history.
+    #[error(
+        "{file}: locked by another writer{holder}; only one process may write a history at a time: wait for it to finish, set a lock timeout, or open the history read-only"
+    )]
+    Locked {
+        /// The history.
+        file: String,
+        /// Who holds it, when known (`": pid 123"`), else empty.
+        holder: String,
+    },
+    /// A line that is not a valid record is followed by valid ones.
+    #[error(
+        "{file}: corrupt at line {line} (byte {offset}): {reason}; run `repair` to move the bad lines to a sidecar file and keep the rest"
+    )]
+    Corrupt {
+        /// The history.
+        file: String,
+        /// 1-based line number.
+        line: u64,
+        /// Byte offset of the line's first byte.
+        offset: u64,
+        /// What is wrong with the line.
+        reason: LineError,
+    },
+    /// A record cannot be saved; nothing was written.
+    #[error("{file}: invalid record{at}: {source}; nothing was written")]
+    InvalidRecord {
+        /// The history.
+        file: String,
+        /// `" (record 3 of the batch)"` for batches, else empty.
+        at: String,
+        /// The field and the problem.
+        #[source]
+        source: FieldError,
+    },
+    /// A record given as JSON text cannot be read.
+    #[error("{file}: invalid record{at}: {reason}; nothing was written")]
+    InvalidJson {
+        /// The history.
+        file: String,
+        /// Where in the input, if known.
+        at: String,
+        /// What is wrong.
+        reason: LineError,
+    },
+    /// A name that is not a plain file name.
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+    /// A write was attempted through a read-only handle.
+    #[error("{file}: opened read-only; open it with `History::open` to {op}")]
+    ReadOnly {
+        /// The history.
+        file: String,
+        /// The refused operation.
+        op: &'static str,
+    },
+    /// A compare-and-append found a different last iteration.
+    #[error(
+        "{file}: conflict: expected the last iteration to be {expected}, but it is {actual}; another writer got there first: reload and decide again"
+    )]
+    Conflict {
+        /// The history.
+        file: String,
+        /// What the caller expected (`none` for an empty history).
+        expected: String,
+        /// What it is.
+        actual: String,
+    },
+    /// The lease-based lock (systems without OS locks) was taken over.
+    #[error("{file}: this writer's lease was taken over by another writer; nothing was committed: reopen the history")]
+    LeaseLost {
+        /// The history.
+        file: String,
+    },
+}
+
+impl Error {
+    /// Maps an I/O error to the right variant.
+    pub(crate) fn io(file: &str, op: &'static str, e: io::Error) -> Error {
+        let file = file.to_string();
+        let source = Arc::new(e);
+        match source.kind() {
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => Error::DiskFull { file, op, source },
+            io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                Error::PermissionDenied { file, op, source }
+            }
+            _ => Error::Io { file, op, source },
+        }
+    }
+
+    /// A failed sync (the data's fate is unknown).
+    pub(crate) fn sync(file: &str, op: &'static str, e: io::Error) -> Error {
+        match Error::io(file, op, e) {
+            Error::Io { file, op, source } => Error::SyncFailed { file, op, source },
+            other => other,
+        }
+    }
+
+    /// The underlying OS error, if any.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match self {
+            Error::DiskFull { source, .. }
+            | Error::PermissionDenied { source, .. }
+            | Error::Io { source, .. }
+            | Error::SyncFailed { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// A short stable code for scripts and bindings (`disk-full`,
+    /// `permission-denied`, `io`, `sync-failed`, `locked`, `corrupt`,
+    /// `invalid-record`, `invalid-name`, `read-only`, `conflict`,
+    /// `lease-lost`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::DiskFull { .. } => "disk-full",
+            Error::PermissionDenied { .. } => "permission-denied",
+            Error::Io { .. } => "io",
+            Error::SyncFailed { .. } => "sync-failed",
+            Error::Locked { .. } => "locked",
+            Error::Corrupt { .. } => "corrupt",
+            Error::InvalidRecord { .. } | Error::InvalidJson { .. } => "invalid-record",
+            Error::InvalidName(_) => "invalid-name",
+            Error::ReadOnly { .. } => "read-only",
+            Error::Conflict { .. } => "conflict",
+            Error::LeaseLost { .. } => "lease-lost",
+        }
+    }
+}
+
+/// Result of history operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,772 @@
+//! The history: open, save, read, verify, repair, clear, export.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Write};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use crate::codec::{self, EncodedBody};
+use crate::commit::{self, Target};
+use crate::error::{Error, Result};
+use crate::lock::{self, LockKind, WriterLock};
+use crate::options::{CommitStrategy, Options};
+use crate::record::IterationRecord;
+use crate::recovery::{self, BadLineReport, RecoveryReport, RepairReport, TornTail};
+use crate::scan::{self, BadLine, Lines, Outcome};
+use crate::storage::{Dir, FileName, ReadFile, WriteFile};
+
+/// How healthy a history is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Health {
+    /// Every line is a valid record (or blank).
+    Healthy,
+    /// Valid, except for the tail of a write that did not finish; the next
+    /// writer moves it to a sidecar file.
+    TornTail,
+    /// A bad line is followed by valid ones; `repair` is needed to write.
+    Corrupt,
+}
+
+/// The result of [`History::verify`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// The history, as named in messages.
+    pub file: String,
+    /// Overall state.
+    pub health: Health,
+    /// Valid records (complete commits only).
+    pub records: u64,
+    /// Valid records without a checksum (written by another tool).
+    pub unchecksummed: u64,
+    /// `iteration_num` of the last valid record.
+    pub last_iteration_num: Option<u64>,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+    /// The torn tail, if any (not moved: verify changes nothing).
+    pub torn_tail: Option<TornTail>,
+    /// Bad lines followed by valid ones (at most 1000 listed).
+    pub corrupt_lines: Vec<BadLineReport>,
+    /// Number of bad lines in all.
+    pub bad_lines_total: u64,
+    /// Stale temp files of ours present in the directory.
+    pub temp_files: Vec<String>,
+    /// Whether the storage can make renames and creates durable (directory
+    /// sync). `false` on Windows and some WASI hosts.
+    pub dir_sync: bool,
+}
+
+struct WriterState {
+    file: Option<Box<dyn WriteFile>>,
+    /// Length of the committed (acknowledged) prefix.
+    len: u64,
+    count: u64,
+    last: Option<u64>,
+    /// An attempt failed: bytes after `len` must be cut before the next append.
+    dirty: bool,
+    lock: WriterLock,
+}
+
+#[derive(Default)]
+struct Queue {
+    next_ticket: u64,
+    pending: Vec<(u64, Vec<EncodedBody>)>,
+    leader: bool,
+    results: HashMap<u64, Result<()>>,
+}
+
+struct Writer {
+    state: Mutex<WriterState>,
+    queue: Mutex<Queue>,
+    done: Condvar,
+    report: RecoveryReport,
+    lock_kind: LockKind,
+}
+
+/// A crash-safe history of iteration records in one JSONL file.
+///
+/// Open it for writing with [`History::open`] (one writer process at a
+/// time; see [`crate::lock`]) or for reading with [`History::open_read_only`]
+/// (no lock; any number of readers, also while a writer appends).
+///
+/// `History` is `Send + Sync`: share it between threads (e.g. in an `Arc`)
+/// and call [`save`](Self::save) from all of them with no lock of your own.
+/// Saves that arrive while another is being synced are committed together
+/// (group commit): one write and one sync for all of them. Lines never
+/// interleave.
+///
+/// # Durability
+/// With the default [`Durability::Full`](crate::Durability::Full), when
+/// `save` or `save_batch` returns `Ok` the records are on stable storage and
+/// survive a process crash or power loss. Each call is all-or-nothing: after
+/// a crash a batch is either entirely there or entirely absent. If it returns
+/// `Err`, nothing of it is committed (a retry writes it again in full).
+/// A reader sees a record once it is written, possibly a moment before its
+/// sync returns; a writer's own reads show only committed records.
+pub struct History {
+    dir: Arc<dyn Dir>,
+    name: FileName,
+    display: String,
+    options: Options,
+    writer: Option<Writer>,
+}
+
+impl fmt::Debug for History {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("History")
+            .field("file", &self.display)
+            .field("writable", &self.writer.is_some())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Resets the queue's leader flag even if a commit panics.
+struct LeaderGuard<'a> {
+    writer: &'a Writer,
+    tickets: Vec<u64>,
+    result: Option<Result<()>>,
+}
+
+impl Drop for LeaderGuard<'_> {
+    fn drop(&mut self) {
+        let mut q = lock(&self.writer.queue);
+        q.leader = false;
+        let result = self.result.take().unwrap_or_else(|| {
+            Err(Error::Io {
+                file: String::new(),
+                op: "committing (the committing thread panicked)",
+                source: Arc::new(io::Error::other("panic during commit")),
+            })
+        });
+        for t in &self.tickets {
+            q.results.insert(*t, result.clone());
+        }
+        self.writer.done.notify_all();
+    }
+}
+
+impl History {
+    /// Opens (creating if needed) history `name` in `dir` for writing.
+    ///
+    /// Takes the writer lock, then recovers: removes our stale temp files,
+    /// moves a torn tail to a sidecar file, and fails on corruption unless
+    /// [`Options::repair_on_open`] is set. What it did is in
+    /// [`recovery_report`](Self::recovery_report). Opening reads the whole
+    /// file once (checksums only), so it takes time proportional to its size;
+    /// after that, saves, `count`, `last_iteration_num` and `load_recent`
+    /// do not depend on the history's length.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] if another writer holds it, [`Error::Corrupt`],
+    /// [`Error::InvalidName`], and I/O errors (disk full, permission denied).
+    pub fn open(dir: impl Dir + 'static, name: &str, options: Options) -> Result<History> {
+        Self::open_shared(Arc::new(dir), name, options)
+    }
+
+    /// Like [`open`](Self::open), for a directory handle shared with others.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_shared(dir: Arc<dyn Dir>, name: &str, options: Options) -> Result<History> {
+        let name = FileName::new(name)?;
+        let display = dir.display_name(&name);
+        let lock = lock::acquire(&*dir, &name, &display, options.lock_timeout, options.lease)?;
+        let t = Target { dir: &*dir, name: &name, display: &display, durability: options.durability };
+        let opened = recovery::open(t, options.repair_on_open)?;
+        let lock_kind = lock.kind();
+        let writer = Writer {
+            state: Mutex::new(WriterState {
+                file: Some(opened.file),
+                len: opened.totals.end,
+                count: opened.totals.records,
+                last: opened.totals.last,
+                dirty: false,
+                lock,
+            }),
+            queue: Mutex::new(Queue::default()),
+            done: Condvar::new(),
+            report: opened.report,
+            lock_kind,
+        };
+        Ok(History { dir, name, display, options, writer: Some(writer) })
+    }
+
+    /// Opens history `name` in `dir` for reading only. Takes no lock and
+    /// changes nothing: a torn tail is ignored, not moved. A missing file
+    /// reads as an empty history.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`].
+    pub fn open_read_only(dir: impl Dir + 'static, name: &str) -> Result<History> {
+        Self::open_read_only_shared(Arc::new(dir), name)
+    }
+
+    /// Like [`open_read_only`](Self::open_read_only) for a shared directory handle.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`].
+    pub fn open_read_only_shared(dir: Arc<dyn Dir>, name: &str) -> Result<History> {
+        let name = FileName::new(name)?;
+        let display = dir.display_name(&name);
+        Ok(History { dir, name, display, options: Options::default(), writer: None })
+    }
+
+    /// The history's file as named in messages (e.g. `runs/history.jsonl`).
+    pub fn file(&self) -> &str {
+        &self.display
+    }
+
+    /// Whether this handle can write.
+    pub fn is_writable(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// What opening for writing found and did (`None` for read-only handles).
+    pub fn recovery_report(&self) -> Option<&RecoveryReport> {
+        self.writer.as_ref().map(|w| &w.report)
+    }
+
+    /// The kind of writer lock held (`None` for read-only handles).
+    pub fn lock_kind(&self) -> Option<LockKind> {
+        self.writer.as_ref().map(|w| w.lock_kind)
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target { dir: &*self.dir, name: &self.name, display: &self.display, durability: self.options.durability }
+    }
+
+    fn writer(&self, op: &'static str) -> Result<&Writer> {
+        self.writer.as_ref().ok_or_else(|| Error::ReadOnly { file: self.display.clone(), op })
+    }
+
+    fn encode(&self, records: &[IterationRecord]) -> Result<Vec<EncodedBody>> {
+        records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                codec::encode_body(r).map_err(|source| Error::InvalidRecord {
+                    file: self.display.clone(),
+                    at: if records.len() > 1 {
+                        format!(" (record {} of the batch, iteration {})", i + 1, r.iteration_num)
+                    } else {
+                        String::new()
+                    },
+                    source,
+                })
+            })
+            .collect()
+    }
+
+    /// Saves one record durably (see [Durability](Self#durability)).
+    ///
+    /// # Errors
+    /// [`Error::InvalidRecord`] (nothing written), [`Error::ReadOnly`], and
+    /// I/O errors; on any error nothing of the record is committed.
+    pub fn save(&self, record: &IterationRecord) -> Result<()> {
+        let w = self.writer("save")?;
+        let bodies = self.encode(std::slice::from_ref(record))?;
+        self.commit(w, bodies)
+    }
+
+    /// Saves several records as one all-or-nothing commit: after a crash
+    /// either all of them are in the history or none is.
+    ///
+    /// # Errors
+    /// As [`save`](Self::save); an invalid record names its place in the batch.
+    pub fn save_batch(&self, records: &[IterationRecord]) -> Result<()> {
+        let w = self.writer("save")?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        let bodies = self.encode(records)?;
+        self.commit(w, bodies)
+    }
+
+    /// Saves one record given as a JSON object (one line of JSONL, in any
+    /// form the reader accepts, e.g. written by Python's `json.dumps`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidJson`] naming the problem, or as [`save`](Self::save).
+    pub fn save_json(&self, json: &[u8]) -> Result<()> {
+        let record = self.parse_json(json, "")?;
+        self.save(&record)
+    }
+
+    /// Parses one JSON record for saving, with errors naming this history.
+    fn parse_json(&self, json: &[u8], at: &str) -> Result<IterationRecord> {
+        codec::decode_line(json).map(|(r, _)| r).map_err(|reason| Error::InvalidJson {
+            file: self.display.clone(),
+            at: at.to_string(),
+            reason,
+        })
+    }
+
+    /// Saves `records` only if the history's last `iteration_num` is
+    /// `expected_last` (`None`: the history is empty), as one commit.
+    /// Two writers computing iteration N from N-1 cannot both append N.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] with the actual last iteration, or as
+    /// [`save_batch`](Self::save_batch).
+    pub fn save_if_last(&self, expected_last: Option<u64>, records: &[IterationRecord]) -> Result<()> {
+        let w = self.writer("save")?;
+        let bodies = self.encode(records)?;
+        let mut st = lock(&w.state);
+        if st.last != expected_last {
+            let show = |v: Option<u64>| v.map_or_else(|| "none (empty history)".to_string(), |n| n.to_string());
+            return Err(Error::Conflict {
+                file: self.display.clone(),
+                expected: show(expected_last),
+                actual: show(st.last),
+            });
+        }
+        if bodies.is_empty() {
+            return Ok(());
+        }
+        let refs: Vec<&EncodedBody> = bodies.iter().collect();
+        self.commit_locked(&mut st, &refs)
+    }
+
+    /// Group commit: queue our records; one thread at a time commits
+    /// everything queued so far in one write and one sync.
+    fn commit(&self, w: &Writer, bodies: Vec<EncodedBody>) -> Result<()> {
+        let mut q = lock(&w.queue);
+        let ticket = q.next_ticket;
+        q.next_ticket += 1;
+        q.pending.push((ticket, bodies));
+        loop {
+            if let Some(result) = q.results.remove(&ticket) {
+                return result;
+            }
+            if !q.leader {
+                q.leader = true;
+                let batch = std::mem::take(&mut q.pending);
+                drop(q);
+                let mut guard =
+                    LeaderGuard { writer: w, tickets: batch.iter().map(|(t, _)| *t).collect(), result: None };
+                let refs: Vec<&EncodedBody> = batch.iter().flat_map(|(_, b)| b).collect();
+                let result = {
+                    let mut st = lock(&w.state);
+                    self.commit_locked(&mut st, &refs)
+                };
+                guard.result = Some(result);
+                drop(guard);
+                q = lock(&w.queue);
+                continue;
+            }
+            q = w.done.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// One commit of `bodies` under the state lock.
+    fn commit_locked(&self, st: &mut WriterState, bodies: &[&EncodedBody]) -> Result<()> {
+        st.lock.check(&*self.dir)?;
+        let mut bytes = Vec::with_capacity(bodies.iter().map(|b| b.approx_line_len() + 24).sum());
+        codec::finish_commit(bodies.iter().copied(), bodies.len(), &mut bytes);
+        let t = self.target();
+        match self.options.strategy {
+            CommitStrategy::Append => {
+                self.ensure_file(st)?;
+                let heal = st.dirty;
+                st.dirty = true;
+                let at = st.len;
+                if let Some(file) = st.file.as_mut() {
+                    commit::append(t, &mut **file, at, &bytes, heal)?;
+                }
+                st.dirty = false;
+            }
+            CommitStrategy::Rewrite => {
+                let len = st.len;
+                let src =
+                    self.dir.open_read(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?;
+                st.file = None;
+                st.dirty = true;
+                let file = commit::replace(t, &mut |f| {
+                    commit::copy_prefix(&*src, f, len, &self.display)?;
+                    f.write_at(&bytes, len).map_err(|e| Error::io(&self.display, "writing a temp file", e))
+                })?;
+                st.file = Some(file);
+                st.dirty = false;
+            }
+        }
+        st.len += bytes.len() as u64;
+        st.count += bodies.len() as u64;
+        st.last = bodies.last().map(|b| b.iteration_num());
+        Ok(())
+    }
+
+    fn ensure_file(&self, st: &mut WriterState) -> Result<()> {
+        if st.file.is_none() {
+            let f = self.dir.open_write(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?;
+            st.file = Some(f);
+        }
+        Ok(())
+    }
+
+    /// A read handle and the end of the valid part to read up to.
+    fn view(&self) -> Result<Option<(Box<dyn ReadFile>, u64)>> {
+        let open = || match self.dir.open_read(&self.name) {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&self.display, "opening the history", e)),
+        };
+        if let Some(w) = &self.writer {
+            // Hold the state lock so the handle and the length match.
+            let st = lock(&w.state);
+            return Ok(open()?.map(|f| (f, st.len)));
+        }
+        let Some(f) = open()? else { return Ok(None) };
+        let len = f.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
+        let t = scan::tail(&*f, len).map_err(|e| Error::io(&self.display, "reading the history", e))?;
+        let end = match t.outcome {
+            Outcome::Torn { from, .. } => from,
+            _ => len,
+        };
+        Ok(Some((f, end)))
+    }
+
+    fn corrupt(&self, src: &dyn ReadFile, bad: BadLine) -> Error {
+        let line = if bad.number > 0 { bad.number } else { scan::line_number_at(src, bad.offset).unwrap_or(0) };
+        Error::Corrupt { file: self.display.clone(), line, offset: bad.offset, reason: bad.error }
+    }
+
+    /// The last `n` records, oldest first. Reads backwards from the end of
+    /// the file: the cost depends on `n`, not on the history's length.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] if a bad line lies among them; I/O errors.
+    pub fn load_recent(&self, n: usize) -> Result<Vec<IterationRecord>> {
+        let Some((src, end)) = self.view()? else { return Ok(Vec::new()) };
+        match scan::recent(&*src, end, n).map_err(|e| Error::io(&self.display, "reading the history", e))? {
+            Ok(records) => Ok(records),
+            Err(bad) => Err(self.corrupt(&*src, bad)),
+        }
+    }
+
+    /// `iteration_num` of the last record (`None` if empty): where a loop
+    /// resumes. Constant time.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] if the last line is bad; I/O errors.
+    pub fn last_iteration_num(&self) -> Result<Option<u64>> {
+        if let Some(w) = &self.writer {
+            return Ok(lock(&w.state).last);
+        }
+        let Some((src, end)) = self.view()? else { return Ok(None) };
+        match scan::last_iteration(&*src, end).map_err(|e| Error::io(&self.display, "reading the history", e))? {
+            Ok(last) => Ok(last),
+            Err(bad) => Err(self.corrupt(&*src, bad)),
+        }
+    }
+
+    /// Number of records. Constant time for a writer; a reader counts
+    /// (checksums only).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`]; I/O errors.
+    pub fn count(&self) -> Result<u64> {
+        if let Some(w) = &self.writer {
+            return Ok(lock(&w.state).count);
+        }
+        let Some((src, end)) = self.view()? else { return Ok(0) };
+        let s = scan::scan_all(&*src, end, false).map_err(|e| Error::io(&self.display, "reading the history", e))?;
+        match s.outcome {
+            Outcome::Corrupt { first_bad } | Outcome::Torn { first_bad, .. } => Err(self.corrupt(&*src, first_bad)),
+            Outcome::Clean => Ok(s.totals.records),
+        }
+    }
+
+    /// Every record, oldest first (see [`iter`](Self::iter) to stream).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] at the first bad line; I/O errors.
+    pub fn get_all(&self) -> Result<Vec<IterationRecord>> {
+        self.iter()?.collect()
+    }
+
+    /// Streams every record, oldest first, in constant memory. The records
+    /// are those committed when the iterator was made.
+    ///
+    /// # Errors
+    /// Opening fails on I/O errors; items are `Err(Error::Corrupt)` at a bad
+    /// line (and the iteration ends).
+    pub fn iter(&self) -> Result<Records> {
+        let view = self.view()?;
+        Ok(Records {
+            view: view.map(|(src, end)| (src, Lines::new(0, end, 1))),
+            display: self.display.clone(),
+            failed: false,
+        })
+    }
+
+    /// Checks every line (full JSON parse, checksums) and reports. Changes
+    /// nothing.
+    ///
+    /// # Errors
+    /// I/O errors only; problems in the file are in the report.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let io_err = |e| Error::io(&self.display, "reading the history", e);
+        let temp_files = self
+            .dir
+            .list()
+            .map_err(|e| Error::io(&self.display, "listing the directory", e))?
+            .into_iter()
+            .filter(|e| commit::is_temp_of(e, &self.name))
+            .collect();
+        let dir_sync = self.dir.capabilities().dir_sync;
+        let mut report = VerifyReport {
+            file: self.display.clone(),
+            health: Health::Healthy,
+            records: 0,
+            unchecksummed: 0,
+            last_iteration_num: None,
+            bytes: 0,
+            torn_tail: None,
+            corrupt_lines: Vec::new(),
+            bad_lines_total: 0,
+            temp_files,
+            dir_sync,
+        };
+        let src = match self.dir.open_read(&self.name) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
+            Err(e) => return Err(Error::io(&self.display, "opening the history", e)),
+        };
+        // A writer verifies what it has committed; a reader the whole file.
+        let len = match &self.writer {
+            Some(w) => lock(&w.state).len,
+            None => src.len().map_err(io_err)?,
+        };
+        let s = scan::scan_all(&*src, len, true).map_err(io_err)?;
+        report.bytes = len;
+        report.records = s.totals.records;
+        report.unchecksummed = s.totals.unchecksummed;
+        report.last_iteration_num = s.totals.last;
+        report.bad_lines_total = s.bad_total;
+        match s.outcome {
+            Outcome::Clean => {}
+            Outcome::Torn { from, first_bad } => {
+                report.health = Health::TornTail;
+                let line = if first_bad.offset == from {
+                    first_bad.number
+                } else {
+                    scan::line_number_at(&*src, from).unwrap_or(0)
+                };
+                report.torn_tail = Some(TornTail {
+                    offset: from,
+                    line,
+                    bytes: len - from,
+                    reason: first_bad.error.to_string(),
+                    sidecar: String::new(),
+                });
+            }
+            Outcome::Corrupt { .. } => {
+                report.health = Health::Corrupt;
+                report.corrupt_lines = s.bad_lines.iter().map(BadLineReport::from).collect();
+            }
+        }
+        Ok(report)
+    }
+
+    /// Moves every bad line (and a torn tail) to a sidecar file
+    /// `<history>.bad.<n>` and atomically rewrites the rest. A healthy
+    /// history is left as it is.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`]; I/O errors (the history is then unchanged).
+    pub fn repair(&self) -> Result<RepairReport> {
+        let w = self.writer("repair")?;
+        let mut st = lock(&w.state);
+        st.lock.check(&*self.dir)?;
+        let src = self.dir.open_read(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?;
+        let len = src.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
+        let s = scan::scan_all(&*src, len, true).map_err(|e| Error::io(&self.display, "reading the history", e))?;
+        if s.outcome == Outcome::Clean && s.totals.end == len && len == st.len {
+            return Ok(RepairReport { kept: s.totals.records, ..RepairReport::default() });
+        }
+        st.file = None;
+        let (file, report, totals) = recovery::repair(self.target(), &*src, len)?;
+        st.file = Some(file);
+        st.len = totals.end;
+        st.count = totals.records;
+        st.last = totals.last;
+        st.dirty = false;
+        Ok(report)
+    }
+
+    /// Rewrites the history atomically with every record re-encoded in the
+    /// canonical form (checksums added to lines written by other tools,
+    /// blank lines and `\r` dropped).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] (repair first); I/O errors (history unchanged).
+    pub fn compact(&self) -> Result<u64> {
+        let w = self.writer("compact")?;
+        let mut st = lock(&w.state);
+        st.lock.check(&*self.dir)?;
+        let src = self.dir.open_read(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?;
+        let len = st.len;
+        let mut count = 0u64;
+        let mut last = None;
+        st.file = None;
+        let file = commit::replace(self.target(), &mut |f| {
+            let mut lines = Lines::new(0, len, 1);
+            let mut out = Vec::with_capacity(1 << 20);
+            let mut pos = 0u64;
+            while let Some(line) =
+                lines.next_line(&*src).map_err(|e| Error::io(&self.display, "reading the history", e))?
+            {
+                if codec::is_blank(line.bytes) {
+                    continue;
+                }
+                let rec = codec::decode_line(line.bytes).map(|(r, _)| r).map_err(|reason| Error::Corrupt {
+                    file: self.display.clone(),
+                    line: line.number,
+                    offset: line.offset,
+                    reason,
+                })?;
+                let encoded = codec::encode_line(&rec).map_err(|source| Error::InvalidRecord {
+                    file: self.display.clone(),
+                    at: format!(" (line {})", line.number),
+                    source,
+                })?;
+                out.extend_from_slice(&encoded);
+                count += 1;
+                last = Some(rec.iteration_num);
+                if out.len() >= 1 << 20 {
+                    f.write_at(&out, pos).map_err(|e| Error::io(&self.display, "writing a temp file", e))?;
+                    pos += out.len() as u64;
+                    out.clear();
+                }
+            }
+            f.write_at(&out, pos).map_err(|e| Error::io(&self.display, "writing a temp file", e))?;
+            Ok(())
+        });
+        let file = file?;
+        let new_len = file.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
+        st.file = Some(file);
+        st.len = new_len;
+        st.count = count;
+        st.last = last;
+        st.dirty = false;
+        Ok(count)
+    }
+
+    /// Removes every record, atomically (an empty file is renamed over the
+    /// history): after a crash the history is either as before or empty.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`]; I/O errors (history unchanged).
+    pub fn clear(&self) -> Result<()> {
+        let w = self.writer("clear")?;
+        let mut st = lock(&w.state);
+        st.lock.check(&*self.dir)?;
+        st.file = None;
+        st.dirty = true;
+        let file = commit::replace(self.target(), &mut |_| Ok(()))?;
+        st.file = Some(file);
+        st.len = 0;
+        st.count = 0;
+        st.last = None;
+        st.dirty = false;
+        Ok(())
+    }
+
+    /// Writes a consistent copy of the committed history (byte for byte) to
+    /// `name` in `dir`, atomically and durably, e.g. for a backup or the
+    /// viewer. Returns the number of bytes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`]; I/O errors (the destination is unchanged).
+    pub fn export_to(&self, dir: &dyn Dir, name: &str) -> Result<u64> {
+        let dest = FileName::new(name)?;
+        let display = dir.display_name(&dest);
+        let t = Target { dir, name: &dest, display: &display, durability: crate::Durability::Full };
+        let view = self.view()?;
+        let mut written = 0;
+        commit::replace(t, &mut |f| {
+            if let Some((src, end)) = &view {
+                commit::copy_prefix(&**src, f, *end, &display)?;
+                written = *end;
+            }
+            Ok(())
+        })?;
+        Ok(written)
+    }
+
+    /// Writes the committed history (byte for byte) to `out`.
+    ///
+    /// # Errors
+    /// I/O errors from reading the history or writing `out`.
+    pub fn export_to_writer(&self, out: &mut dyn Write) -> Result<u64> {
+        let Some((src, end)) = self.view()? else { return Ok(0) };
+        let mut buf = vec![0u8; 1 << 20];
+        let mut pos = 0u64;
+        while pos < end {
+            let want = ((end - pos) as usize).min(buf.len());
+            crate::storage::read_exact_at(&*src, &mut buf[..want], pos)
+                .map_err(|e| Error::io(&self.display, "reading the history", e))?;
+            out.write_all(&buf[..want]).map_err(|e| Error::io("output", "writing the export", e))?;
+            pos += want as u64;
+        }
+        Ok(end)
+    }
+}
+
+impl Drop for History {
+    fn drop(&mut self) {
+        if let Some(w) = &self.writer {
+            lock(&w.state).lock.release(&*self.dir);
+        }
+    }
+}
+
+/// Streaming iterator over a history's records (see [`History::iter`]).
+pub struct Records {
+    view: Option<(Box<dyn ReadFile>, Lines)>,
+    display: String,
+    failed: bool,
+}
+
+impl fmt::Debug for Records {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Records").field("file", &self.display).finish()
+    }
+}
+
+impl Iterator for Records {
+    type Item = Result<IterationRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let (src, lines) = self.view.as_mut()?;
+        loop {
+            let line = match lines.next_line(&**src) {
+                Ok(Some(line)) => line,
+                Ok(None) => return None,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(Error::io(&self.display, "reading the history", e)));
+                }
+            };
+            if codec::is_blank(line.bytes) {
+                continue;
+            }
+            return Some(match codec::decode_line(line.bytes) {
+                Ok((rec, _)) => Ok(rec),
+                Err(reason) => {
+                    self.failed = true;
+                    Err(Error::Corrupt { file: self.display.clone(), line: line.number, offset: line.offset, reason })
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! A crash-safe history of iteration records, one JSON object per line.
+//!
+//! Built for long-running learning loops that save one record per
+//! iteration and must resume where they stopped after any crash. The file is
+//! plain JSONL that `grep`, `jq` and Python's `json` read as it is.
+//!
+//! # Guarantees
+//! With the default options ([`CommitStrategy::Append`],
+//! [`Durability::Full`]):
+//! * When [`History::save`] or [`History::save_batch`] returns `Ok`, the
+//!   records are on stable storage: they survive a process crash and a power
+//!   loss (on a disk that honours flushes, with a local file system).
+//! * Each save and each batch is all-or-nothing. A crash leaves at most a
+//!   torn tail of the last, unacknowledged write; the next writer moves it to
+//!   a sidecar file (`<history>.torn.<n>`) and reports it. Nothing is
+//!   silently dropped.
+//! * Damage in the middle of the file is reported as corruption with its
+//!   line number and byte offset, never skipped; [`History::repair`] moves
+//!   bad lines to a sidecar and keeps the rest.
+//! * Threads share one `History` and call `save` with no lock of their own;
+//!   concurrent saves are committed together (group commit). One process
+//!   writes at a time (an OS lock on `<history>.lock`); readers need no lock
+//!   and never see a partial record.
+//!
+//! # How a commit reaches the disk
+//! ```text
+//! Append:   pwrite(history, lines, end); fdatasync(history)
+//! Rewrite:  openat(dir, ".<name>.<rand>.tmp", O_EXCL); write; fsync(tmp);
+//!           renameat(tmp, name); fsync(dir)
+//! ```
+//! All of it goes through the [`storage::Dir`] trait: a capability handle to
+//! one directory. The core never calls `std::fs` and builds no paths.
+//!
+//! # Example
+//! ```
+//! use iteration_history::{History, IterationRecord, Options, storage::MemDir};
+//!
+//! # fn main() -> Result<(), iteration_history::Error> {
+//! let dir = MemDir::new(); // or CapStdDir::create_ambient("runs")?
+//! let history = History::open(dir, "history.jsonl", Options::default())?;
+//! let next = history.last_iteration_num()?.map_or(0, |n| n + 1);
+//! for i in next..next + 3 {
+//!     let mut rec = IterationRecord::new(i, "def strategy(): ...");
+//!     rec.set_metric("sharpe_ratio", 1.2 + i as f64);
+//!     rec.classification_level = "LEVEL_1".into();
+//!     rec.timestamp = "2025-01-01T00:00:00".into();
+//!     history.save(&rec)?;
+//! }
+//! assert_eq!(history.count()?, 3);
+//! let recent = history.load_recent(2)?;
+//! assert_eq!(recent[1].iteration_num, 2);
+//! # Ok(()) }
+//! ```
+//!
+//! # Limitations
+//! * One writing process per history; the OS lock is not reliable on
+//!   network file systems (NFS, SMB).
+//! * Durability depends on the disk honouring flushes; a disk that lies
+//!   loses acknowledged data on power loss, as every database does.
+//! * Where directories cannot be synced (Windows, some WASI hosts; see
+//!   [`storage::Capabilities`]), creates and renames are atomic but their
+//!   durability after a power loss is up to the OS.
+//! * Integers beyond 64 bits are read as floats; a lone UTF-16 surrogate
+//!   escape (possible in Python output) is read as U+FFFD.
+
+pub mod codec;
+pub mod commit;
+mod error;
+mod history;
+pub mod json;
+pub mod lock;
+mod options;
+pub mod record;
+pub mod recovery;
+pub mod scan;
+pub mod storage;
+pub mod value;
+
+pub use error::{Error, Result};
+pub use history::{Health, History, Records, VerifyReport};
+pub use lock::LockKind;
+pub use options::{CommitStrategy, Durability, Options};
+pub use record::{FieldError, IterationRecord};
+pub use recovery::{BadLineReport, RecoveryReport, RepairReport, TornTail};
+pub use value::{Map, Number, Value};

@@ -1,0 +1,232 @@
+//! One writer per history.
+//!
+//! * **OS lock** (native): an exclusive advisory lock (`flock` on Unix,
+//!   `LockFileEx` on Windows, through `File::try_lock`) on the sidecar file
+//!   `<history>.lock`, held for as long as the writer is open. The OS drops
+//!   it when the process dies, so a crash never leaves a stale lock. The lock
+//!   file itself is left in place (removing it would race with the next
+//!   writer). Not reliable on network file systems.
+//! * **Lease** (systems without file locks, such as WASI): the file
+//!   `<history>.lease`, created exclusively, holding an owner token and an
+//!   expiry time. The writer renews it as it commits; one whose lease expired
+//!   may be taken over, and then fails with
+//!   [`Error::LeaseLost`](crate::Error#variant.LeaseLost) on its next commit. This is
+//!   weaker than an OS lock: it depends on clocks, and a writer that stalls
+//!   longer than the lease can overlap with its successor for that commit.
+//!   Native writers also refuse to open while a live lease exists.
+//!
+//! Readers take no lock.
+
+use std::io;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+use crate::storage::{Dir, FileName, LockGuard, WriteFile};
+
+/// Which kind of lock a writer holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LockKind {
+    /// An OS advisory lock on `<history>.lock`.
+    Os,
+    /// A lease file `<history>.lease` (no OS locks on this system).
+    Lease,
+}
+
+#[derive(Debug)]
+pub(crate) enum WriterLock {
+    Os(#[allow(dead_code)] Box<dyn LockGuard>),
+    Lease(Lease),
+}
+
+impl WriterLock {
+    pub(crate) fn kind(&self) -> LockKind {
+        match self {
+            WriterLock::Os(_) => LockKind::Os,
+            WriterLock::Lease(_) => LockKind::Lease,
+        }
+    }
+
+    /// Before a commit: make sure the lock is still ours (renewing a lease).
+    pub(crate) fn check(&mut self, dir: &dyn Dir) -> Result<()> {
+        match self {
+            WriterLock::Os(_) => Ok(()),
+            WriterLock::Lease(l) => l.renew(dir),
+        }
+    }
+
+    /// Releases the lock now (also done on drop).
+    pub(crate) fn release(&mut self, dir: &dyn Dir) {
+        if let WriterLock::Lease(l) = self {
+            l.release(dir);
+        }
+    }
+}
+
+/// Takes the writer lock of history `name`, waiting up to `timeout`.
+pub(crate) fn acquire(
+    dir: &dyn Dir,
+    name: &FileName,
+    display: &str,
+    timeout: Option<Duration>,
+    lease: Duration,
+) -> Result<WriterLock> {
+    let lock_name = name.with_suffix(".lock")?;
+    let lease_name = name.with_suffix(".lease")?;
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut pause = Duration::from_millis(2);
+    loop {
+        let holder: String = match dir.try_lock(&lock_name) {
+            Ok(Some(guard)) => match live_lease(dir, &lease_name) {
+                Ok(None) => return Ok(WriterLock::Os(guard)),
+                Ok(Some(holder)) => holder,
+                Err(e) => return Err(Error::io(display, "reading the lease file", e)),
+            },
+            Ok(None) => String::new(),
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => match Lease::try_take(dir, &lease_name, lease) {
+                Ok(Ok(l)) => return Ok(WriterLock::Lease(l)),
+                Ok(Err(holder)) => holder,
+                Err(e) => return Err(Error::io(display, "taking the lease file", e)),
+            },
+            Err(e) => return Err(Error::io(display, "taking the writer lock", e)),
+        };
+        match deadline {
+            Some(d) if Instant::now() < d => {
+                thread::sleep(pause.min(d.saturating_duration_since(Instant::now())));
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            _ => return Err(Error::Locked { file: display.to_string(), holder }),
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A unique token for this writer.
+pub(crate) fn random_token() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let local = 0u8;
+    h.write_usize(&local as *const u8 as usize);
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    {
+        h.write_u32(std::process::id());
+        h.write_u64(now_ms());
+    }
+    h.finish()
+}
+
+/// Parses `<token> <expiry-ms>` from a lease file.
+fn read_lease(dir: &dyn Dir, name: &FileName) -> io::Result<Option<(u64, u64)>> {
+    let f = match dir.open_read(name) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut buf = vec![0u8; 64];
+    let n = f.read_at(&mut buf, 0)?;
+    let text = String::from_utf8_lossy(&buf[..n]);
+    let mut it = text.split_whitespace();
+    let token = it.next().and_then(|t| u64::from_str_radix(t, 16).ok());
+    let expiry = it.next().and_then(|t| t.parse::<u64>().ok());
+    // An unreadable lease (torn write) counts as expired.
+    Ok(Some((token.unwrap_or(0), expiry.unwrap_or(0))))
+}
+
+/// `Some(description)` if a lease file exists and has not expired.
+fn live_lease(dir: &dyn Dir, name: &FileName) -> io::Result<Option<String>> {
+    Ok(match read_lease(dir, name)? {
+        Some((token, expiry)) if expiry > now_ms() => {
+            Some(format!(": a lease-holding writer (token {token:016x}) until {expiry} ms since the epoch"))
+        }
+        _ => None,
+    })
+}
+
+/// A lease file held by this writer.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    name: FileName,
+    token: u64,
+    length: Duration,
+    expiry: u64,
+    released: bool,
+}
+
+impl Lease {
+    fn write(dir: &dyn Dir, name: &FileName, token: u64, expiry: u64) -> io::Result<()> {
+        let mut f: Box<dyn WriteFile> = dir.create_new(name)?;
+        f.write_at(format!("{token:016x} {expiry}\n").as_bytes(), 0)?;
+        f.sync_data()?;
+        dir.sync_dir()
+    }
+
+    fn try_take(dir: &dyn Dir, name: &FileName, length: Duration) -> io::Result<Result<Lease, String>> {
+        let token = random_token();
+        let expiry = now_ms() + length.as_millis() as u64;
+        match Lease::write(dir, name, token, expiry) {
+            Ok(()) => return Ok(Ok(Lease { name: name.clone(), token, length, expiry, released: false })),
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            Err(_) => {}
+        }
+        if let Some(holder) = live_lease(dir, name)? {
+            return Ok(Err(holder));
+        }
+        // Expired: take it over. Two contenders may both remove it; only one
+        // can then create it exclusively.
+        match dir.remove(name) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        match Lease::write(dir, name, token, expiry) {
+            Ok(()) => Ok(Ok(Lease { name: name.clone(), token, length, expiry, released: false })),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Ok(Err(": another writer took the expired lease".into()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Confirms the lease is still ours and renews it when half used.
+    fn renew(&mut self, dir: &dyn Dir) -> Result<()> {
+        let display = dir.display_name(&self.name);
+        let current = read_lease(dir, &self.name).map_err(|e| Error::io(&display, "reading the lease file", e))?;
+        if current.map(|(t, _)| t) != Some(self.token) {
+            self.released = true;
+            return Err(Error::LeaseLost { file: display });
+        }
+        let now = now_ms();
+        if now + (self.length.as_millis() as u64) / 2 < self.expiry {
+            return Ok(());
+        }
+        let expiry = now + self.length.as_millis() as u64;
+        // Replace atomically: write a temp lease, rename it over ours.
+        let tmp = FileName::new(&format!(".{}.{:016x}.tmp", self.name, random_token()))?;
+        let res = Lease::write(dir, &tmp, self.token, expiry).and_then(|()| dir.rename(&tmp, &self.name));
+        if let Err(e) = res {
+            let _ = dir.remove(&tmp);
+            return Err(Error::io(&display, "renewing the lease file", e));
+        }
+        self.expiry = expiry;
+        Ok(())
+    }
+
+    fn release(&mut self, dir: &dyn Dir) {
+        if self.released {
+            return;
+        }
+        self.released = true;
+        if let Ok(Some((token, _))) = read_lease(dir, &self.name)
+            && token == self.token
+        {
+            let _ = dir.remove(&self.name);
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! What a writer does when it opens a history, and `repair`.
+//!
+//! On open (holding the writer lock): remove our stale temp files; create
+//! the history if missing; scan it. A torn tail (see [`crate::scan`]) is
+//! copied to a sidecar `<history>.torn.<n>`, synced, and only then cut off,
+//! so a crash in between loses nothing. Corruption fails the open with
+//! [`Error::Corrupt`] unless repair was asked for.
+//!
+//! `repair` moves every bad line (and a torn tail) to `<history>.bad.<n>`
+//! and atomically rewrites the rest.
+
+use std::io;
+
+use crate::codec;
+use crate::commit::{self, Target};
+use crate::error::{Error, Result};
+use crate::scan::{self, BadLine, Kind, Lines, Outcome, Totals};
+use crate::storage::{ReadFile, WriteFile};
+
+/// A torn tail found (and, by a writer, moved aside).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TornTail {
+    /// Byte offset where the tail starts.
+    pub offset: u64,
+    /// 1-based line number where it starts (0 if not known).
+    pub line: u64,
+    /// Length of the tail in bytes.
+    pub bytes: u64,
+    /// Why it is not a complete commit.
+    pub reason: String,
+    /// The sidecar file its bytes were moved to (empty if not moved).
+    pub sidecar: String,
+}
+
+/// A line that is not a valid record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BadLineReport {
+    /// 1-based line number.
+    pub line: u64,
+    /// Byte offset of the line's first byte.
+    pub offset: u64,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl From<&BadLine> for BadLineReport {
+    fn from(b: &BadLine) -> Self {
+        BadLineReport { line: b.number, offset: b.offset, reason: b.error.to_string() }
+    }
+}
+
+/// What `repair` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RepairReport {
+    /// Records kept.
+    pub kept: u64,
+    /// Lines moved to the sidecar (at most 1000 listed).
+    pub moved: Vec<BadLineReport>,
+    /// Number of lines moved.
+    pub moved_lines: u64,
+    /// Bytes moved.
+    pub moved_bytes: u64,
+    /// The sidecar holding the moved bytes, if anything was moved.
+    pub sidecar: Option<String>,
+}
+
+/// What opening for writing found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryReport {
+    /// Our stale temp files that were removed.
+    pub removed_temp_files: Vec<String>,
+    /// Whether the history file was created.
+    pub created: bool,
+    /// A torn tail that was moved aside.
+    pub torn_tail: Option<TornTail>,
+    /// A final record lacking its `\n` (foreign writer) got one.
+    pub added_final_newline: bool,
+    /// Corruption repaired on open (with `repair_on_open`).
+    pub repaired: Option<RepairReport>,
+}
+
+pub(crate) struct Opened {
+    pub(crate) file: Box<dyn WriteFile>,
+    pub(crate) totals: Totals,
+    pub(crate) report: RecoveryReport,
+}
+
+fn read_range(src: &dyn ReadFile, from: u64, to: u64, display: &str) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; (to - from) as usize];
+    crate::storage::read_exact_at(src, &mut buf, from).map_err(|e| Error::io(display, "reading the history", e))?;
+    Ok(buf)
+}
+
+/// Recovery on open; the caller holds the writer lock.
+pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
+    let mut report = RecoveryReport::default();
+    let entries = t.dir.list().map_err(|e| Error::io(t.display, "listing the directory", e))?;
+    for entry in entries.iter().filter(|e| commit::is_temp_of(e, t.name)) {
+        let name = crate::storage::FileName::new(entry)?;
+        match t.dir.remove(&name) {
+            Ok(()) => report.removed_temp_files.push(entry.clone()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(t.display, "removing a stale temp file", e)),
+        }
+    }
+    let mut file = match t.dir.open_write(t.name) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            report.created = true;
+            commit::create(t)?
+        }
+        Err(e) => return Err(Error::io(t.display, "opening the history", e)),
+    };
+    let len = file.len().map_err(|e| Error::io(t.display, "reading the history's length", e))?;
+    let scanned = scan::scan_all(&*file, len, false).map_err(|e| Error::io(t.display, "reading the history", e))?;
+    let mut totals = scanned.totals;
+    match scanned.outcome {
+        Outcome::Clean => {
+            if scanned.missing_newline {
+                commit::append(t, &mut *file, len, b"\n", false)?;
+                report.added_final_newline = true;
+                totals.end = len + 1;
+            } else {
+                totals.end = len;
+            }
+        }
+        Outcome::Torn { from, first_bad } => {
+            let bytes = read_range(&*file, from, len, t.display)?;
+            let sidecar = commit::write_sidecar(t, "torn", &bytes)?;
+            commit::truncate(t, &mut *file, from)?;
+            totals.end = from;
+            let line = if first_bad.offset == from {
+                first_bad.number
+            } else {
+                scan::line_number_at(&*file, from).unwrap_or(0)
+            };
+            report.torn_tail =
+                Some(TornTail { offset: from, line, bytes: len - from, reason: first_bad.error.to_string(), sidecar });
+        }
+        Outcome::Corrupt { first_bad } => {
+            if !repair_on_open {
+                return Err(Error::Corrupt {
+                    file: t.display.to_string(),
+                    line: first_bad.number,
+                    offset: first_bad.offset,
+                    reason: first_bad.error,
+                });
+            }
+            let (new_file, rep, new_totals) = repair(t, &*file, len)?;
+            file = new_file;
+            totals = new_totals;
+            report.repaired = Some(rep);
+        }
+    }
+    Ok(Opened { file, totals, report })
+}
+
+/// Moves bad lines and a torn tail of `[0, len)` to a sidecar and rewrites
+/// the rest atomically. Returns the new file, the report and the totals.
+pub(crate) fn repair(
+    t: Target<'_>,
+    src: &dyn ReadFile,
+    len: u64,
+) -> Result<(Box<dyn WriteFile>, RepairReport, Totals)> {
+    let io_err = |e| Error::io(t.display, "reading the history", e);
+    // Where the torn tail starts (if any), judged from the end.
+    let tail = scan::tail(src, len).map_err(io_err)?;
+    let keep_end = match tail.outcome {
+        Outcome::Torn { from, .. } => from,
+        _ => len,
+    };
+    let mut report = RepairReport::default();
+    let mut totals = Totals::default();
+    let file = commit::replace(t, &mut |f| {
+        let write_err = |e| Error::io(t.display, "writing a temp file", e);
+        let mut out = Vec::with_capacity(1 << 20);
+        let mut pos = 0u64;
+        let mut moved = Vec::new();
+        let mut lines = Lines::new(0, len, 1);
+        while let Some(line) = lines.next_line(src).map_err(io_err)? {
+            let kind = if line.offset >= keep_end { None } else { Some(scan::classify(&line, true)) };
+            match kind {
+                Some(Kind::Blank) => {}
+                Some(Kind::Valid(info)) => {
+                    let body = codec::strip_line_end(line.bytes);
+                    // Commit tags lose their meaning once lines are removed.
+                    match info.tag.and_then(|_| codec::untag(body)) {
+                        Some(untagged) => out.extend_from_slice(&untagged),
+                        None => {
+                            out.extend_from_slice(body);
+                            out.push(b'\n');
+                        }
+                    }
+                    totals.records += 1;
+                    totals.last = Some(info.iteration_num);
+                    if !info.checksummed {
+                        totals.unchecksummed += 1;
+                    }
+                    if out.len() >= 1 << 20 {
+                        f.write_at(&out, pos).map_err(write_err)?;
+                        pos += out.len() as u64;
+                        out.clear();
+                    }
+                }
+                Some(Kind::Invalid(_)) | None => {
+                    let reason = match kind {
+                        Some(Kind::Invalid(e)) => e.to_string(),
+                        _ => "part of a torn tail (a write that did not finish)".to_string(),
+                    };
+                    if report.moved.len() < scan::MAX_REPORTED_BAD_LINES {
+                        report.moved.push(BadLineReport { line: line.number, offset: line.offset, reason });
+                    }
+                    report.moved_lines += 1;
+                    moved.extend_from_slice(line.bytes);
+                    if !line.terminated {
+                        moved.push(b'\n');
+                    }
+                }
+            }
+        }
+        f.write_at(&out, pos).map_err(write_err)?;
+        totals.end = pos + out.len() as u64;
+        report.kept = totals.records;
+        report.moved_bytes = moved.len() as u64;
+        // The moved bytes are durable in the sidecar before the rename drops them.
+        if !moved.is_empty() {
+            report.sidecar = Some(commit::write_sidecar(t, "bad", &moved)?);
+        }
+        Ok(())
+    })?;
+    Ok((file, report, totals))
+}
