@@ -112,12 +112,25 @@ pub(crate) fn is_temp_of(entry: &str, name: &FileName) -> bool {
     mid.len() == 16 && mid.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// A replace whose rename happened: the new content is visible.
+pub(crate) struct Replaced {
+    /// The new file, open for writing.
+    pub(crate) file: Box<dyn WriteFile>,
+    /// The directory sync after the rename. If it failed, the new content is
+    /// visible but its durability is unknown: the caller must count the new
+    /// content as the current state, report the error, and sync the
+    /// directory again before its next commit.
+    pub(crate) dir_synced: Result<()>,
+}
+
+/// Syncs the directory (a fresh attempt, e.g. after an earlier failure).
+pub(crate) fn sync_dir(t: Target<'_>, op: &'static str) -> Result<()> {
+    t.sync_dir(op)
+}
+
 /// Atomically replaces `t.name` with what `fill` writes into a fresh temp
-/// file. Returns the new file, open for writing.
-pub(crate) fn replace(
-    t: Target<'_>,
-    fill: &mut dyn FnMut(&mut dyn WriteFile) -> Result<()>,
-) -> Result<Box<dyn WriteFile>> {
+/// file. `Err` means nothing visible changed (the temp file is removed).
+pub(crate) fn replace(t: Target<'_>, fill: &mut dyn FnMut(&mut dyn WriteFile) -> Result<()>) -> Result<Replaced> {
     let mut attempts = 0;
     let (tmp, mut file) = loop {
         let tmp = temp_name(t.name)?;
@@ -140,9 +153,9 @@ pub(crate) fn replace(
         return Err(e);
     }
     // The rename happened: the new content is visible. Its durability needs
-    // the directory sync; if that fails the caller must not count it.
-    t.sync_dir("syncing the directory after a rename")?;
-    Ok(file)
+    // the directory sync.
+    let dir_synced = t.sync_dir("syncing the directory after a rename");
+    Ok(Replaced { file, dir_synced })
 }
 
 /// Copies `[0, len)` of `src` into `dst` at offset 0.

@@ -65,6 +65,8 @@ struct WriterState {
     last: Option<u64>,
     /// An attempt failed: bytes after `len` must be cut before the next append.
     dirty: bool,
+    /// A rename's directory sync failed: sync the directory before committing.
+    dir_unsynced: bool,
     lock: WriterLock,
 }
 
@@ -187,6 +189,7 @@ impl History {
                 count: opened.totals.records,
                 last: opened.totals.last,
                 dirty: false,
+                dir_unsynced: false,
                 lock,
             }),
             queue: Mutex::new(Queue::default()),
@@ -367,6 +370,7 @@ impl History {
     /// One commit of `bodies` under the state lock.
     fn commit_locked(&self, st: &mut WriterState, bodies: &[&EncodedBody]) -> Result<()> {
         st.lock.check(&*self.dir)?;
+        self.resync_dir(st)?;
         let mut bytes = Vec::with_capacity(bodies.iter().map(|b| b.approx_line_len() + 24).sum());
         codec::finish_commit(bodies.iter().copied(), bodies.len(), &mut bytes);
         let t = self.target();
@@ -377,6 +381,15 @@ impl History {
                 st.dirty = true;
                 let at = st.len;
                 if let Some(file) = st.file.as_mut() {
+                    if !heal {
+                        // One fstat: catch a program that ignores the lock.
+                        let actual =
+                            file.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
+                        if actual != at {
+                            st.dirty = false;
+                            return Err(Error::ChangedExternally { file: self.display.clone(), expected: at, actual });
+                        }
+                    }
                     commit::append(t, &mut **file, at, &bytes, heal)?;
                 }
                 st.dirty = false;
@@ -387,17 +400,43 @@ impl History {
                     self.dir.open_read(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?;
                 st.file = None;
                 st.dirty = true;
-                let file = commit::replace(t, &mut |f| {
+                let replaced = commit::replace(t, &mut |f| {
                     commit::copy_prefix(&*src, f, len, &self.display)?;
                     f.write_at(&bytes, len).map_err(|e| Error::io(&self.display, "writing a temp file", e))
                 })?;
-                st.file = Some(file);
+                st.file = Some(replaced.file);
+                // If the directory sync failed the new file is visible but not
+                // counted: the next rewrite copies only the committed prefix.
+                replaced.dir_synced?;
                 st.dirty = false;
             }
         }
         st.len += bytes.len() as u64;
         st.count += bodies.len() as u64;
         st.last = bodies.last().map(|b| b.iteration_num());
+        Ok(())
+    }
+
+    /// After a rename whose directory sync failed, sync the directory again
+    /// (a fresh attempt) before anything else is committed.
+    fn resync_dir(&self, st: &mut WriterState) -> Result<()> {
+        if st.dir_unsynced {
+            commit::sync_dir(self.target(), "syncing the directory after an earlier failure")?;
+            st.dir_unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Takes the new file of a replace (clear, repair, compact) as the
+    /// current state; a failed directory sync is reported and retried later.
+    fn adopt(&self, st: &mut WriterState, replaced: commit::Replaced, totals: (u64, u64, Option<u64>)) -> Result<()> {
+        st.file = Some(replaced.file);
+        (st.len, st.count, st.last) = totals;
+        st.dirty = false;
+        if let Err(e) = replaced.dir_synced {
+            st.dir_unsynced = true;
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -584,19 +623,18 @@ impl History {
         let w = self.writer("repair")?;
         let mut st = lock(&w.state);
         st.lock.check(&*self.dir)?;
+        self.resync_dir(&mut st)?;
         let src = self.dir.open_read(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?;
-        let len = src.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
+        let file_len = src.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
+        // Bytes after the committed length left by a failed attempt are not records.
+        let len = if st.dirty { st.len.min(file_len) } else { file_len };
         let s = scan::scan_all(&*src, len, true).map_err(|e| Error::io(&self.display, "reading the history", e))?;
-        if s.outcome == Outcome::Clean && s.totals.end == len && len == st.len {
+        if s.outcome == Outcome::Clean && s.totals.end == len && len == file_len && len == st.len {
             return Ok(RepairReport { kept: s.totals.records, ..RepairReport::default() });
         }
         st.file = None;
-        let (file, report, totals) = recovery::repair(self.target(), &*src, len)?;
-        st.file = Some(file);
-        st.len = totals.end;
-        st.count = totals.records;
-        st.last = totals.last;
-        st.dirty = false;
+        let (replaced, report, totals) = recovery::repair(self.target(), &*src, len, st.len)?;
+        self.adopt(&mut st, replaced, (totals.end, totals.records, totals.last))?;
         Ok(report)
     }
 
@@ -610,12 +648,13 @@ impl History {
         let w = self.writer("compact")?;
         let mut st = lock(&w.state);
         st.lock.check(&*self.dir)?;
+        self.resync_dir(&mut st)?;
         let src = self.dir.open_read(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?;
         let len = st.len;
         let mut count = 0u64;
         let mut last = None;
         st.file = None;
-        let file = commit::replace(self.target(), &mut |f| {
+        let replaced = commit::replace(self.target(), &mut |f| {
             let mut lines = Lines::new(0, len, 1);
             let mut out = Vec::with_capacity(1 << 20);
             let mut pos = 0u64;
@@ -648,13 +687,9 @@ impl History {
             f.write_at(&out, pos).map_err(|e| Error::io(&self.display, "writing a temp file", e))?;
             Ok(())
         });
-        let file = file?;
-        let new_len = file.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
-        st.file = Some(file);
-        st.len = new_len;
-        st.count = count;
-        st.last = last;
-        st.dirty = false;
+        let replaced = replaced?;
+        let new_len = replaced.file.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
+        self.adopt(&mut st, replaced, (new_len, count, last))?;
         Ok(count)
     }
 
@@ -667,15 +702,11 @@ impl History {
         let w = self.writer("clear")?;
         let mut st = lock(&w.state);
         st.lock.check(&*self.dir)?;
+        self.resync_dir(&mut st)?;
         st.file = None;
         st.dirty = true;
-        let file = commit::replace(self.target(), &mut |_| Ok(()))?;
-        st.file = Some(file);
-        st.len = 0;
-        st.count = 0;
-        st.last = None;
-        st.dirty = false;
-        Ok(())
+        let replaced = commit::replace(self.target(), &mut |_| Ok(()))?;
+        self.adopt(&mut st, replaced, (0, 0, None))
     }
 
     /// Writes a consistent copy of the committed history (byte for byte) to
@@ -690,13 +721,14 @@ impl History {
         let t = Target { dir, name: &dest, display: &display, durability: crate::Durability::Full };
         let view = self.view()?;
         let mut written = 0;
-        commit::replace(t, &mut |f| {
+        let replaced = commit::replace(t, &mut |f| {
             if let Some((src, end)) = &view {
                 commit::copy_prefix(&**src, f, *end, &display)?;
                 written = *end;
             }
             Ok(())
         })?;
+        replaced.dir_synced?;
         Ok(written)
     }
 

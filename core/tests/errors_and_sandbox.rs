@@ -183,3 +183,25 @@ fn disk_full_gives_a_clear_error_and_the_same_save_succeeds_later() {
         assert_eq!(nums(&h.get_all().expect("all")), vec![1, 2]);
     }
 }
+
+#[test]
+fn a_program_that_ignores_the_lock_is_detected_and_nothing_is_overwritten() {
+    let dir = MemDir::new();
+    let h = History::open(dir.clone(), "x.jsonl", Options::default()).expect("open");
+    h.save(&rec(1)).expect("save");
+    // Another program appends behind the writer's back.
+    let name = FileName::new("x.jsonl").expect("name");
+    let mut other = dir.open_write(&name).expect("open");
+    let end = other.len().expect("len");
+    let foreign = iteration_history::codec::encode_line(&rec(99)).expect("line");
+    other.write_at(&foreign, end).expect("write");
+    let before = dir.contents("x.jsonl");
+    let err = h.save(&rec(2)).expect_err("detected");
+    assert!(matches!(err, Error::ChangedExternally { .. }), "{err}");
+    assert!(err.to_string().contains("another program") && err.to_string().contains("reopen"), "{err}");
+    assert_eq!(dir.contents("x.jsonl"), before, "the other program's record is not overwritten");
+    drop(h);
+    let h = History::open(dir, "x.jsonl", Options::default()).expect("reopen");
+    h.save(&rec(2)).expect("save after reopen");
+    assert_eq!(nums(&h.get_all().expect("all")), vec![1, 99, 2]);
+}
