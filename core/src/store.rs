@@ -11,10 +11,11 @@
 //! if the store already ends with exactly those records, nothing is written.
 
 use std::fmt;
-use std::io::Write;
+use std::io::{BufRead, Write};
 
 use crate::error::Result;
 use crate::history::{AppendOutcome, History, Page};
+use crate::import::{ImportMode, ImportReport};
 use crate::record::IterationRecord;
 
 /// The operations every history store offers.
@@ -70,10 +71,32 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn clear(&self) -> Result<()>;
 
     /// Writes the history as JSONL to `out`; returns the bytes written.
+    /// The bytes are exactly those saved or imported: a history imported
+    /// with [`import_jsonl`](Self::import_jsonl) exports byte for byte as it
+    /// was read, whatever the store.
     ///
     /// # Errors
     /// Storage errors, errors writing `out`.
     fn export_jsonl(&self, out: &mut dyn Write) -> Result<u64>;
+
+    /// Replaces (or fills, see [`ImportMode`]) the history with the JSONL
+    /// read from `input`, as one atomic, durable commit, keeping every
+    /// line byte for byte (see [`crate::import`]): a copy between two
+    /// stores through [`export_jsonl`](Self::export_jsonl) and this
+    /// method is byte-identical. `progress` is called with the number of
+    /// records read so far.
+    ///
+    /// # Errors
+    /// [`Error::InvalidJson`](crate::Error::InvalidJson) naming the first bad
+    /// line (nothing imported); [`Error::Conflict`](crate::Error::Conflict)
+    /// for [`ImportMode::IntoEmpty`] and a history with records; storage
+    /// errors (nothing imported).
+    fn import_jsonl(
+        &self,
+        input: &mut dyn BufRead,
+        mode: ImportMode,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<ImportReport>;
 }
 
 impl Store for History {
@@ -103,5 +126,13 @@ impl Store for History {
     }
     fn export_jsonl(&self, out: &mut dyn Write) -> Result<u64> {
         self.export_to_writer(out)
+    }
+    fn import_jsonl(
+        &self,
+        input: &mut dyn BufRead,
+        mode: ImportMode,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<ImportReport> {
+        History::import_jsonl(self, input, mode, progress)
     }
 }
