@@ -10,11 +10,11 @@ fn on_disk(tmp: &tempfile::TempDir) -> History {
     History::open(CapStdDir::open_ambient(tmp.path()).expect("dir"), "history.jsonl", Options::default()).expect("open")
 }
 
-/// Writers × saves of the many-processes check (`IH_WRITERS`,
-/// `IH_SAVES`; default 8 × 250 as in CI).
+/// Writers × saves of the many-processes check: `IH_WRITERS` × `IH_SAVES`,
+/// default 8 × 50 (`scripts/test-postgres` runs 8 × 250).
 fn writers_and_saves() -> (u32, u32) {
     let get = |k: &str, d: u32| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
-    (get("IH_WRITERS", 8), get("IH_SAVES", 250))
+    (get("IH_WRITERS", 8), get("IH_SAVES", 50))
 }
 
 #[test]

@@ -93,7 +93,7 @@ use pool::{Conn, Pool};
 use url::StoreUrl;
 pub use url::{DEFAULT_HISTORY, is_postgres_url, redact};
 
-const SQL_APPEND: &str = "SELECT o_appended, o_last, o_count FROM ih_append($1, $2, $3, $4, $5, $6)";
+const SQL_APPEND: &str = "SELECT o_appended, o_present, o_last FROM ih_append($1, $2, $3, $4, $5, $6)";
 const SQL_LOCK: &str = schema::SQL_WRITE_LOCK;
 const SQL_ROW: &str = "SELECT record_count, last_iteration, trailer FROM ih_histories WHERE history_id = $1";
 const SQL_INSERT: &str = "INSERT INTO ih_records (history_id, seq, iteration_num, line, record) \
@@ -380,8 +380,10 @@ impl PgStore {
     ///
     /// Idempotent, so it is retried after a broken connection: a
     /// compare-and-append whose first attempt was committed finds its own
-    /// records at the end ([`AppendOutcome::AlreadyPresent`]); so does a plain
-    /// append, whose records' iteration numbers are then already stored.
+    /// records at the end ([`AppendOutcome::AlreadyPresent`]; the records
+    /// are compared as the lines our encoder writes for them, which are the
+    /// same for the same records); so does a plain append, whose records'
+    /// iteration numbers are then already stored.
     fn append_records(&self, expect: Expect, records: &[IterationRecord]) -> Result<AppendOutcome> {
         let id = self.writer("save")?;
         let store = &self.url.display;
@@ -402,7 +404,7 @@ impl PgStore {
         let result = self.call("saving", |c| {
             let st = c.prepare(SQL_APPEND)?;
             match c.client.query_one(&st, &[&id, &check, &expected, &nums, &encoded, &jsons]) {
-                Ok(row) => Ok(Some((row.get::<_, bool>(0), to_u64(row.get(1))))),
+                Ok(row) => Ok(Some((row.get::<_, bool>(0), row.get::<_, bool>(1), to_u64(row.get(2))))),
                 Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                     unique_violation = true;
                     Ok(None)
@@ -414,7 +416,7 @@ impl PgStore {
                 Err(e) => Err(e),
             }
         })?;
-        let (appended, last) = match result {
+        let (appended, present, last) = match result {
             Some(r) => r,
             None if missing => return Err(self.missing_row()),
             None => {
@@ -425,11 +427,7 @@ impl PgStore {
         if appended {
             return Ok(AppendOutcome::Appended);
         }
-        // A conflict, or a retry of records that are already the last ones.
-        if !records.is_empty()
-            && last == records.last().map(|r| r.iteration_num)
-            && self.load_recent(records.len())? == records
-        {
+        if present {
             return Ok(AppendOutcome::AlreadyPresent);
         }
         Err(Error::Conflict { file: store.clone(), expected: show(expected.map(|n| n as u64)), actual: show(last) })

@@ -29,7 +29,9 @@
 //! iteration so that both are read in constant time.
 //!
 //! Writes to one history are serialised by a transaction-level advisory
-//! lock (see [`SQL_WRITE_LOCK`]); `ih_append` takes it, reads the history's
+//! lock, `pg_advisory_xact_lock(26984, history_id)`, which writes nothing
+//! to the write-ahead log (a writer that loses a compare-and-append waits
+//! for no disk flush); `ih_append` takes it, reads the history's
 //! row (a fresh snapshot after the lock, under READ COMMITTED, which the
 //! store sets for its sessions), compares the last iteration and inserts,
 //! all in one statement.
@@ -67,7 +69,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[(
     COMMENT ON TABLE ih_records IS 'iteration-history: one row per record; line = exact JSONL bytes, record = the same as jsonb';
     CREATE FUNCTION ih_append(p_history bigint, p_check boolean, p_expected bigint,
                               p_nums bigint[], p_lines text[], p_json text[],
-                              OUT o_appended boolean, OUT o_last bigint, OUT o_count bigint)
+                              OUT o_appended boolean, OUT o_present boolean, OUT o_last bigint)
     LANGUAGE plpgsql VOLATILE AS $fn$
     DECLARE
         h ih_histories%ROWTYPE;
@@ -79,9 +81,18 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[(
             RAISE EXCEPTION 'iteration-history: history % does not exist', p_history USING ERRCODE = 'no_data_found';
         END IF;
         IF p_check AND h.last_iteration IS DISTINCT FROM p_expected THEN
+            -- A retry of a commit that went through: the history ends with
+            -- exactly these lines (the first may follow blank lines).
             o_appended := false;
             o_last := h.last_iteration;
-            o_count := h.record_count;
+            o_present := false;
+            IF n > 0 AND h.last_iteration = p_nums[n] THEN
+                SELECT count(*) = n AND bool_and(right(r.line, length(t.line)) = t.line) INTO o_present
+                FROM (SELECT line, row_number() OVER (ORDER BY seq DESC) AS k FROM ih_records
+                      WHERE history_id = p_history ORDER BY seq DESC LIMIT n) r
+                JOIN unnest(p_lines) WITH ORDINALITY AS t(line, ord) ON r.k = n - t.ord + 1;
+                o_present := coalesce(o_present, false);
+            END IF;
             RETURN;
         END IF;
         IF n > 0 THEN
@@ -95,8 +106,8 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[(
             WHERE history_id = p_history;
         END IF;
         o_appended := true;
+        o_present := false;
         o_last := CASE WHEN n > 0 THEN p_nums[n] ELSE h.last_iteration END;
-        o_count := h.record_count + n;
     END
     $fn$;",
 )];

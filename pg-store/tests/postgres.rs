@@ -29,7 +29,7 @@ fn rec(n: u64) -> IterationRecord {
     r.timestamp = format!("2025-01-01T00:00:{:02}", n % 60);
     r.set_metric("sharpe_ratio", n as f64 / 4.0);
     r.set_metric("total_return", if n == 2 { f64::NAN } else { 0.5 });
-    r.champion_updated = n % 2 == 0;
+    r.champion_updated = n.is_multiple_of(2);
     r
 }
 
