@@ -479,3 +479,29 @@ pub fn concurrent_processes(spec: &str, writer_exe: &Path, writers: u32, saves: 
     assert!(stats.iter().all(|s| s.saved == saves));
     ProcessRun { writers: stats, elapsed }
 }
+
+/// [`iteration_history::copy`] from `a` to `b` and back gives back the
+/// bytes of `sample` exactly, whatever the two stores; a copy into a
+/// history with records is refused and changes nothing.
+pub fn copy_round_trip(a: &dyn Store, b: &dyn Store, sample: &[u8]) {
+    a.clear().expect("clear");
+    b.clear().expect("clear");
+    a.import_jsonl(&mut &sample[..], ImportMode::IntoEmpty, &mut |_| {}).expect("seed");
+    let mut seen = 0;
+    let there = iteration_history::copy(a, b, ImportMode::IntoEmpty, &mut |n| seen = n).expect("copy a -> b");
+    assert_eq!(there.bytes, sample.len() as u64);
+    assert_eq!(seen, there.records, "progress reaches every record");
+    assert_eq!(export(b), sample, "{} holds the sample byte for byte", b.describe());
+    assert_eq!(all_records(b), all_records(a));
+    a.clear().expect("clear");
+    iteration_history::copy(b, a, ImportMode::IntoEmpty, &mut |_| {}).expect("copy b -> a");
+    assert_eq!(export(a), sample, "back in {}: byte for byte", a.describe());
+    // The destination has records now: refused, unchanged.
+    let err = iteration_history::copy(b, a, ImportMode::IntoEmpty, &mut |_| {}).expect_err("not empty");
+    assert_eq!(err.code(), "conflict", "{err}");
+    assert_eq!(export(a), sample);
+    // Replace is allowed, and appending goes on after the copy.
+    iteration_history::copy(b, a, ImportMode::Replace, &mut |_| {}).expect("replace");
+    let last = a.last_iteration_num().expect("last");
+    a.append_if(last, &[record(last.map_or(0, |n| n + 1), 0, 0)]).expect("append after the copy");
+}

@@ -56,3 +56,19 @@ fn processes_compare_and_append_exactly_once() {
     let conflicts: u64 = run.writers.iter().map(|w| w.conflicts).sum();
     eprintln!("postgres: {writers} processes x {saves} saves in {:.2?}, {conflicts} conflicts retried", run.elapsed);
 }
+
+#[test]
+fn copy_file_to_postgres_and_back_is_byte_identical() {
+    let Some(url) = url("copy") else { return };
+    let sample = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/history.jsonl")).expect("sample");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = iteration_history::History::open(
+        iteration_history::storage::CapStdDir::open_ambient(tmp.path()).expect("dir"),
+        "history.jsonl",
+        iteration_history::Options::default(),
+    )
+    .expect("open");
+    let pg = PgStore::open(&url).expect("open");
+    ih_conformance::copy_round_trip(&file, &pg, &sample);
+    ih_conformance::copy_round_trip(&pg, &file, ih_conformance::FOREIGN_JSONL);
+}
