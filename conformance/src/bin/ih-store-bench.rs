@@ -61,7 +61,7 @@ fn with_history(url: &str, name: &str) -> String {
 }
 
 /// The store spec of writer `w`'s own history.
-type SpecOf = dyn Fn(u32) -> String;
+type SpecOf<'a> = dyn Fn(u32) -> String + 'a;
 
 struct Row {
     store: &'static str,
@@ -145,7 +145,7 @@ fn main() -> ExitCode {
     let mut rows = Vec::new();
     let file_of = |w: u32| tmp.join(format!("own-{w}.jsonl")).to_str().expect("UTF-8 path").to_string();
     let pg_of = |w: u32| with_history(&args.pg, &format!("bench-own-{w}"));
-    let spec_of: [(&'static str, &str, &SpecOf); 2] =
+    let spec_of: [(&'static str, &str, &SpecOf<'_>); 2] =
         [("file", file.as_str(), &file_of), ("PostgreSQL", pg.as_str(), &pg_of)];
     for (store, spec, own) in spec_of {
         eprintln!("{store}: 1 writer x {n}");
