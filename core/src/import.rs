@@ -233,3 +233,42 @@ impl<'a> JsonlReader<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &[u8] = b"{\"iteration_num\": 4, \"strategy_code\": \"x\", \"execution_result\": {}, \"metrics\": {}, \"classification_level\": \"L\", \"timestamp\": \"t\", \"champion_updated\": false}";
+
+    #[test]
+    fn blank_lines_and_a_bom_stay_with_the_next_record() {
+        let input = [b"\xEF\xBB\xBF\n  \r\n".as_slice(), LINE, b"\r\n\n"].concat();
+        let mut src = &input[..];
+        let mut r = JsonlReader::new(&mut src, "in");
+        let rec = r.next_record().expect("read").expect("a record");
+        assert_eq!(rec.raw, &input[..input.len() - 1]);
+        assert_eq!((rec.line, rec.offset), (3, 8));
+        assert_eq!(rec.line_bytes(), LINE);
+        assert_eq!(rec.record.iteration_num, 4);
+        assert!(r.next_record().expect("end").is_none());
+        assert_eq!(r.trailer(), b"\n");
+        let report = r.finish().expect("finish");
+        assert_eq!((report.records, report.bytes, report.last_iteration_num), (1, input.len() as u64, Some(4)));
+        assert_eq!(record_line(b"\xEF\xBB\xBF{}\r\n"), b"{}");
+    }
+
+    #[test]
+    fn damage_names_its_line_and_byte() {
+        let input = [LINE, b"\n{oops\n"].concat();
+        let mut src = &input[..];
+        let mut r = JsonlReader::new(&mut src, "in.jsonl");
+        assert!(r.next_record().expect("first").is_some());
+        let err = r.next_record().expect_err("bad line").to_string();
+        let at = format!("in.jsonl: invalid record at line 2 (byte {})", LINE.len() + 1);
+        assert!(err.starts_with(&at), "{err}");
+        let mut unterminated = &LINE[..];
+        let report = JsonlReader::new(&mut unterminated, "in").finish().expect("a record without newline");
+        assert!(report.added_final_newline);
+        assert_eq!(report.bytes, LINE.len() as u64 + 1);
+    }
+}
