@@ -308,3 +308,35 @@ fn a_broken_connection_is_retried_without_storing_twice() {
     assert_eq!(store.count().expect("count"), 2);
     assert_eq!(store.load_recent(2).expect("recent"), vec![rec(0), rec(1)]);
 }
+
+#[test]
+fn a_database_user_who_may_only_read_can_open_a_reader() {
+    let Some(base) = base() else { return };
+    let Some(db) = FreshDb::new(&base, "reader") else { return };
+    let w = PgStore::open(&db.url).expect("writer");
+    w.append(&[rec(0), rec(1)]).expect("append");
+    let mut owner = Client::connect(&db.url, NoTls).expect("connect");
+    let role = format!("ih_reader_{}", std::process::id());
+    owner
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN PASSWORD 'read-only-pw'; \
+             GRANT SELECT ON ih_schema_version, ih_histories, ih_records TO {role}"
+        ))
+        .expect("role");
+    let (_, rest) = db.url.split_once('@').expect("@");
+    let reader_url = format!("postgres://{role}:read-only-pw@{rest}");
+    let r = PgStore::open_read_only(&reader_url).expect("a reader needs only SELECT");
+    assert_eq!(r.count().expect("count"), 2);
+    assert_eq!(r.load_recent(1).expect("recent"), vec![rec(1)]);
+    let mut out = Vec::new();
+    r.export_jsonl(&mut out).expect("export");
+    assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 2);
+    let err = PgStore::open(&reader_url).and_then(|s| s.append(&[rec(2)])).expect_err("cannot write");
+    assert!(err.to_string().contains("may read but not write"), "{err}");
+    drop(r);
+    drop(owner);
+    drop(db);
+    if let Some(mut a) = admin() {
+        let _ = a.batch_execute(&format!("DROP ROLE IF EXISTS {role}"));
+    }
+}
