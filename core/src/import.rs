@@ -266,7 +266,7 @@ mod tests {
         let err = r.next_record().expect_err("bad line").to_string();
         let at = format!("in.jsonl: invalid record at line 2 (byte {})", LINE.len() + 1);
         assert!(err.starts_with(&at), "{err}");
-        let mut unterminated = &LINE[..];
+        let mut unterminated = LINE;
         let report = JsonlReader::new(&mut unterminated, "in").finish().expect("a record without newline");
         assert!(report.added_final_newline);
         assert_eq!(report.bytes, LINE.len() as u64 + 1);
