@@ -829,7 +829,7 @@ impl History {
         st.file = None;
         st.dirty = true;
         let mut report = None;
-        let replaced = commit::replace(self.target(), &mut |f| {
+        let replaced = commit::replace(self.target(), (), |_, f| {
             let mut reader = JsonlReader::new(input, "input");
             let mut pos = 0u64;
             let mut buf = Vec::with_capacity(1 << 20);
