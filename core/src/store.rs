@@ -26,6 +26,12 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Appends `records` as one all-or-nothing, durable commit.
     ///
+    /// Stores that key records by `iteration_num` (PostgreSQL) refuse an
+    /// iteration that is already stored
+    /// ([`BackendErrorKind::Duplicate`](crate::BackendErrorKind::Duplicate)),
+    /// unless the history already ends with exactly these records (a retry),
+    /// which is then a no-op; the file store keeps duplicates.
+    ///
     /// # Errors
     /// Invalid records (nothing written) and storage errors.
     fn append(&self, records: &[IterationRecord]) -> Result<()>;
