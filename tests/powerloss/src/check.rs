@@ -2,8 +2,8 @@
 //!
 //! A *point* is every FLUSH, every FUA write and every mark after the
 //! `mkfs` mark. At each point the disk is rebuilt from the log onto a fresh
-//! sparse image ([`Log::replay`]), its journal is recovered with `e2fsck`,
-//! and then:
+//! sparse image ([`Log::replay`]), its journal is replayed with
+//! `e2fsck -E journal_only` (what the kernel does when it mounts), and then:
 //! 1. `e2fsck -fn` finds nothing to fix;
 //! 2. the history's directory is extracted with `debugfs rdump`;
 //! 3. the history file starts with every byte acknowledged before the
@@ -22,7 +22,7 @@ use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use iteration_history::storage::CapStdDir;
 use iteration_history::{History, IterationRecord, Options};
@@ -63,6 +63,24 @@ pub struct PointResult {
     pub acked: usize,
     /// Problems found (empty: the point passed).
     pub problems: Vec<String>,
+    /// What the history held there.
+    pub seen: Seen,
+}
+
+/// What the history file held at a point.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Seen {
+    /// Exactly the acknowledged bytes.
+    #[default]
+    Acknowledged,
+    /// The acknowledged bytes and part of the operation in flight (a torn
+    /// tail, which a writer moves aside).
+    TornTail,
+    /// The result of the operation in flight, complete though not yet
+    /// acknowledged.
+    InFlightDone,
+    /// Something else (a failed point).
+    Other,
 }
 
 /// The outcome of checking one log.
@@ -99,6 +117,11 @@ impl Report {
             }
         }
         out
+    }
+
+    /// Number of points at which the history held each [`Seen`].
+    pub fn seen(&self, what: Seen) -> usize {
+        self.points.iter().filter(|p| p.seen == what).count()
     }
 }
 
@@ -192,12 +215,26 @@ pub fn check(cfg: &Config) -> Result<Report, String> {
                     for (k, e) in points.iter().enumerate().skip(j).step_by(jobs) {
                         let a = acked[e.index];
                         let dir_ready = ready.is_some_and(|r| r <= e.index);
-                        let problems =
-                            check_point(cfg, log, e, &work, conf, dir_ready, &expects[a], expects.get(a + 1))?;
-                        out.push((
-                            k,
-                            PointResult { entry: e.index, kind: e.kind(), mark: e.mark.clone(), acked: a, problems },
-                        ));
+                        let mut problems = Vec::new();
+                        let seen = check_point(
+                            cfg,
+                            log,
+                            e,
+                            &work,
+                            conf,
+                            dir_ready,
+                            (&expects[a], expects.get(a + 1)),
+                            &mut problems,
+                        )?;
+                        let r = PointResult {
+                            entry: e.index,
+                            kind: e.kind(),
+                            mark: e.mark.clone(),
+                            acked: a,
+                            problems,
+                            seen,
+                        };
+                        out.push((k, r));
                     }
                     Ok(out)
                 })
@@ -236,25 +273,32 @@ fn check_point(
     work: &Path,
     conf: &Path,
     dir_ready: bool,
-    a: &Expect,
-    n: Option<&Expect>,
-) -> Result<Vec<String>, String> {
+    (a, n): (&Expect, Option<&Expect>),
+    problems: &mut Vec<String>,
+) -> Result<Seen, String> {
     let image = work.join("image");
     {
         let f = File::create(&image).map_err(|err| format!("creating {}: {err}", image.display()))?;
         f.set_len(cfg.image_size).map_err(|err| format!("sizing {}: {err}", image.display()))?;
         log.replay(e.index, &f).map_err(|err| format!("replaying to entry {}: {err}", e.index))?;
     }
-    let mut problems = Vec::new();
-    // The kernel would replay the journal at mount; e2fsck does the same.
-    let (code, out) = tool(Command::new("e2fsck").arg("-fy").arg(&image).env("E2FSCK_CONFIG", conf))?;
+    // Recover as the kernel does at mount: replay the journal, nothing else.
+    // Then the file system must need no repair at all.
+    let (code, out) =
+        tool(Command::new("e2fsck").args(["-y", "-E", "journal_only"]).arg(&image).env("E2FSCK_CONFIG", conf))?;
     if code & !1 != 0 {
-        problems.push(format!("e2fsck -fy exited with {code}: {}", last_lines(&out, 4)));
-        return Ok(problems);
+        problems.push(format!("e2fsck -E journal_only exited with {code}: {}", last_lines(&out, 4)));
+        return Ok(Seen::Other);
     }
     let (code, out) = tool(Command::new("e2fsck").arg("-fn").arg(&image).env("E2FSCK_CONFIG", conf))?;
     if code != 0 {
-        problems.push(format!("e2fsck -fn after recovery exited with {code}: {}", last_lines(&out, 4)));
+        problems.push(format!("e2fsck -fn after journal recovery exited with {code}: {}", last_lines(&out, 4)));
+        // Let e2fsck repair it, so that the history can still be checked.
+        let (code, out) = tool(Command::new("e2fsck").arg("-fy").arg(&image).env("E2FSCK_CONFIG", conf))?;
+        if code & !1 != 0 {
+            problems.push(format!("e2fsck -fy exited with {code}: {}", last_lines(&out, 4)));
+            return Ok(Seen::Other);
+        }
     }
     let extract = work.join("x");
     if extract.exists() {
@@ -266,7 +310,7 @@ fn check_point(
     let dir = extract.join(&cfg.dir_in_fs);
     if code != 0 {
         problems.push(format!("debugfs rdump exited with {code}: {}", last_lines(&out, 3)));
-        return Ok(problems);
+        return Ok(Seen::Other);
     }
     if !dir.is_dir() {
         if dir_ready {
@@ -274,8 +318,7 @@ fn check_point(
         }
         fs::create_dir_all(&dir).map_err(|err| format!("creating {}: {err}", dir.display()))?;
     }
-    check_history(&dir, a, n, &mut problems)?;
-    Ok(problems)
+    check_history(&dir, a, n, problems)
 }
 
 /// Compact form of a list of iteration numbers: `0..=5, 9, 12..=13`.
@@ -359,12 +402,19 @@ fn open_dir(dir: &Path) -> Result<CapStdDir, String> {
     CapStdDir::open_ambient(dir).map_err(|e| format!("opening {}: {e}", dir.display()))
 }
 
-fn check_history(dir: &Path, a: &Expect, n: Option<&Expect>, problems: &mut Vec<String>) -> Result<(), String> {
+fn check_history(dir: &Path, a: &Expect, n: Option<&Expect>, problems: &mut Vec<String>) -> Result<Seen, String> {
     let before = history_files(dir)?;
     let file = before.iter().find(|(name, _)| name == HISTORY).map(|(_, b)| b.clone());
     let may_be_corrupt = a.state.corrupt() || n.is_some_and(|n| n.state.corrupt());
 
     // 3. Bytes.
+    let seen = match &file {
+        None if a.content.is_empty() => Seen::Acknowledged,
+        Some(f) if *f == a.content => Seen::Acknowledged,
+        Some(f) if n.is_some_and(|n| *f == n.content) => Seen::InFlightDone,
+        Some(f) if f.starts_with(&a.content) => Seen::TornTail,
+        _ => Seen::Other,
+    };
     match &file {
         None if !a.content.is_empty() => problems.push(format!(
             "{HISTORY} is missing; acknowledged {}: {} bytes, {} records",
@@ -400,7 +450,12 @@ fn check_history(dir: &Path, a: &Expect, n: Option<&Expect>, problems: &mut Vec<
     drop(reader);
 
     // 4. A writer (it recovers: moves a torn tail aside).
-    let writer = match History::open(open_dir(dir)?, HISTORY, Options::default()) {
+    // Points are checked by several threads that start e2fsck and debugfs:
+    // a child forked while this thread holds the writer lock keeps a copy of
+    // the lock's descriptor until it execs, so a lock just released may look
+    // held for a moment. Wait for it rather than fail.
+    let options = Options::default().lock_timeout(Some(Duration::from_secs(30)));
+    let writer = match History::open(open_dir(dir)?, HISTORY, options.clone()) {
         Ok(h) => {
             let report = h.recovery_report().cloned().unwrap_or_default();
             let after = history_files(dir)?;
@@ -428,17 +483,17 @@ fn check_history(dir: &Path, a: &Expect, n: Option<&Expect>, problems: &mut Vec<
             h
         }
         Err(e) if e.code() == "corrupt" && may_be_corrupt => {
-            match History::open(open_dir(dir)?, HISTORY, Options::default().repair_on_open(true)) {
+            match History::open(open_dir(dir)?, HISTORY, options.repair_on_open(true)) {
                 Ok(h) => h,
                 Err(e) => {
                     problems.push(format!("opening with repair_on_open failed: {e}"));
-                    return Ok(());
+                    return Ok(seen);
                 }
             }
         }
         Err(e) => {
             problems.push(format!("opening for writing failed: {e}"));
-            return Ok(());
+            return Ok(seen);
         }
     };
     let recs = match writer.get_all() {
@@ -448,7 +503,7 @@ fn check_history(dir: &Path, a: &Expect, n: Option<&Expect>, problems: &mut Vec<
         }
         Err(e) => {
             problems.push(format!("writer: reading: {e}"));
-            return Ok(());
+            return Ok(seen);
         }
     };
 
@@ -456,7 +511,7 @@ fn check_history(dir: &Path, a: &Expect, n: Option<&Expect>, problems: &mut Vec<
     let probe = record(PROBE);
     if let Err(e) = writer.save(&probe) {
         problems.push(format!("the recovered history refused a new save: {e}"));
-        return Ok(());
+        return Ok(seen);
     }
     drop(writer);
     let mut expected = recs;
@@ -470,5 +525,5 @@ fn check_history(dir: &Path, a: &Expect, n: Option<&Expect>, problems: &mut Vec<
         )),
         Err(e) => problems.push(format!("after a new save a reader fails: {e}")),
     }
-    Ok(())
+    Ok(seen)
 }

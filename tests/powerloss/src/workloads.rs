@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use iteration_history::storage::CapStdDir;
-use iteration_history::{CommitStrategy, History, IterationRecord, Options, codec};
+use iteration_history::{CommitStrategy, Durability, History, IterationRecord, Options, codec};
 
 use crate::mark_sink::{MarkSink, MarkTarget};
 use crate::marks::{Mark, Op};
@@ -33,6 +33,7 @@ pub const WORKLOADS: &[(&str, &str, bool)] = &[
     ("repair", "saves, a damaged line + a record appended by plain I/O, repair(), saves", true),
     ("procs", "3 processes saving in turns, queueing on the writer lock (lock_timeout)", true),
     ("control", "the original module's algorithm: rewrite <file>.tmp + rename, no fsync (must FAIL)", false),
+    ("nosync", "single saves with Durability::None, which skips every sync (must FAIL)", false),
 ];
 
 /// Names of the workloads.
@@ -113,9 +114,10 @@ pub fn run(name: &str, ctx: &Ctx) -> Res<u64> {
     prepare(ctx, &m)?;
     let s = ctx.scale.max(1);
     match name {
-        "append" | "rewrite" => {
-            let strategy = if name == "append" { CommitStrategy::Append } else { CommitStrategy::Rewrite };
-            let h = open(ctx, Options::default().strategy(strategy))?;
+        "append" | "rewrite" | "nosync" => {
+            let strategy = if name == "rewrite" { CommitStrategy::Rewrite } else { CommitStrategy::Append };
+            let durability = if name == "nosync" { Durability::None } else { Durability::Full };
+            let h = open(ctx, Options::default().strategy(strategy).durability(durability))?;
             for i in 0..16 * s {
                 h.save(&record(i))?;
                 m.ack(Op::Save(i))?;

@@ -14,7 +14,7 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use iteration_history_powerloss::check::{self, Config};
+use iteration_history_powerloss::check::{self, Config, Seen};
 use iteration_history_powerloss::log_format::Log;
 
 const USAGE: &str = "usage: plcheck --log LOG --size BYTES --work DIR [--jobs N] [--expect pass|fail] [--stride K] [--verbose]\n       \
@@ -113,6 +113,13 @@ fn run() -> Result<ExitCode, String> {
         report.entries,
         report.seconds
     );
+    println!(
+        "plcheck: {name}: the history held the acknowledged bytes at {} points, plus a torn tail of the operation \
+         in flight at {}, the in-flight operation complete at {}",
+        report.seen(Seen::Acknowledged),
+        report.seen(Seen::TornTail),
+        report.seen(Seen::InFlightDone)
+    );
     for p in &report.run_problems {
         println!("plcheck: {name}: RUN PROBLEM: {p}");
     }
@@ -142,10 +149,12 @@ fn run() -> Result<ExitCode, String> {
         (false, false) => "FAIL (the control was expected to lose data, and no loss was detected)",
     };
     println!(
-        "PLCHECK-SUMMARY workload={name} points={} failed={} ops={} expect={} verdict={}",
+        "PLCHECK-SUMMARY workload={name} points={} failed={} ops={} torn={} inflight={} expect={} verdict={}",
         report.points.len(),
         failed.len(),
         report.ops,
+        report.seen(Seen::TornTail),
+        report.seen(Seen::InFlightDone),
         if expect_pass { "pass" } else { "fail" },
         if ok { "ok" } else { "BAD" }
     );

@@ -75,8 +75,8 @@ fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("list") => {
-            for (name, what, _) in workloads::WORKLOADS {
-                println!("{name:8} {what}");
+            for (name, what, must_pass) in workloads::WORKLOADS {
+                println!("{name} {} {what}", if *must_pass { "pass" } else { "fail" });
             }
         }
         Some("run") => {
