@@ -61,6 +61,7 @@ if [ ! -s "$cache/kernel-release" ] || [ ! -f "$cache/vmlinuz" ]; then
   fi
   tmp="$(mktemp -d)"
   trap 'rm -rf "$tmp"' EXIT
+  chmod 755 "$tmp" # apt-get download runs as the _apt user where it can
   (cd "$tmp" && apt-get download -q "$pkg" >/dev/null)
   dpkg-deb -x "$tmp"/*.deb "$tmp/x"
   release="$(ls "$tmp/x/lib/modules")"

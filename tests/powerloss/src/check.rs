@@ -216,16 +216,8 @@ pub fn check(cfg: &Config) -> Result<Report, String> {
                         let a = acked[e.index];
                         let dir_ready = ready.is_some_and(|r| r <= e.index);
                         let mut problems = Vec::new();
-                        let seen = check_point(
-                            cfg,
-                            log,
-                            e,
-                            &work,
-                            conf,
-                            dir_ready,
-                            (&expects[a], expects.get(a + 1)),
-                            &mut problems,
-                        )?;
+                        let job = Job { cfg, log, work: &work, conf };
+                        let seen = job.check_point(e, dir_ready, (&expects[a], expects.get(a + 1)), &mut problems)?;
                         let r = PointResult {
                             entry: e.index,
                             kind: e.kind(),
@@ -265,60 +257,72 @@ fn last_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join(" | ")
 }
 
-#[allow(clippy::too_many_arguments)]
-fn check_point(
-    cfg: &Config,
-    log: &Log,
-    e: &Entry,
-    work: &Path,
-    conf: &Path,
-    dir_ready: bool,
-    (a, n): (&Expect, Option<&Expect>),
-    problems: &mut Vec<String>,
-) -> Result<Seen, String> {
-    let image = work.join("image");
-    {
-        let f = File::create(&image).map_err(|err| format!("creating {}: {err}", image.display()))?;
-        f.set_len(cfg.image_size).map_err(|err| format!("sizing {}: {err}", image.display()))?;
-        log.replay(e.index, &f).map_err(|err| format!("replaying to entry {}: {err}", e.index))?;
-    }
-    // Recover as the kernel does at mount: replay the journal, nothing else.
-    // Then the file system must need no repair at all.
-    let (code, out) =
-        tool(Command::new("e2fsck").args(["-y", "-E", "journal_only"]).arg(&image).env("E2FSCK_CONFIG", conf))?;
-    if code & !1 != 0 {
-        problems.push(format!("e2fsck -E journal_only exited with {code}: {}", last_lines(&out, 4)));
-        return Ok(Seen::Other);
-    }
-    let (code, out) = tool(Command::new("e2fsck").arg("-fn").arg(&image).env("E2FSCK_CONFIG", conf))?;
-    if code != 0 {
-        problems.push(format!("e2fsck -fn after journal recovery exited with {code}: {}", last_lines(&out, 4)));
-        // Let e2fsck repair it, so that the history can still be checked.
-        let (code, out) = tool(Command::new("e2fsck").arg("-fy").arg(&image).env("E2FSCK_CONFIG", conf))?;
+/// What a checking thread works with.
+struct Job<'a> {
+    cfg: &'a Config,
+    log: &'a Log,
+    /// The thread's own scratch directory.
+    work: &'a Path,
+    /// The e2fsck configuration file.
+    conf: &'a Path,
+}
+
+impl Job<'_> {
+    /// Checks the point at entry `e`, given the state acknowledged there
+    /// (`a`) and the one after the operation in flight (`n`).
+    fn check_point(
+        &self,
+        e: &Entry,
+        dir_ready: bool,
+        (a, n): (&Expect, Option<&Expect>),
+        problems: &mut Vec<String>,
+    ) -> Result<Seen, String> {
+        let Job { cfg, log, work, conf } = *self;
+        let image = work.join("image");
+        {
+            let f = File::create(&image).map_err(|err| format!("creating {}: {err}", image.display()))?;
+            f.set_len(cfg.image_size).map_err(|err| format!("sizing {}: {err}", image.display()))?;
+            log.replay(e.index, &f).map_err(|err| format!("replaying to entry {}: {err}", e.index))?;
+        }
+        // Recover as the kernel does at mount: replay the journal, nothing else.
+        // Then the file system must need no repair at all.
+        let (code, out) =
+            tool(Command::new("e2fsck").args(["-y", "-E", "journal_only"]).arg(&image).env("E2FSCK_CONFIG", conf))?;
         if code & !1 != 0 {
-            problems.push(format!("e2fsck -fy exited with {code}: {}", last_lines(&out, 4)));
+            problems.push(format!("e2fsck -E journal_only exited with {code}: {}", last_lines(&out, 4)));
             return Ok(Seen::Other);
         }
-    }
-    let extract = work.join("x");
-    if extract.exists() {
-        fs::remove_dir_all(&extract).map_err(|err| format!("removing {}: {err}", extract.display()))?;
-    }
-    fs::create_dir_all(&extract).map_err(|err| format!("creating {}: {err}", extract.display()))?;
-    let request = format!("rdump /{} {}", cfg.dir_in_fs, extract.display());
-    let (code, out) = tool(Command::new("debugfs").arg("-R").arg(&request).arg(&image))?;
-    let dir = extract.join(&cfg.dir_in_fs);
-    if code != 0 {
-        problems.push(format!("debugfs rdump exited with {code}: {}", last_lines(&out, 3)));
-        return Ok(Seen::Other);
-    }
-    if !dir.is_dir() {
-        if dir_ready {
-            problems.push(format!("directory /{} is missing, though it was synced before the point", cfg.dir_in_fs));
+        let (code, out) = tool(Command::new("e2fsck").arg("-fn").arg(&image).env("E2FSCK_CONFIG", conf))?;
+        if code != 0 {
+            problems.push(format!("e2fsck -fn after journal recovery exited with {code}: {}", last_lines(&out, 4)));
+            // Let e2fsck repair it, so that the history can still be checked.
+            let (code, out) = tool(Command::new("e2fsck").arg("-fy").arg(&image).env("E2FSCK_CONFIG", conf))?;
+            if code & !1 != 0 {
+                problems.push(format!("e2fsck -fy exited with {code}: {}", last_lines(&out, 4)));
+                return Ok(Seen::Other);
+            }
         }
-        fs::create_dir_all(&dir).map_err(|err| format!("creating {}: {err}", dir.display()))?;
+        let extract = work.join("x");
+        if extract.exists() {
+            fs::remove_dir_all(&extract).map_err(|err| format!("removing {}: {err}", extract.display()))?;
+        }
+        fs::create_dir_all(&extract).map_err(|err| format!("creating {}: {err}", extract.display()))?;
+        let request = format!("rdump /{} {}", cfg.dir_in_fs, extract.display());
+        let (code, out) = tool(Command::new("debugfs").arg("-R").arg(&request).arg(&image))?;
+        let dir = extract.join(&cfg.dir_in_fs);
+        if code != 0 {
+            problems.push(format!("debugfs rdump exited with {code}: {}", last_lines(&out, 3)));
+            return Ok(Seen::Other);
+        }
+        if !dir.is_dir() {
+            if dir_ready {
+                problems
+                    .push(format!("directory /{} is missing, though it was synced before the point", cfg.dir_in_fs));
+            }
+            fs::create_dir_all(&dir).map_err(|err| format!("creating {}: {err}", dir.display()))?;
+        }
+        check_history(&dir, a, n, problems)
     }
-    check_history(&dir, a, n, problems)
 }
 
 /// Compact form of a list of iteration numbers: `0..=5, 9, 12..=13`.
