@@ -87,8 +87,8 @@ timeout "$timeout" qemu-system-x86_64 -accel tcg -cpu max -m 512 -smp 2 -nograph
   "${drives[@]}" </dev/null >"$run/console.txt" 2>&1
 qemu_status=$?
 set -e
-grep -E '^(PL|plwriter)' "$run/console.txt" | tr -d '\r' | sed 's/^/    guest: /' || true
-if [ "$qemu_status" -ne 0 ] || ! grep -q '^PL-DONE' "$run/console.txt"; then
+grep -aoE '(PL[-:]|plwriter:).*' "$run/console.txt" | tr -d '\r' | sed 's/^/    guest: /' || true
+if [ "$qemu_status" -ne 0 ] || ! grep -aq 'PL-DONE' "$run/console.txt"; then
   echo "powerloss: the guest did not finish (status $qemu_status); last console lines:" >&2
   tail -n 40 "$run/console.txt" >&2
   exit 1
@@ -98,7 +98,7 @@ say "guest finished"
 failures=0
 summary=()
 for name in "${names[@]}"; do
-  result="$(grep -a "^PL-RESULT $name " "$run/console.txt" | tr -d '\r' || true)"
+  result="$(grep -ao "PL-RESULT $name .*" "$run/console.txt" | tr -d '\r' || true)"
   if [[ "$result" != "PL-RESULT $name ok"* ]]; then
     echo "powerloss: workload $name did not run cleanly in the guest: ${result:-no result}" >&2
     failures=$((failures + 1))

@@ -18,7 +18,10 @@ sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 need_pkgs=()
 command -v qemu-system-x86_64 >/dev/null || need_pkgs+=(qemu-system-x86)
-[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx insmod || need_pkgs+=(busybox-static)
+# A static busybox (the dynamic one of package busybox would need its libraries in the guest).
+if ! [ -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1 || ! /bin/busybox --list | grep -qx insmod; then
+  need_pkgs+=(busybox-static)
+fi
 command -v dmsetup >/dev/null || need_pkgs+=(dmsetup)
 command -v debugfs >/dev/null && command -v e2fsck >/dev/null && command -v mkfs.ext4 >/dev/null || need_pkgs+=(e2fsprogs)
 command -v cpio >/dev/null || need_pkgs+=(cpio)
