@@ -435,8 +435,8 @@ impl History {
                     self.dir.open_read(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?;
                 st.file = None;
                 st.dirty = true;
-                let replaced = commit::replace(t, &mut |f| {
-                    commit::copy_prefix(&*src, f, len, &self.display)?;
+                let replaced = commit::replace(t, src, |src, f| {
+                    commit::copy_prefix(&**src, f, len, &self.display)?;
                     f.write_at(&bytes, len).map_err(|e| Error::io(&self.display, "writing a temp file", e))
                 })?;
                 st.file = Some(replaced.file);
@@ -713,7 +713,7 @@ impl History {
             return Ok(RepairReport { kept: s.totals.records, ..RepairReport::default() });
         }
         st.file = None;
-        let (replaced, report, totals) = recovery::repair(self.target(), &*src, len, st.len)?;
+        let (replaced, report, totals) = recovery::repair(self.target(), src, len, st.len)?;
         self.adopt(&mut st, replaced, (totals.end, totals.records, totals.last))?;
         Ok(report)
     }
@@ -734,12 +734,12 @@ impl History {
         let mut count = 0u64;
         let mut last = None;
         st.file = None;
-        let replaced = commit::replace(self.target(), &mut |f| {
+        let replaced = commit::replace(self.target(), src, |src, f| {
             let mut lines = Lines::new(0, len, 1);
             let mut out = Vec::with_capacity(1 << 20);
             let mut pos = 0u64;
             while let Some(line) =
-                lines.next_line(&*src).map_err(|e| Error::io(&self.display, "reading the history", e))?
+                lines.next_line(&**src).map_err(|e| Error::io(&self.display, "reading the history", e))?
             {
                 if codec::is_blank(line.bytes) {
                     continue;
@@ -785,7 +785,7 @@ impl History {
         self.resync_dir(&mut st)?;
         st.file = None;
         st.dirty = true;
-        let replaced = commit::replace(self.target(), &mut |_| Ok(()))?;
+        let replaced = commit::replace(self.target(), (), |_, _| Ok(()))?;
         self.adopt(&mut st, replaced, (0, 0, None))
     }
 
@@ -801,7 +801,7 @@ impl History {
         let t = Target { dir, name: &dest, display: &display, durability: crate::Durability::Full };
         let view = self.view()?;
         let mut written = 0;
-        let replaced = commit::replace(t, &mut |f| {
+        let replaced = commit::replace(t, (), |_, f| {
             if let Some((src, end)) = &view {
                 commit::copy_prefix(&**src, f, *end, &display)?;
                 written = *end;
