@@ -648,8 +648,13 @@ mod tests {
             if offset == 0 {
                 line = line.strip_prefix(BOM).unwrap_or(line);
             }
-            let raw =
-                RawLine { offset: offset as u64, number, bytes: line, terminated: line.ends_with(b"\n"), end: end as u64 };
+            let raw = RawLine {
+                offset: offset as u64,
+                number,
+                bytes: line,
+                terminated: line.ends_with(b"\n"),
+                end: end as u64,
+            };
             let kind = classify_with(&raw, |b| codec::decode_line(b).map(|(_, info)| info));
             an.push(&raw, &kind);
             offset = end;
