@@ -51,7 +51,7 @@ async function once(loader, file) {
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const results = {};
 for (const [format, file] of Object.entries(files)) {
-  const t = { wasm: [], js: [], parse: { wasm: [], js: [] } };
+  const t = { wasm: [], js: [], parse: { wasm: [], js: [] }, phases: { wasm: [], js: [] } };
   let summaries = {};
   await once('wasm', file); // warm-up (compile caches, file cache)
   await once('js', file);
@@ -60,6 +60,7 @@ for (const [format, file] of Object.entries(files)) {
       const r = await once(loader, file);
       t[loader].push(r.ms);
       t.parse[loader].push(r.parseMs);
+      t.phases[loader].push(r.phases);
       summaries[loader] = r;
     }
   }
@@ -73,6 +74,9 @@ for (const [format, file] of Object.entries(files)) {
     wasm_ms: { median: median(t.wasm), min: Math.min(...t.wasm), all: t.wasm.map(Math.round) },
     js_ms: { median: median(t.js), min: Math.min(...t.js), all: t.js.map(Math.round) },
     load_phase_ms: { wasm_worker: median(t.parse.wasm), js_parse: median(t.parse.js) },
+    // data: file chosen → columns on the page; show: table, summary, chart built; frame: until the next frame.
+    phases_median_ms: Object.fromEntries(['wasm', 'js'].map((l) => [l, Object.fromEntries(
+      Object.keys(t.phases[l][0]).map((k) => [k, Math.round(median(t.phases[l].map((p) => p[k])))]))])),
     ratio_median: median(t.wasm) / median(t.js),
   };
 }
@@ -88,4 +92,5 @@ for (const [format, r] of Object.entries(results)) {
   console.log(`  ${format.padEnd(8)} ${(r.bytes / 1e6).toFixed(1)} MB  wasm worker ${Math.round(r.wasm_ms.median)} ms (min ${Math.round(r.wasm_ms.min)})`
     + `  plain JS ${Math.round(r.js_ms.median)} ms (min ${Math.round(r.js_ms.min)})  ratio ${r.ratio_median.toFixed(2)}`
     + `  [load phase: worker ${Math.round(r.load_phase_ms.wasm_worker)} ms, JS parse ${Math.round(r.load_phase_ms.js_parse)} ms]`);
+  console.log(`           phases (median ms) wasm ${JSON.stringify(r.phases_median_ms.wasm)}  js ${JSON.stringify(r.phases_median_ms.js)}`);
 }

@@ -322,6 +322,7 @@ test('20,000 records: library format with checksums, virtualised rows, scroll, g
   const rec = [...records(12346)][12345];
   assert.equal(await page.textContent('#detail-code'), rec.strategy_code);
   assert.ok(libraryLine(rec).endsWith('"}'));
+  await page.screenshot({ path: path.join(OUT, 'viewer-20k.png') });
   await page.close();
 });
 
@@ -334,5 +335,7 @@ test('screenshot of the loaded sample', async () => {
   const shot = path.join(OUT, 'viewer.png');
   await page.screenshot({ path: shot, fullPage: true });
   assert.ok(fs.statSync(shot).size > 20000);
+  await page.locator('#diff').scrollIntoViewIfNeeded();
+  await page.locator('#detail').screenshot({ path: path.join(OUT, 'detail.png') });
   await page.close();
 });

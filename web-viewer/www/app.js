@@ -126,10 +126,15 @@ async function openBlob(blob, name, t0 = performance.now()) {
     }
     model.name = name;
     model.size = blob.size;
-    show(model);
+    const tData = performance.now();
+    const phases = show(model);
+    const tShown = performance.now();
     await nextFrame();
     const ms = performance.now() - t0;
-    window.__ih.lastLoad = { loader: LOADER, ms, parseMs: model.parseMs, rows: model.n, name };
+    window.__ih.lastLoad = {
+      loader: LOADER, ms, parseMs: model.parseMs, rows: model.n, name,
+      phases: { data: tData - t0, ...phases, show: tShown - tData, frame: performance.now() - tShown },
+    };
     setStatus(`${name}: ${fmtInt(model.n)} iterations, ${fmtBytes(blob.size)}, shown in ${Math.round(ms)} ms`
       + (LOADER === 'js' ? ' (plain-JS baseline)' : ''));
     document.body.dataset.loaded = String(model.n);
@@ -214,10 +219,15 @@ function show(m) {
   table.setColumns(columnsFor(m));
   table.setSort(state.sort.key, state.sort.dir);
   $('detail').replaceChildren(h('p', { class: 'muted' }, 'Select an iteration to see all its fields, its code and its diff against the previous champion.'));
+  const t = [performance.now()];
   applyFilters();
+  t.push(performance.now());
   renderSummary();
   renderWarnings();
+  t.push(performance.now());
   renderChart();
+  t.push(performance.now());
+  return { table: t[1] - t[0], summary: t[2] - t[1], chart: t[3] - t[2] };
 }
 
 function sortedLevels(m) {
@@ -227,7 +237,7 @@ function sortedLevels(m) {
 function columnsFor(m) {
   const codePreview = (s) => String(s).replace(/\s*\n\s*/g, ' ⏎ ').slice(0, 240);
   return [
-    { key: 'iteration_num', label: 'iteration', width: 92, cls: 'num', render: (i) => String(m.iteration[i]) },
+    { key: 'iteration_num', label: 'iteration', width: 100, cls: 'num', render: (i) => String(m.iteration[i]) },
     { key: 'champion_updated', label: '★', width: 34, cls: 'star', title: 'champion_updated', render: (i) => (m.champion[i] ? '★' : '') },
     { key: 'success', label: 'result', width: 66, title: 'execution_result.success',
       render: (i) => (m.success[i] === 1 ? 'ok' : m.success[i] === 0 ? 'failed' : '—') },
