@@ -61,10 +61,8 @@ fn a_bad_line_is_a_warning_and_the_rest_loads() {
 
 #[wasm_bindgen_test]
 fn decode_line_keeps_python_nan_as_js_nan() {
-    let failed = SAMPLE
-        .split(|&b| b == b'\n')
-        .find(|l| l.windows(8).any(|w| w == b"\"error\":"))
-        .expect("a failed iteration");
+    let failed =
+        SAMPLE.split(|&b| b == b'\n').find(|l| l.windows(8).any(|w| w == b"\"error\":")).expect("a failed iteration");
     let d: JsValue = decode_line(failed).expect("decodes").into();
     let rec = get(&d, "record");
     let sharpe = get(&get(&rec, "metrics"), "sharpe_ratio");
