@@ -130,7 +130,17 @@ pub(crate) fn sync_dir(t: Target<'_>, op: &'static str) -> Result<()> {
 
 /// Atomically replaces `t.name` with what `fill` writes into a fresh temp
 /// file. `Err` means nothing visible changed (the temp file is removed).
-pub(crate) fn replace(t: Target<'_>, fill: &mut dyn FnMut(&mut dyn WriteFile) -> Result<()>) -> Result<Replaced> {
+///
+/// `source` is whatever `fill` reads from (typically a read handle of the
+/// history, or `()`); it is dropped, closing its handles, after `fill` and
+/// before the rename. Some systems cannot rename over a file that is open
+/// (Windows on FAT and many SMB shares, Windows before 10 1607, Wine): there
+/// the writer's own handles would block its rename for good.
+pub(crate) fn replace<S>(
+    t: Target<'_>,
+    source: S,
+    fill: impl FnOnce(&S, &mut dyn WriteFile) -> Result<()>,
+) -> Result<Replaced> {
     let mut attempts = 0;
     let (tmp, mut file) = loop {
         let tmp = temp_name(t.name)?;
@@ -141,7 +151,9 @@ pub(crate) fn replace(t: Target<'_>, fill: &mut dyn FnMut(&mut dyn WriteFile) ->
         }
     };
     let result = (|| {
-        fill(&mut *file)?;
+        let filled = fill(&source, &mut *file);
+        drop(source);
+        filled?;
         if t.full() {
             file.sync_all().map_err(|e| Error::sync(t.display, "syncing the temp file", e))?;
         }

@@ -148,6 +148,14 @@ pub enum Error {
         /// Length found.
         actual: u64,
     },
+    /// A page cursor that is not a line start of this history.
+    #[error("{file}: invalid cursor {cursor}: not the start of a line of this history; start again from 0")]
+    InvalidCursor {
+        /// The history.
+        file: String,
+        /// The cursor given.
+        cursor: u64,
+    },
     /// The lease-based lock (systems without OS locks) was taken over.
     #[error("{file}: this writer's lease was taken over by another writer; nothing was committed: reopen the history")]
     LeaseLost {
@@ -192,7 +200,7 @@ impl Error {
     /// A short stable code for scripts and bindings (`disk-full`,
     /// `permission-denied`, `io`, `sync-failed`, `locked`, `corrupt`,
     /// `invalid-record`, `invalid-name`, `read-only`, `conflict`,
-    /// `lease-lost`, `changed-externally`).
+    /// `lease-lost`, `changed-externally`, `invalid-cursor`).
     pub fn code(&self) -> &'static str {
         match self {
             Error::DiskFull { .. } => "disk-full",
@@ -207,6 +215,7 @@ impl Error {
             Error::Conflict { .. } => "conflict",
             Error::LeaseLost { .. } => "lease-lost",
             Error::ChangedExternally { .. } => "changed-externally",
+            Error::InvalidCursor { .. } => "invalid-cursor",
         }
     }
 }

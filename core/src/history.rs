@@ -15,6 +15,27 @@ use crate::recovery::{self, BadLineReport, RecoveryReport, RepairReport, TornTai
 use crate::scan::{self, BadLine, Lines, Outcome};
 use crate::storage::{Dir, FileName, ReadFile, WriteFile};
 
+/// One page of a paged scan ([`History::page`]).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Page {
+    /// The records, oldest first.
+    pub records: Vec<IterationRecord>,
+    /// Where the next page starts, or `None` at the end.
+    pub next_cursor: Option<u64>,
+}
+
+/// What a compare-and-append did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AppendOutcome {
+    /// The records were appended.
+    Appended,
+    /// The history already ended with exactly these records (a retry):
+    /// nothing was written.
+    AlreadyPresent,
+}
+
 /// How healthy a history is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -314,14 +335,28 @@ impl History {
     /// `expected_last` (`None`: the history is empty), as one commit.
     /// Two writers computing iteration N from N-1 cannot both append N.
     ///
+    /// Idempotent: if the history already ends with exactly these records
+    /// (a retry after an unknown outcome, e.g. a crash or timeout during the
+    /// first attempt), nothing is written and
+    /// [`AppendOutcome::AlreadyPresent`] is returned.
+    ///
     /// # Errors
     /// [`Error::Conflict`] with the actual last iteration, or as
     /// [`save_batch`](Self::save_batch).
-    pub fn save_if_last(&self, expected_last: Option<u64>, records: &[IterationRecord]) -> Result<()> {
+    pub fn save_if_last(&self, expected_last: Option<u64>, records: &[IterationRecord]) -> Result<AppendOutcome> {
         let w = self.writer("save")?;
         let bodies = self.encode(records)?;
         let mut st = lock(&w.state);
         if st.last != expected_last {
+            if !records.is_empty() && st.last == records.last().map(|r| r.iteration_num) {
+                let src =
+                    self.dir.open_read(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?;
+                let tail = scan::recent(&*src, st.len, records.len())
+                    .map_err(|e| Error::io(&self.display, "reading the history", e))?;
+                if tail.as_deref() == Ok(records) {
+                    return Ok(AppendOutcome::AlreadyPresent);
+                }
+            }
             let show = |v: Option<u64>| v.map_or_else(|| "none (empty history)".to_string(), |n| n.to_string());
             return Err(Error::Conflict {
                 file: self.display.clone(),
@@ -329,11 +364,11 @@ impl History {
                 actual: show(st.last),
             });
         }
-        if bodies.is_empty() {
-            return Ok(());
+        if !bodies.is_empty() {
+            let refs: Vec<&EncodedBody> = bodies.iter().collect();
+            self.commit_locked(&mut st, &refs)?;
         }
-        let refs: Vec<&EncodedBody> = bodies.iter().collect();
-        self.commit_locked(&mut st, &refs)
+        Ok(AppendOutcome::Appended)
     }
 
     /// Group commit: queue our records; one thread at a time commits
@@ -400,8 +435,8 @@ impl History {
                     self.dir.open_read(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?;
                 st.file = None;
                 st.dirty = true;
-                let replaced = commit::replace(t, &mut |f| {
-                    commit::copy_prefix(&*src, f, len, &self.display)?;
+                let replaced = commit::replace(t, src, |src, f| {
+                    commit::copy_prefix(&**src, f, len, &self.display)?;
                     f.write_at(&bytes, len).map_err(|e| Error::io(&self.display, "writing a temp file", e))
                 })?;
                 st.file = Some(replaced.file);
@@ -521,6 +556,51 @@ impl History {
         }
     }
 
+    /// One page of records, oldest first: at most `limit` records starting
+    /// at `cursor` (0 for the start; then the `next_cursor` of the previous
+    /// page). A cursor is a byte offset of a line start, stable while the
+    /// history only grows.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCursor`] for a cursor that is not a line start of
+    /// this history; [`Error::Corrupt`]; I/O errors.
+    pub fn page(&self, cursor: u64, limit: usize) -> Result<Page> {
+        let Some((src, end)) = self.view()? else {
+            return if cursor == 0 {
+                Ok(Page { records: Vec::new(), next_cursor: None })
+            } else {
+                Err(Error::InvalidCursor { file: self.display.clone(), cursor })
+            };
+        };
+        let io_err = |e| Error::io(&self.display, "reading the history", e);
+        if cursor > end {
+            return Err(Error::InvalidCursor { file: self.display.clone(), cursor });
+        }
+        if cursor > 0 {
+            let mut b = [0u8; 1];
+            crate::storage::read_exact_at(&*src, &mut b, cursor - 1).map_err(io_err)?;
+            if b[0] != b'\n' {
+                return Err(Error::InvalidCursor { file: self.display.clone(), cursor });
+            }
+        }
+        let mut lines = Lines::new(cursor, end, 0);
+        let mut records = Vec::with_capacity(limit.min(4096));
+        let mut pos = cursor;
+        while records.len() < limit {
+            let Some(line) = lines.next_line(&*src).map_err(io_err)? else { break };
+            pos = line.end;
+            if codec::is_blank(line.bytes) {
+                continue;
+            }
+            let (offset, result) = (line.offset, codec::decode_line(line.bytes));
+            match result {
+                Ok((rec, _)) => records.push(rec),
+                Err(error) => return Err(self.corrupt(&*src, BadLine { offset, number: 0, error })),
+            }
+        }
+        Ok(Page { records, next_cursor: (pos < end).then_some(pos) })
+    }
+
     /// Every record, oldest first (see [`iter`](Self::iter) to stream).
     ///
     /// # Errors
@@ -633,7 +713,7 @@ impl History {
             return Ok(RepairReport { kept: s.totals.records, ..RepairReport::default() });
         }
         st.file = None;
-        let (replaced, report, totals) = recovery::repair(self.target(), &*src, len, st.len)?;
+        let (replaced, report, totals) = recovery::repair(self.target(), src, len, st.len)?;
         self.adopt(&mut st, replaced, (totals.end, totals.records, totals.last))?;
         Ok(report)
     }
@@ -654,12 +734,12 @@ impl History {
         let mut count = 0u64;
         let mut last = None;
         st.file = None;
-        let replaced = commit::replace(self.target(), &mut |f| {
+        let replaced = commit::replace(self.target(), src, |src, f| {
             let mut lines = Lines::new(0, len, 1);
             let mut out = Vec::with_capacity(1 << 20);
             let mut pos = 0u64;
             while let Some(line) =
-                lines.next_line(&*src).map_err(|e| Error::io(&self.display, "reading the history", e))?
+                lines.next_line(&**src).map_err(|e| Error::io(&self.display, "reading the history", e))?
             {
                 if codec::is_blank(line.bytes) {
                     continue;
@@ -705,7 +785,7 @@ impl History {
         self.resync_dir(&mut st)?;
         st.file = None;
         st.dirty = true;
-        let replaced = commit::replace(self.target(), &mut |_| Ok(()))?;
+        let replaced = commit::replace(self.target(), (), |_, _| Ok(()))?;
         self.adopt(&mut st, replaced, (0, 0, None))
     }
 
@@ -721,7 +801,7 @@ impl History {
         let t = Target { dir, name: &dest, display: &display, durability: crate::Durability::Full };
         let view = self.view()?;
         let mut written = 0;
-        let replaced = commit::replace(t, &mut |f| {
+        let replaced = commit::replace(t, (), |_, f| {
             if let Some((src, end)) = &view {
                 commit::copy_prefix(&**src, f, *end, &display)?;
                 written = *end;

@@ -150,7 +150,7 @@ pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
                     reason: first_bad.error,
                 });
             }
-            let (replaced, rep, new_totals) = repair(t, &*file, len, 0)?;
+            let (replaced, rep, new_totals) = repair(t, file, len, 0)?;
             replaced.dir_synced?;
             file = replaced.file;
             totals = new_totals;
@@ -162,32 +162,33 @@ pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
 
 /// Moves bad lines and a torn tail of `[0, len)` to a sidecar and rewrites
 /// the rest atomically. Returns the new file, the report and the totals.
+/// `src` is closed before the rename (see [`commit::replace`]).
 ///
 /// `committed`: bytes known to hold acknowledged commits (a writer knows
 /// what it committed; 0 when opening). A torn tail cannot start before it:
 /// damage there is corruption, and only the bad lines themselves move.
 pub(crate) fn repair(
     t: Target<'_>,
-    src: &dyn ReadFile,
+    src: Box<dyn ReadFile>,
     len: u64,
     committed: u64,
 ) -> Result<(commit::Replaced, RepairReport, Totals)> {
     let io_err = |e| Error::io(t.display, "reading the history", e);
     // Where the torn tail starts (if any), judged from the end.
-    let tail = scan::tail(src, len).map_err(io_err)?;
+    let tail = scan::tail(&*src, len).map_err(io_err)?;
     let keep_end = match tail.outcome {
         Outcome::Torn { from, .. } => from.max(committed.min(len)),
         _ => len,
     };
     let mut report = RepairReport::default();
     let mut totals = Totals::default();
-    let replaced = commit::replace(t, &mut |f| {
+    let replaced = commit::replace(t, src, |src, f| {
         let write_err = |e| Error::io(t.display, "writing a temp file", e);
         let mut out = Vec::with_capacity(1 << 20);
         let mut pos = 0u64;
         let mut moved = Vec::new();
         let mut lines = Lines::new(0, len, 1);
-        while let Some(line) = lines.next_line(src).map_err(io_err)? {
+        while let Some(line) = lines.next_line(&**src).map_err(io_err)? {
             let kind = if line.offset >= keep_end { None } else { Some(scan::classify(&line, true)) };
             match kind {
                 Some(Kind::Blank) => {}
