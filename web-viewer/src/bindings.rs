@@ -17,9 +17,12 @@ pub struct Loader(load::Loader);
 #[wasm_bindgen]
 impl Loader {
     /// A loader for a file of `size` bytes (reserves the memory once).
+    ///
+    /// # Errors
+    /// The file is too large for 32-bit offsets or for the tab's memory.
     #[wasm_bindgen(constructor)]
-    pub fn new(size: f64) -> Loader {
-        Loader(load::Loader::new(size.max(0.0) as usize))
+    pub fn new(size: f64) -> Result<Loader, JsError> {
+        load::Loader::new(size.max(0.0) as u64).map(Loader).map_err(|e| JsError::new(&e.to_string()))
     }
 
     /// The next chunk of the file.

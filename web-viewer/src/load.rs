@@ -39,7 +39,12 @@ pub const SLOW_PATH: u8 = 4;
 pub enum LoadError {
     /// Offsets are 32-bit in the browser.
     TooLarge {
-        /// Bytes received so far.
+        /// Bytes received so far (or announced).
+        bytes: u64,
+    },
+    /// The memory for the file's bytes could not be reserved.
+    OutOfMemory {
+        /// Bytes asked for.
         bytes: u64,
     },
 }
@@ -48,7 +53,10 @@ impl std::fmt::Display for LoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LoadError::TooLarge { bytes } => {
-                write!(f, "the file is larger than 4 GiB ({bytes} bytes read): too large for the browser viewer")
+                write!(f, "the file is larger than 4 GiB ({bytes} bytes): too large for the browser viewer")
+            }
+            LoadError::OutOfMemory { bytes } => {
+                write!(f, "not enough memory to hold the file ({bytes} bytes) in this browser tab")
             }
         }
     }
@@ -261,10 +269,20 @@ enum Fresh {
 }
 
 impl Loader {
-    /// A loader for a file of about `size_hint` bytes.
-    pub fn new(size_hint: usize) -> Self {
-        Loader {
-            bytes: Vec::with_capacity(size_hint),
+    /// A loader for a file of about `size_hint` bytes (memory for the
+    /// bytes is reserved at once, so that a file too large for the tab fails
+    /// here with a clear error rather than half-way).
+    ///
+    /// # Errors
+    /// [`LoadError::TooLarge`] past 4 GiB, [`LoadError::OutOfMemory`].
+    pub fn new(size_hint: u64) -> Result<Self, LoadError> {
+        if size_hint > u64::from(u32::MAX) {
+            return Err(LoadError::TooLarge { bytes: size_hint });
+        }
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(size_hint as usize).map_err(|_| LoadError::OutOfMemory { bytes: size_hint })?;
+        Ok(Loader {
+            bytes,
             next: 0,
             search: 0,
             state: State0 {
@@ -283,7 +301,7 @@ impl Loader {
                 slow_rows: 0,
                 rows: 0,
             },
-        }
+        })
     }
 
     /// Takes the next chunk of the file and processes every line it completes.
@@ -294,6 +312,9 @@ impl Loader {
         if self.bytes.len() + chunk.len() > u32::MAX as usize {
             return Err(LoadError::TooLarge { bytes: (self.bytes.len() + chunk.len()) as u64 });
         }
+        self.bytes
+            .try_reserve(chunk.len())
+            .map_err(|_| LoadError::OutOfMemory { bytes: (self.bytes.len() + chunk.len()) as u64 })?;
         self.bytes.extend_from_slice(chunk);
         while let Some(i) = memchr::memchr(b'\n', &self.bytes[self.search..]) {
             let end = self.search + i + 1;
@@ -583,7 +604,7 @@ impl State0 {
 
 /// Loads a whole file held in memory (tests and native callers).
 pub fn load(bytes: &[u8]) -> Result<Loaded, LoadError> {
-    let mut loader = Loader::new(bytes.len());
+    let mut loader = Loader::new(bytes.len() as u64)?;
     loader.push(bytes)?;
     Ok(loader.finish())
 }

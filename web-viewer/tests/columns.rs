@@ -212,7 +212,7 @@ fn sample_history_loads_in_one_pass_without_the_slow_path() {
 fn chunks_of_any_size_give_the_same_columns() {
     let whole = loaded(SAMPLE);
     for size in [1, 7, 100, 4096] {
-        let mut loader = load::Loader::new(0);
+        let mut loader = load::Loader::new(0).expect("no memory needed");
         for chunk in SAMPLE.chunks(size) {
             loader.push(chunk).expect("fits");
         }
@@ -330,6 +330,12 @@ fn group_tags_come_from_the_core() {
     assert_eq!(l.warnings.len(), 1);
     assert_eq!((l.warnings[0].line, l.warnings[0].offset), (1, 0));
     assert!(l.warnings[0].message.contains("multi-record commit"), "{}", l.warnings[0].message);
+}
+
+#[test]
+fn files_beyond_32_bit_offsets_are_refused_up_front() {
+    let e = load::Loader::new(5 << 30).map(drop).expect_err("too large");
+    assert!(e.to_string().contains("larger than 4 GiB"), "{e}");
 }
 
 #[test]

@@ -16,7 +16,7 @@ fn get(o: &JsValue, key: &str) -> JsValue {
 }
 
 fn load(bytes: &[u8], chunk: usize) -> History {
-    let mut loader = Loader::new(bytes.len() as f64);
+    let mut loader = Loader::new(bytes.len() as f64).expect("memory");
     for c in bytes.chunks(chunk) {
         loader.push(c).expect("push");
     }

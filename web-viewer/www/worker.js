@@ -16,18 +16,23 @@ async function load(id, blob) {
     history = null;
   }
   const loader = new Loader(blob.size);
-  const reader = blob.stream().getReader();
-  let loaded = 0;
-  let next = PROGRESS_STEP;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    loader.push(value);
-    loaded += value.length;
-    if (loaded >= next) {
-      postMessage({ op: 'progress', id, loaded, total: blob.size });
-      next += PROGRESS_STEP;
+  try {
+    const reader = blob.stream().getReader();
+    let loaded = 0;
+    let next = PROGRESS_STEP;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      loader.push(value);
+      loaded += value.length;
+      if (loaded >= next) {
+        postMessage({ op: 'progress', id, loaded, total: blob.size });
+        next += PROGRESS_STEP;
+      }
     }
+  } catch (err) {
+    loader.free();
+    throw err;
   }
   history = loader.finish();
   const cols = history.columns();
