@@ -86,6 +86,16 @@ const rowIters = (page) => page.$$eval('#rows .vrow', (rows) => rows
   .sort((a, b) => Number(a.dataset.pos) - Number(b.dataset.pos))
   .map((r) => Number(r.children[0].textContent)));
 const rowCount = async (page) => Number(await page.getAttribute('#rowcount', 'data-count'));
+/** Scrolls the table body and waits until the row at that end is rendered. */
+async function scrollRows(page, where) {
+  await page.locator('#rows').evaluate((b, w) => { b.scrollTop = w === 'bottom' ? b.scrollHeight : 0; }, where);
+  await page.waitForFunction((w) => {
+    const b = document.getElementById('rows');
+    const pos = [...b.querySelectorAll('.vrow')].map((r) => Number(r.dataset.pos));
+    const total = Number(document.getElementById('rowcount').dataset.count);
+    return w === 'bottom' ? pos.includes(total - 1) : pos.includes(0);
+  }, where);
+}
 async function settled(page) {
   await page.waitForFunction(() => !document.body.dataset.busy);
 }
@@ -156,8 +166,7 @@ test('sort by a column, both directions; missing values last', async () => {
   assert.deepEqual((await rowIters(page)).slice(0, 5), desc.slice(0, 5));
   assert.equal((await rowIters(page))[0], expected.best.it);
   // The last rows are the iterations without a finite sharpe ratio (NaN).
-  await page.locator('#rows').evaluate((b) => { b.scrollTop = b.scrollHeight; });
-  await page.waitForTimeout(100);
+  await scrollRows(page, 'bottom');
   const tail = await rowIters(page);
   const nan = expected.failed.map((r) => r.iteration_num);
   assert.ok(nan.includes(tail.at(-1)), `${tail.at(-1)} should be a failed iteration`);
@@ -165,8 +174,7 @@ test('sort by a column, both directions; missing values last', async () => {
   await page.click('.vhead .cell[data-key="timestamp"]');
   await settled(page);
   const byTime = [...sample].sort((a, b) => (a.timestamp < b.timestamp ? -1 : 1)).map((r) => r.iteration_num);
-  await page.locator('#rows').evaluate((b) => { b.scrollTop = 0; });
-  await page.waitForTimeout(100);
+  await scrollRows(page, 'top');
   assert.deepEqual((await rowIters(page)).slice(0, 5), byTime.slice(0, 5));
   await page.close();
 });
@@ -221,12 +229,13 @@ test('detail panel: all fields, code, diff against the previous champion; go to 
   assert.deepEqual(await page.$$eval('#diff .add', (d) => d.map((x) => x.textContent)), added);
   assert.deepEqual(await page.$$eval('#diff .del', (d) => d.map((x) => x.textContent)), removed);
   assert.equal(await page.locator('#rows .vrow.selected').count(), 1);
+  // Clicking a row opens it.
+  const shown = await rowIters(page);
+  const clicked = shown[Math.floor(shown.length / 2) + 1]; // in view (the ends are overscan)
+  await page.click(`#rows .vrow[data-row="${clicked}"]`);
+  assert.match(await text(page, '#detail-title'), new RegExp(`Iteration ${clicked}\\b`));
   // A failed iteration shows its error and NaN metrics.
   const failed = expected.failed[0];
-  await page.click(`#rows .vrow[data-row="${failed.iteration_num}"]`).catch(async () => {
-    await page.fill('#goto', String(failed.iteration_num));
-    await page.press('#goto', 'Enter');
-  });
   await page.fill('#goto', String(failed.iteration_num));
   await page.press('#goto', 'Enter');
   const fd = await text(page, '#detail');
@@ -310,8 +319,7 @@ test('20,000 records: library format with checksums, virtualised rows, scroll, g
   const page = await open();
   assert.equal(await byPicker(page, big), '20000');
   assert.ok((await page.locator('#rows .vrow').count()) < 80);
-  await page.locator('#rows').evaluate((b) => { b.scrollTop = b.scrollHeight; });
-  await page.waitForTimeout(150);
+  await scrollRows(page, 'bottom');
   assert.equal((await rowIters(page)).at(-1), 19999);
   assert.ok((await page.locator('#rows .vrow').count()) < 80);
   await page.fill('#goto', '12345');
