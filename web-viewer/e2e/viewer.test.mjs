@@ -126,6 +126,13 @@ test('the sample opens by file picker: summary, table, chart, nothing leaves the
   const first = page.locator('#rows .vrow[data-row="0"]');
   assert.match(await first.innerText(), new RegExp(sample[0].timestamp.replace(/\./g, '\\.')));
   assert.match(await first.innerText(), /momentum crossover, tuned → fast=6/);
+  // The header follows the body when it scrolls sideways.
+  await page.locator('#rows').evaluate((b) => { b.scrollLeft = 300; });
+  await page.waitForFunction(() => document.querySelector('.vhead').style.transform === 'translateX(-300px)');
+  const col = await page.$$eval('.vhead .cell', (cells) => cells.findIndex((c) => c.dataset.key === 'timestamp'));
+  const headX = (await page.locator('.vhead .cell[data-key="timestamp"]').boundingBox()).x;
+  const cellX = (await page.locator(`#rows .vrow[data-row="0"] .cell >> nth=${col}`).boundingBox()).x;
+  assert.ok(Math.abs(headX - cellX) < 1, `${headX} vs ${cellX}`);
   // Chart: uPlot canvas with the four series.
   assert.equal(await page.locator('#chart canvas').count(), 1);
   const legend = await text(page, '#chart .u-legend');

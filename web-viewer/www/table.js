@@ -31,7 +31,6 @@ export class VTable {
     this.pool = [];
     this.frame = 0;
     this.body.addEventListener('scroll', () => this.schedule());
-    this.head.addEventListener('scroll', () => { this.body.scrollLeft = this.head.scrollLeft; });
     this.body.addEventListener('click', (e) => {
       const row = e.target.closest('.vrow');
       if (row) this.opts.onSelect(Number(row.dataset.row));
@@ -124,7 +123,7 @@ export class VTable {
   render() {
     const rh = this.rowHeight;
     const height = this.body.clientHeight || 400;
-    this.head.scrollLeft = this.body.scrollLeft;
+    this.head.style.transform = `translateX(${-this.body.scrollLeft}px)`; // the header follows horizontal scrolling
     const first = Math.max(0, Math.floor(this.body.scrollTop / rh) - OVERSCAN);
     const last = Math.min(this.view.length, Math.ceil((this.body.scrollTop + height) / rh) + OVERSCAN);
     const need = Math.max(0, last - first);
