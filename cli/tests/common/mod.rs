@@ -86,9 +86,12 @@ pub fn json(out: &str) -> serde_json::Value {
     serde_json::from_str(out.trim()).expect("JSON")
 }
 
-/// Whether python3 exists (CI has it; skip elsewhere).
+/// Whether python3 exists. CI must have it (`CI` set: missing is a failure);
+/// elsewhere the Python tests are skipped with a note.
 pub fn python3() -> bool {
-    Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success())
+    let found = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(found || std::env::var_os("CI").is_none(), "python3 is required in CI");
+    found
 }
 
 /// Runs a python3 script with arguments; asserts success; returns stdout.
