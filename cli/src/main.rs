@@ -59,9 +59,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Save one record (a JSON object) durably. Without RECORD (or with `-`), read
-    /// standard input: one JSON object per line, several lines saved as one
-    /// all-or-nothing batch. Creates the history if needed.
+    /// Save a record durably (JSON argument, or JSONL on standard input)
+    ///
+    /// Without RECORD (or with `-`), read standard input: one JSON object per
+    /// line, several lines saved as one all-or-nothing batch. Creates the
+    /// history and its directory if needed.
     Save {
         /// The history file (e.g. runs/history.jsonl).
         history: PathBuf,
@@ -93,31 +95,39 @@ enum Command {
         /// The iteration_num.
         iteration: u64,
     },
-    /// Summarise: records, success rate, best sharpe ratio, champion, levels, recent records.
+    /// Summarise: records, success rate, best sharpe ratio, champion, levels
     Stats {
         /// The history file.
         history: PathBuf,
     },
-    /// Check every line (JSON and checksums); change nothing. Exit code 0 healthy,
-    /// 3 torn tail, 4 corrupt; bad lines are listed with line numbers and byte offsets.
+    /// Check every line; exit code 0 healthy, 3 torn tail, 4 corrupt
+    ///
+    /// Checks the JSON and checksum of every line and changes nothing; a torn
+    /// tail or bad lines are listed with line numbers and byte offsets.
     Verify {
         /// The history file.
         history: PathBuf,
     },
-    /// Move a torn tail and every bad line to sidecar files (<history>.torn.N,
-    /// <history>.bad.N) and atomically rewrite the rest.
+    /// Move a torn tail and bad lines to sidecar files, keep the rest
+    ///
+    /// The torn tail goes to HISTORY.torn.N, bad lines to HISTORY.bad.N; the
+    /// rest is rewritten atomically.
     Repair {
         /// The history file.
         history: PathBuf,
     },
-    /// Rewrite the history atomically in canonical form (adds checksums to lines
-    /// written by other tools, drops blank lines).
+    /// Rewrite atomically in canonical form (adds missing checksums)
+    ///
+    /// Lines written by other tools get checksums; blank lines are dropped.
     Compact {
         /// The history file.
         history: PathBuf,
     },
-    /// Export a consistent snapshot: JSONL (byte for byte) or CSV (flattened columns
-    /// such as metrics.sharpe_ratio), to a file (atomically) or standard output.
+    /// Export a snapshot as JSONL or CSV, to a file or standard output
+    ///
+    /// JSONL is the history byte for byte; CSV has one row per record and
+    /// nested fields flattened to columns such as metrics.sharpe_ratio. A file
+    /// is written atomically (temp file, fsync, rename).
     Export {
         /// The history file.
         history: PathBuf,
@@ -128,17 +138,20 @@ enum Command {
         #[arg(short, long, value_enum)]
         format: Option<export::Format>,
     },
-    /// Append every record of another JSONL file (e.g. one written by the original
-    /// Python module) as one all-or-nothing commit. A bad line is reported with its
-    /// line number and byte offset, and nothing is written.
+    /// Append the records of another JSONL file as one commit
+    ///
+    /// For example a history written by the original Python module. A bad
+    /// line is reported with its line number and byte offset, and nothing is
+    /// written.
     Import {
         /// The history file (created if needed).
         history: PathBuf,
         /// The JSONL file to import.
         input: PathBuf,
     },
-    /// Serve the browser viewer with this history on 127.0.0.1 and print its URL;
-    /// serves until Ctrl-C.
+    /// Serve the browser viewer with this history on 127.0.0.1
+    ///
+    /// Prints the URL, then serves until Ctrl-C.
     View {
         /// The history file.
         history: PathBuf,
@@ -150,9 +163,11 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         www: Option<PathBuf>,
     },
-    /// Run a simulated learning loop: start from the bundled sample history (written
-    /// by the original Python module) if HISTORY does not exist, resume after its last
-    /// iteration otherwise, save N iterations durably, and print a summary.
+    /// Run a simulated learning loop, then print a summary
+    ///
+    /// Starts from the bundled sample history (written by the original Python
+    /// module) if HISTORY does not exist, resumes after its last iteration
+    /// otherwise, saves N iterations durably, and prints a summary.
     Demo {
         /// The history file.
         #[arg(default_value = demo::DEFAULT_HISTORY)]
