@@ -197,32 +197,30 @@ pub(crate) fn sync_all() {
 
 /// Times `saves` saves with each method, interleaved in blocks of `block`
 /// saves (the order rotating from block to block), so every method meets
-/// the same disk conditions. Returns the total time per method.
+/// the same disk conditions. Returns each save's time, per method.
 pub(crate) fn measure(
     methods: &[Method],
     t: &Templates,
     work: &Path,
     saves: u64,
     block: u64,
-) -> io::Result<Vec<Duration>> {
+) -> io::Result<Vec<Vec<Duration>>> {
     let records: Vec<IterationRecord> = (t.n..t.n + saves).map(data::record).collect();
     let lines = records.iter().map(codec::encode_line).collect::<Result<Vec<_>, _>>().map_err(io::Error::other)?;
     let mut savers = methods.iter().map(|&m| open(m, t, work)).collect::<io::Result<Vec<_>>>()?;
-    let mut totals = vec![Duration::ZERO; methods.len()];
+    let mut times = vec![Vec::with_capacity(saves as usize); methods.len()];
     sync_all();
-    let mut start = 0usize;
-    for (b, chunk) in (0..saves as usize).collect::<Vec<_>>().chunks(block as usize).enumerate() {
+    let indices: Vec<usize> = (0..saves as usize).collect();
+    for (b, chunk) in indices.chunks(block.max(1) as usize).enumerate() {
         for k in 0..methods.len() {
             let m = (k + b) % methods.len();
-            let t0 = Instant::now();
             for &i in chunk {
+                let t0 = Instant::now();
                 savers[m].save(&records[i], &lines[i])?;
+                times[m].push(t0.elapsed());
             }
-            totals[m] += t0.elapsed();
             sync_all();
         }
-        start += chunk.len();
     }
-    debug_assert_eq!(start as u64, saves);
-    Ok(totals)
+    Ok(times)
 }
