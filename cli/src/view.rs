@@ -14,8 +14,12 @@ use crate::ctx::Ctx;
 use crate::error::{CliError, EXIT_OK, Result};
 use crate::target::HistoryPath;
 
-/// The viewer's files in this repository (built by `scripts/build-viewer`).
-pub(crate) const DEFAULT_WWW: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../web-viewer/www");
+/// The viewer's files in this repository (`web-viewer/www`, built by
+/// `scripts/build-viewer`), found from where this crate was built.
+fn default_www() -> PathBuf {
+    let cli = Path::new(env!("CARGO_MANIFEST_DIR"));
+    cli.parent().unwrap_or(cli).join("web-viewer").join("www")
+}
 
 /// Where the history is served.
 const HISTORY_URL: &str = "/history.jsonl";
@@ -84,7 +88,7 @@ fn check_www(www: &Path) -> Result<()> {
 /// and serves until the process is stopped.
 pub(crate) fn run(ctx: &Ctx, history: &HistoryPath, port: u16, www: Option<&Path>) -> Result {
     let h = history.reader()?;
-    let www = www.map_or_else(|| PathBuf::from(DEFAULT_WWW), Path::to_path_buf);
+    let www = www.map_or_else(default_www, Path::to_path_buf);
     check_www(&www)?;
     let server = Server::http(("127.0.0.1", port)).map_err(|e| {
         let in_use = e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::AddrInUse);
