@@ -145,7 +145,7 @@ fn run(args: &Args) -> io::Result<()> {
     for l in machine(&dir) {
         println!("{l}");
     }
-    println!("- rounds: {} (each figure is the median of the rounds; methods interleaved)", args.rounds);
+    println!("- rounds: {} (saves: every save of every round counts; reads: medians of repeated calls)", args.rounds);
     println!("- load average at the start (1, 5, 15 min): {}\n", loadavg());
     let save_sizes: &[u64] = if args.quick { &[100, 1000] } else { &[100, 1000, 10_000, 100_000] };
     let read_sizes: &[u64] = if args.quick { &[10_000] } else { &[10_000, 100_000, 1_000_000] };
