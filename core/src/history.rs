@@ -65,6 +65,9 @@ struct WriterState {
     last: Option<u64>,
     /// An attempt failed: bytes after `len` must be cut before the next append.
     dirty: bool,
+    /// A rename over the history happened but the directory sync after it
+    /// failed: sync the directory before acknowledging the next commit.
+    dir_unsynced: bool,
     lock: WriterLock,
 }
 
@@ -187,6 +190,7 @@ impl History {
                 count: opened.totals.records,
                 last: opened.totals.last,
                 dirty: false,
+                dir_unsynced: false,
                 lock,
             }),
             queue: Mutex::new(Queue::default()),
@@ -379,6 +383,13 @@ impl History {
                 if let Some(file) = st.file.as_mut() {
                     commit::append(t, &mut **file, at, &bytes, heal)?;
                 }
+                if st.dir_unsynced {
+                    // The file's name may not be durable yet (see `dir_unsynced`).
+                    // On failure `dirty` stays set: the next commit cuts this
+                    // append off and writes it again.
+                    commit::sync_dir(t, "syncing the directory after an earlier failed sync")?;
+                    st.dir_unsynced = false;
+                }
                 st.dirty = false;
             }
             CommitStrategy::Rewrite => {
@@ -387,11 +398,20 @@ impl History {
                     self.dir.open_read(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?;
                 st.file = None;
                 st.dirty = true;
-                let file = commit::replace(t, &mut |f| {
+                let replaced = commit::replace(t, &mut |f| {
                     commit::copy_prefix(&*src, f, len, &self.display)?;
                     f.write_at(&bytes, len).map_err(|e| Error::io(&self.display, "writing a temp file", e))
                 })?;
-                st.file = Some(file);
+                st.file = Some(replaced.file);
+                if let Err(e) = replaced.dir_sync {
+                    // The new file (committed prefix + these records) is in
+                    // place, but the save failed: the committed length stays,
+                    // so the next commit copies only the prefix (dropping
+                    // these records) and syncs the directory.
+                    st.dir_unsynced = true;
+                    return Err(e);
+                }
+                st.dir_unsynced = false;
                 st.dirty = false;
             }
         }
@@ -579,7 +599,8 @@ impl History {
     /// history is left as it is.
     ///
     /// # Errors
-    /// [`Error::ReadOnly`]; I/O errors (the history is then unchanged).
+    /// [`Error::ReadOnly`]; I/O errors (the history is then unchanged; as for
+    /// [`clear`](Self::clear) if only the final directory sync fails).
     pub fn repair(&self) -> Result<RepairReport> {
         let w = self.writer("repair")?;
         let mut st = lock(&w.state);
@@ -591,12 +612,13 @@ impl History {
             return Ok(RepairReport { kept: s.totals.records, ..RepairReport::default() });
         }
         st.file = None;
-        let (file, report, totals) = recovery::repair(self.target(), &*src, len)?;
-        st.file = Some(file);
+        let (replaced, report, totals) = recovery::repair(self.target(), &*src, len)?;
+        st.file = Some(replaced.file);
         st.len = totals.end;
         st.count = totals.records;
         st.last = totals.last;
         st.dirty = false;
+        Self::adopt_dir_sync(&mut st, replaced.dir_sync)?;
         Ok(report)
     }
 
@@ -605,7 +627,8 @@ impl History {
     /// blank lines and `\r` dropped).
     ///
     /// # Errors
-    /// [`Error::Corrupt`] (repair first); I/O errors (history unchanged).
+    /// [`Error::Corrupt`] (repair first); I/O errors (history unchanged;
+    /// as for [`clear`](Self::clear) if only the final directory sync fails).
     pub fn compact(&self) -> Result<u64> {
         let w = self.writer("compact")?;
         let mut st = lock(&w.state);
@@ -614,6 +637,7 @@ impl History {
         let len = st.len;
         let mut count = 0u64;
         let mut last = None;
+        let mut new_len = 0u64;
         st.file = None;
         let file = commit::replace(self.target(), &mut |f| {
             let mut lines = Lines::new(0, len, 1);
@@ -646,15 +670,18 @@ impl History {
                 }
             }
             f.write_at(&out, pos).map_err(|e| Error::io(&self.display, "writing a temp file", e))?;
+            new_len = pos + out.len() as u64;
             Ok(())
         });
-        let file = file?;
-        let new_len = file.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
-        st.file = Some(file);
+        // No I/O between the rename and adopting the new state: an error
+        // there would leave this writer appending at the old length.
+        let replaced = file?;
+        st.file = Some(replaced.file);
         st.len = new_len;
         st.count = count;
         st.last = last;
         st.dirty = false;
+        Self::adopt_dir_sync(&mut st, replaced.dir_sync)?;
         Ok(count)
     }
 
@@ -662,20 +689,31 @@ impl History {
     /// history): after a crash the history is either as before or empty.
     ///
     /// # Errors
-    /// [`Error::ReadOnly`]; I/O errors (history unchanged).
+    /// [`Error::ReadOnly`]; I/O errors (history unchanged). If only the
+    /// directory sync after the rename fails ([`Error::SyncFailed`]), the
+    /// history is cleared but a power loss may bring the records back until
+    /// the next commit, which syncs the directory first, succeeds.
     pub fn clear(&self) -> Result<()> {
         let w = self.writer("clear")?;
         let mut st = lock(&w.state);
         st.lock.check(&*self.dir)?;
         st.file = None;
         st.dirty = true;
-        let file = commit::replace(self.target(), &mut |_| Ok(()))?;
-        st.file = Some(file);
+        let replaced = commit::replace(self.target(), &mut |_| Ok(()))?;
+        st.file = Some(replaced.file);
         st.len = 0;
         st.count = 0;
         st.last = None;
         st.dirty = false;
-        Ok(())
+        Self::adopt_dir_sync(&mut st, replaced.dir_sync)
+    }
+
+    /// After a replace whose rename happened: the new content is what
+    /// everyone sees, so this writer adopts it; if the directory sync failed,
+    /// the error is returned and the next commit syncs the directory first.
+    fn adopt_dir_sync(st: &mut WriterState, dir_sync: Result<()>) -> Result<()> {
+        st.dir_unsynced = dir_sync.is_err();
+        dir_sync
     }
 
     /// Writes a consistent copy of the committed history (byte for byte) to
@@ -690,13 +728,14 @@ impl History {
         let t = Target { dir, name: &dest, display: &display, durability: crate::Durability::Full };
         let view = self.view()?;
         let mut written = 0;
-        commit::replace(t, &mut |f| {
+        let replaced = commit::replace(t, &mut |f| {
             if let Some((src, end)) = &view {
                 commit::copy_prefix(&**src, f, *end, &display)?;
                 written = *end;
             }
             Ok(())
         })?;
+        replaced.dir_sync?;
         Ok(written)
     }
 

@@ -1,7 +1,8 @@
 //! What a writer does when it opens a history, and `repair`.
 //!
 //! On open (holding the writer lock): remove our stale temp files; create
-//! the history if missing; scan it. A torn tail (see [`crate::scan`]) is
+//! the history if missing, else sync the directory (a writer that crashed
+//! may have left its create or rename only in the page cache); scan it. A torn tail (see [`crate::scan`]) is
 //! copied to a sidecar `<history>.torn.<n>`, synced, and only then cut off,
 //! so a crash in between loses nothing. Corruption fails the open with
 //! [`Error::Corrupt`] unless repair was asked for.
@@ -12,7 +13,7 @@
 use std::io;
 
 use crate::codec;
-use crate::commit::{self, Target};
+use crate::commit::{self, Replaced, Target};
 use crate::error::{Error, Result};
 use crate::scan::{self, BadLine, Kind, Lines, Outcome, Totals};
 use crate::storage::{ReadFile, WriteFile};
@@ -99,7 +100,9 @@ fn read_range(src: &dyn ReadFile, from: u64, to: u64, display: &str) -> Result<V
 pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
     let mut report = RecoveryReport::default();
     let entries = t.dir.list().map_err(|e| Error::io(t.display, "listing the directory", e))?;
-    for entry in entries.iter().filter(|e| commit::is_temp_of(e, t.name)) {
+    // Our temp files, and those of a lease renewal cut short by a crash.
+    let lease = t.name.with_suffix(".lease")?;
+    for entry in entries.iter().filter(|e| commit::is_temp_of(e, t.name) || commit::is_temp_of(e, &lease)) {
         let name = crate::storage::FileName::new(entry)?;
         match t.dir.remove(&name) {
             Ok(()) => report.removed_temp_files.push(entry.clone()),
@@ -108,7 +111,14 @@ pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
         }
     }
     let mut file = match t.dir.open_write(t.name) {
-        Ok(f) => f,
+        Ok(f) => {
+            // The file's directory entry may not be durable yet: a writer
+            // that crashed between creating (or renaming) the file and
+            // syncing the directory leaves it only in the page cache. Sync
+            // the directory before acknowledging anything appended to it.
+            commit::sync_dir(t, "syncing the directory of the history")?;
+            f
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             report.created = true;
             commit::create(t)?
@@ -150,8 +160,9 @@ pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
                     reason: first_bad.error,
                 });
             }
-            let (new_file, rep, new_totals) = repair(t, &*file, len)?;
-            file = new_file;
+            let (replaced, rep, new_totals) = repair(t, &*file, len)?;
+            replaced.dir_sync?;
+            file = replaced.file;
             totals = new_totals;
             report.repaired = Some(rep);
         }
@@ -160,12 +171,8 @@ pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
 }
 
 /// Moves bad lines and a torn tail of `[0, len)` to a sidecar and rewrites
-/// the rest atomically. Returns the new file, the report and the totals.
-pub(crate) fn repair(
-    t: Target<'_>,
-    src: &dyn ReadFile,
-    len: u64,
-) -> Result<(Box<dyn WriteFile>, RepairReport, Totals)> {
+/// the rest atomically. Returns the replaced file, the report and the totals.
+pub(crate) fn repair(t: Target<'_>, src: &dyn ReadFile, len: u64) -> Result<(Replaced, RepairReport, Totals)> {
     let io_err = |e| Error::io(t.display, "reading the history", e);
     // Where the torn tail starts (if any), judged from the end.
     let tail = scan::tail(src, len).map_err(io_err)?;

@@ -159,10 +159,7 @@ impl fmt::Debug for Snapshot {
             .field("index", &self.index)
             .field("op", &self.op)
             .field("pending_dir_ops", &self.state.pending_dir.len())
-            .field(
-                "pending_file_ops",
-                &self.state.inodes.values().map(|i| i.pending.len()).sum::<usize>(),
-            )
+            .field("pending_file_ops", &self.state.inodes.values().map(|i| i.pending.len()).sum::<usize>())
             .finish()
     }
 }
@@ -202,7 +199,7 @@ impl Default for CrashModel {
             sector_subsets_max: 6,
             sector_samples: 24,
             dir_ops_exhaustive_max: 10,
-            max_images: 20_000,
+            max_images: 4_000,
             seed: 0x1f2e_3d4c_5b6a_7988,
         }
     }
@@ -260,6 +257,7 @@ impl Snapshot {
             m.push(u64::MAX);
             m
         };
+        let n_masks = masks.len();
         let mut variants: BTreeMap<u64, Vec<Bytes>> = BTreeMap::new();
         let mut seen: HashSet<Image> = HashSet::new();
         let mut out = CrashImages::default();
@@ -277,7 +275,8 @@ impl Snapshot {
             // Cartesian product over the files' variants (sampled if huge).
             let sizes: Vec<usize> = inos.iter().map(|i| variants[i].len()).collect();
             let total: u128 = sizes.iter().map(|&s| s as u128).product();
-            let combos: Vec<Vec<usize>> = if total <= model.max_images as u128 {
+            let budget = (model.max_images / n_masks).max(2);
+            let combos: Vec<Vec<usize>> = if total <= budget as u128 {
                 let mut all = vec![vec![]];
                 for &s in &sizes {
                     all = all.into_iter().flat_map(|c| (0..s).map(move |k| [c.clone(), vec![k]].concat())).collect();
@@ -285,7 +284,13 @@ impl Snapshot {
                 all
             } else {
                 out.sampled = true;
-                (0..model.max_images).map(|_| sizes.iter().map(|&s| rng.below(s as u64) as usize).collect()).collect()
+                // Always the two extremes (nothing unsynced / every whole
+                // operation kept), then random combinations.
+                let mut c = vec![vec![0; sizes.len()], variants_all_kept(&inos, &variants, &st.inodes)];
+                c.extend(
+                    (0..budget - 2).map(|_| sizes.iter().map(|&s| rng.below(s as u64) as usize).collect::<Vec<_>>()),
+                );
+                c
             };
             for combo in combos {
                 out.generated += 1;
@@ -320,7 +325,13 @@ impl Snapshot {
     }
 }
 
-/// Every distinct content an inode may have after a power loss.
+/// For each inode, the index of its variant with every operation applied.
+fn variants_all_kept(inos: &[u64], variants: &BTreeMap<u64, Vec<Bytes>>, inodes: &BTreeMap<u64, Inode>) -> Vec<usize> {
+    inos.iter().map(|ino| variants[ino].iter().position(|v| **v == *inodes[ino].live).unwrap_or(0)).collect()
+}
+
+/// Every distinct content an inode may have after a power loss (the first
+/// is the durable content).
 fn file_variants(inode: &Inode, model: &CrashModel, rng: &mut SplitMix) -> Vec<Bytes> {
     let mut out: Vec<Bytes> = Vec::new();
     let mut seen: HashSet<Bytes> = HashSet::new();
@@ -372,24 +383,13 @@ fn torn_writes(base: &[u8], offset: u64, data: &[u8], model: &CrashModel, rng: &
     }
     let start = offset as usize;
     let full_len = base.len().max(start + len);
-    let with = |keep: &dyn Fn(usize) -> Option<u8>, sized: bool| -> Vec<u8> {
+    // The first `c` bytes written over `base`; with `sized`, the file is
+    // as long as after the whole write.
+    let cut = |c: usize, sized: bool| -> Vec<u8> {
         let mut v = base.to_vec();
-        if sized {
-            v.resize(full_len, 0);
-        }
-        for i in 0..len {
-            let pos = start + i;
-            match keep(i) {
-                Some(b) => {
-                    if pos >= v.len() {
-                        v.resize(pos + 1, 0);
-                    }
-                    v[pos] = b;
-                }
-                // Not written: the old byte (or nothing past the end).
-                None => {}
-            }
-        }
+        let need = if sized { full_len } else { base.len().max(start + c) };
+        v.resize(need, 0);
+        v[start..start + c].copy_from_slice(&data[..c]);
         v
     };
     // Sector boundaries inside the write (relative to its start).
@@ -412,28 +412,44 @@ fn torn_writes(base: &[u8], offset: u64, data: &[u8], model: &CrashModel, rng: &
         c.into_iter().collect()
     };
     for c in cuts {
-        out.push(with(&|i| (i < c).then(|| data[i]), false));
+        out.push(cut(c, false));
     }
-    // 2. The size reached the disk; sectors after a sector-aligned cut are
+    // 2. The size reached the disk; the bytes after a sector-aligned cut are
     //    zeros or garbage.
     let garbage = garbage_bytes(len, rng);
     for &c in &bounds[..bounds.len() - 1] {
-        out.push(with(&|i| if i < c { Some(data[i]) } else { Some(0) }, true));
-        out.push(with(&|i| if i < c { Some(data[i]) } else { Some(garbage[i]) }, true));
+        let mut zeros = cut(c, true);
+        zeros[start + c..start + len].fill(0);
+        out.push(zeros);
+        let mut junk = cut(c, true);
+        junk[start + c..start + len].copy_from_slice(&garbage[c..]);
+        out.push(junk);
     }
-    // 3. Any subset of sectors persisted (out of order), the rest zeros or garbage.
+    // 3. Any subset of sectors persisted (out of order), the rest zeros or
+    //    garbage.
     let n = bounds.len() - 1;
-    let sector_of = |i: usize| bounds.iter().rposition(|&s| s <= i).unwrap_or(0).min(n - 1);
     let masks: Vec<u64> = if n as u32 <= model.sector_subsets_max {
         (0..1u64 << n).collect()
     } else {
         (0..model.sector_samples).map(|_| rng.next()).collect()
     };
     for mask in masks {
-        let persisted = |i: usize| mask & (1 << (sector_of(i) % 64)) != 0;
-        out.push(with(&|i| if persisted(i) { Some(data[i]) } else { Some(0) }, true));
-        if n <= 4 {
-            out.push(with(&|i| if persisted(i) { Some(data[i]) } else { Some(garbage[i]) }, true));
+        for fill_garbage in [false, true] {
+            if fill_garbage && n > 4 {
+                continue;
+            }
+            let mut v = cut(len, true);
+            for j in 0..n {
+                if mask & (1 << (j % 64)) == 0 {
+                    let (a, z) = (bounds[j], bounds[j + 1]);
+                    if fill_garbage {
+                        v[start + a..start + z].copy_from_slice(&garbage[a..z]);
+                    } else {
+                        v[start + a..start + z].fill(0);
+                    }
+                }
+            }
+            out.push(v);
         }
     }
     out
@@ -450,12 +466,18 @@ fn garbage_bytes(len: usize, rng: &mut SplitMix) -> Vec<u8> {
         .collect()
 }
 
+#[derive(Clone, Default)]
+struct Config {
+    faults: Option<Faults>,
+    no_os_locks: bool,
+    sync_delay: Option<std::time::Duration>,
+}
+
 struct Shared {
     state: Mutex<State>,
     locks: Mutex<BTreeSet<String>>,
     trace: Mutex<Option<Vec<Snapshot>>>,
-    faults: Option<Faults>,
-    os_locks: bool,
+    config: Config,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -495,15 +517,25 @@ impl CrashDir {
     }
 
     fn from_state(state: State) -> Self {
+        Self::with_config(state, Config::default())
+    }
+
+    fn with_config(state: State, config: Config) -> Self {
         CrashDir {
             shared: Arc::new(Shared {
                 state: Mutex::new(state),
                 locks: Mutex::default(),
                 trace: Mutex::new(None),
-                faults: None,
-                os_locks: true,
+                config,
             }),
         }
+    }
+
+    fn reconfigure(self, f: impl FnOnce(&mut Config)) -> Self {
+        let state = lock(&self.shared.state).clone();
+        let mut config = self.shared.config.clone();
+        f(&mut config);
+        Self::with_config(state, config)
     }
 
     /// A directory whose files are `image`, all durable (the disk after a
@@ -523,25 +555,19 @@ impl CrashDir {
     /// The same directory state, with faults injected by `faults` (every
     /// operation first asks it whether to fail). Call before use.
     pub fn with_faults(self, faults: Faults) -> Self {
-        let state = lock(&self.shared.state).clone();
-        let mut d = Self::from_state(state);
-        if let Some(s) = Arc::get_mut(&mut d.shared) {
-            s.faults = Some(faults);
-            s.os_locks = self.shared.os_locks;
-        }
-        d
+        self.reconfigure(|c| c.faults = Some(faults))
     }
 
     /// The same directory state, without OS locks (`try_lock` is
     /// `Unsupported`, as under WASI): the history falls back to a lease file.
     pub fn without_os_locks(self) -> Self {
-        let state = lock(&self.shared.state).clone();
-        let mut d = Self::from_state(state);
-        if let Some(s) = Arc::get_mut(&mut d.shared) {
-            s.faults = self.shared.faults.clone();
-            s.os_locks = false;
-        }
-        d
+        self.reconfigure(|c| c.no_os_locks = true)
+    }
+
+    /// The same directory state, with every file sync taking `delay` (so
+    /// that threads pile up behind a sync and are committed as a group).
+    pub fn with_sync_delay(self, delay: std::time::Duration) -> Self {
+        self.reconfigure(|c| c.sync_delay = Some(delay))
     }
 
     /// Starts recording a [`Snapshot`] after every changing operation
@@ -581,7 +607,7 @@ impl CrashDir {
     }
 
     fn fault(&self, op: Op, name: &str) -> io::Result<()> {
-        match &self.shared.faults {
+        match &self.shared.config.faults {
             Some(f) => f.check(op, name),
             None => Ok(()),
         }
@@ -704,6 +730,9 @@ impl WriteFile for CrashFile {
 impl CrashFile {
     fn sync(&mut self, what: &str) -> io::Result<()> {
         let ino = self.ino;
+        if let Some(d) = self.dir.shared.config.sync_delay {
+            std::thread::sleep(d);
+        }
         if let Err(e) = self.dir.fault(Op::Sync, &self.name) {
             // fsyncgate: the dirty pages are dropped as if written; a later
             // sync will not write them.
@@ -812,7 +841,7 @@ impl Dir for CrashDir {
     }
 
     fn try_lock(&self, name: &FileName) -> io::Result<Option<Box<dyn LockGuard>>> {
-        if !self.shared.os_locks {
+        if self.shared.config.no_os_locks {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "no file locks (simulated WASI)"));
         }
         self.fault(Op::Lock, name.as_str())?;
@@ -837,7 +866,7 @@ impl Dir for CrashDir {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new(true, self.shared.os_locks)
+        Capabilities::new(true, !self.shared.config.no_os_locks)
     }
 }
 

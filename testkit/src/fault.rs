@@ -123,6 +123,7 @@ struct Plan {
 #[derive(Debug, Default)]
 struct FaultState {
     plan: Option<Plan>,
+    paused: bool,
     matched: u64,
     ops: u64,
     injected: Vec<String>,
@@ -169,6 +170,12 @@ impl Faults {
         self.lock().plan = None;
     }
 
+    /// While paused, operations are neither counted nor failed (for a
+    /// test's own inspection or set-up).
+    pub fn pause(&self, paused: bool) {
+        self.lock().paused = paused;
+    }
+
     /// Matching operations seen since the plan was set.
     pub fn matched(&self) -> u64 {
         self.lock().matched
@@ -190,6 +197,9 @@ impl Faults {
     /// The planned fault.
     pub fn check(&self, op: Op, name: &str) -> io::Result<()> {
         let mut s = self.lock();
+        if s.paused {
+            return Ok(());
+        }
         s.ops += 1;
         let Some(plan) = &s.plan else { return Ok(()) };
         if !plan.filter.matches(plan.kind, op) {

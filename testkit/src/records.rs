@@ -7,7 +7,10 @@ use iteration_history::{IterationRecord, Value};
 pub fn rec(n: u64) -> IterationRecord {
     let mut r = IterationRecord::new(
         n,
-        format!("def strategy_{n}(data):\n    # período {n} – “momentum”\n    return data.close.rolling({}).mean()\n", n % 50 + 2),
+        format!(
+            "def strategy_{n}(data):\n    # período {n} – “momentum”\n    return data.close.rolling({}).mean()\n",
+            n % 50 + 2
+        ),
     );
     r.execution_result.insert("success".into(), Value::Bool(!n.is_multiple_of(5)));
     r.execution_result.insert("execution_time".into(), Value::from(0.5 + n as f64 / 100.0));

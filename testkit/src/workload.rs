@@ -280,11 +280,7 @@ pub struct ImageOutcome {
 ///
 /// # Errors
 /// What went wrong, for the failure list.
-pub fn check_image(
-    image: &Image,
-    allowed: &[Vec<IterationRecord>],
-    reopen: &Options,
-) -> Result<ImageOutcome, String> {
+pub fn check_image(image: &Image, allowed: &[Vec<IterationRecord>], reopen: &Options) -> Result<ImageOutcome, String> {
     let dir = CrashDir::from_image(image);
     let show = |v: &[Vec<IterationRecord>]| v.iter().map(|m| nums(m)).collect::<Vec<_>>();
     let reader = History::open_read_only(dir.clone(), NAME).map_err(|e| format!("read-only open: {e}"))?;
