@@ -170,17 +170,17 @@ impl fmt::Debug for Snapshot {
 pub struct CrashModel {
     /// Sector size for torn writes (512).
     pub sector: u64,
-    /// Writes up to this many bytes are cut at every byte; longer ones at
-    /// every sector boundary plus `byte_cut_samples` seeded random bytes.
+    /// Writes up to this many bytes are cut at every byte; longer ones at a
+    /// seeded sample of `large_write_samples` bytes.
     pub byte_cut_limit: usize,
-    /// Random byte cuts for longer writes.
-    pub byte_cut_samples: usize,
-    /// Writes of at most this many sectors get every subset of sectors
-    /// persisted (2^n states, zero-filled; garbage-filled too up to 4 sectors);
-    /// longer ones a seeded sample of `sector_samples` subsets.
+    /// Writes of at most this many sectors are cut at every sector boundary
+    /// (the rest zeros or garbage) and get every subset of their sectors
+    /// persisted (2^n states, zero-filled; garbage-filled too up to 4
+    /// sectors); longer ones a seeded sample of `large_write_samples` of
+    /// each.
     pub sector_subsets_max: u32,
-    /// Random sector subsets for longer writes.
-    pub sector_samples: usize,
+    /// Samples of each kind for writes beyond the limits above.
+    pub large_write_samples: usize,
     /// Directory-operation subsets are all tried up to this many pending
     /// operations (2^n), else sampled.
     pub dir_ops_exhaustive_max: usize,
@@ -195,9 +195,8 @@ impl Default for CrashModel {
         CrashModel {
             sector: 512,
             byte_cut_limit: 4096,
-            byte_cut_samples: 24,
             sector_subsets_max: 6,
-            sector_samples: 24,
+            large_write_samples: 8,
             dir_ops_exhaustive_max: 10,
             max_images: 4_000,
             seed: 0x1f2e_3d4c_5b6a_7988,
@@ -402,13 +401,17 @@ fn torn_writes(base: &[u8], offset: u64, data: &[u8], model: &CrashModel, rng: &
     }
     bounds.push(len);
     // 1. Cut: the first `c` bytes reached the disk, nothing after.
+    let n = bounds.len() - 1;
+    let small = n as u32 <= model.sector_subsets_max;
     let cuts: Vec<usize> = if len <= model.byte_cut_limit {
         (1..len).collect()
     } else {
-        let mut c: BTreeSet<usize> = bounds[1..bounds.len() - 1].iter().copied().collect();
-        for _ in 0..model.byte_cut_samples {
+        let mut c: BTreeSet<usize> = BTreeSet::new();
+        for _ in 0..model.large_write_samples {
             c.insert(1 + rng.below(len as u64 - 1) as usize);
+            c.insert(bounds[1 + rng.below(n as u64) as usize]);
         }
+        c.remove(&len);
         c.into_iter().collect()
     };
     for c in cuts {
@@ -417,7 +420,15 @@ fn torn_writes(base: &[u8], offset: u64, data: &[u8], model: &CrashModel, rng: &
     // 2. The size reached the disk; the bytes after a sector-aligned cut are
     //    zeros or garbage.
     let garbage = garbage_bytes(len, rng);
-    for &c in &bounds[..bounds.len() - 1] {
+    let aligned: Vec<usize> = if small {
+        bounds[..n].to_vec()
+    } else {
+        let mut a: BTreeSet<usize> =
+            (0..model.large_write_samples).map(|_| bounds[rng.below(n as u64) as usize]).collect();
+        a.insert(0);
+        a.into_iter().collect()
+    };
+    for &c in &aligned {
         let mut zeros = cut(c, true);
         zeros[start + c..start + len].fill(0);
         out.push(zeros);
@@ -427,12 +438,8 @@ fn torn_writes(base: &[u8], offset: u64, data: &[u8], model: &CrashModel, rng: &
     }
     // 3. Any subset of sectors persisted (out of order), the rest zeros or
     //    garbage.
-    let n = bounds.len() - 1;
-    let masks: Vec<u64> = if n as u32 <= model.sector_subsets_max {
-        (0..1u64 << n).collect()
-    } else {
-        (0..model.sector_samples).map(|_| rng.next()).collect()
-    };
+    let masks: Vec<u64> =
+        if small { (0..1u64 << n).collect() } else { (0..model.large_write_samples).map(|_| rng.next()).collect() };
     for mask in masks {
         for fill_garbage in [false, true] {
             if fill_garbage && n > 4 {
@@ -461,7 +468,7 @@ fn garbage_bytes(len: usize, rng: &mut SplitMix) -> Vec<u8> {
     (0..len)
         .map(|_| {
             let r = rng.next();
-            if r % 29 == 0 { b'\n' } else { (r >> 8) as u8 }
+            if r.is_multiple_of(29) { b'\n' } else { (r >> 8) as u8 }
         })
         .collect()
 }
@@ -886,9 +893,9 @@ mod tests {
         f.write_at(b"hello\n", 0).expect("write");
         let images = d.snapshot().crash_images(&CrashModel::default()).images;
         let contents: BTreeSet<Vec<u8>> = images.iter().map(|i| i["f"].clone()).collect();
-        assert!(contents.contains(&b"".to_vec()), "lost");
-        assert!(contents.contains(&b"hello\n".to_vec()), "kept");
-        assert!(contents.contains(&b"hel".to_vec()), "kept in part");
+        assert!(contents.contains(b"".as_slice()), "lost");
+        assert!(contents.contains(b"hello\n".as_slice()), "kept");
+        assert!(contents.contains(b"hel".as_slice()), "kept in part");
         assert!(contents.contains(&vec![0u8; 6]), "zeros");
         f.sync_data().expect("sync");
         let images = d.snapshot().crash_images(&CrashModel::default()).images;

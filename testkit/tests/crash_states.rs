@@ -27,10 +27,25 @@ fn opts(s: CommitStrategy) -> Options {
     Options::default().strategy(s)
 }
 
+/// The crash model: the default, or in long mode far more samples of long
+/// writes (temp files of the Rewrite strategy).
+fn model() -> CrashModel {
+    if long_mode() {
+        CrashModel { byte_cut_limit: 16 * 1024, large_write_samples: 64, ..CrashModel::default() }
+    } else {
+        CrashModel::default()
+    }
+}
+
+fn check_opts(reopen: Options) -> CheckOptions {
+    CheckOptions { model: model(), reopen, ..CheckOptions::default() }
+}
+
 fn check(scenario: &Scenario, check: &CheckOptions) -> Stats {
+    let started = std::time::Instant::now();
     let run = workload::run(scenario);
     let stats = check_trace(&scenario.label, &run, check);
-    println!("{}", stats.summary(&scenario.label));
+    println!("{} ({:.1} s)", stats.summary(&scenario.label), started.elapsed().as_secs_f64());
     stats.assert_ok(&scenario.label);
     stats
 }
@@ -57,7 +72,7 @@ fn saves_and_batches_survive_power_loss_after_every_operation() {
     let n = if long_mode() { 120 } else { 40 };
     for s in STRATEGIES {
         let sc = Scenario::new(format!("{s:?}: {n} records in saves and batches"), opts(s), saves_and_batches(n));
-        let stats = check(&sc, &CheckOptions { reopen: opts(s), ..CheckOptions::default() });
+        let stats = check(&sc, &check_opts(opts(s)));
         assert!(stats.torn_tails > 0 || s == CommitStrategy::Rewrite, "torn tails were produced and recovered");
         assert!(stats.rolled_back > 0, "unacknowledged saves were lost in some states, as allowed");
     }
@@ -94,7 +109,7 @@ fn clear_is_all_or_nothing_at_every_crash_point() {
             Step::Batch(vec![6, 7]),
         ];
         let sc = Scenario::new(format!("{s:?}: clear"), opts(s), steps);
-        check(&sc, &CheckOptions { reopen: opts(s), ..CheckOptions::default() });
+        check(&sc, &check_opts(opts(s)));
     }
 }
 
@@ -116,7 +131,7 @@ fn repair_and_compact_lose_nothing_at_any_crash_point() {
         ];
         let sc = Scenario::new(format!("{s:?}: repair and compact"), opts(s), steps);
         let reopen = opts(s).repair_on_open(true);
-        check(&sc, &CheckOptions { reopen, ..CheckOptions::default() });
+        check(&sc, &check_opts(reopen));
     }
 }
 
@@ -177,7 +192,7 @@ fn a_crash_during_recovery_loses_nothing() {
                     continue;
                 }
                 k += 1;
-                if k % every != 0 {
+                if !k.is_multiple_of(every) {
                     continue;
                 }
                 let records: Vec<IterationRecord> = History::open_read_only(CrashDir::from_image(&img), NAME)
