@@ -18,9 +18,6 @@
 //! ```
 //! On any error before the rename the temp file is removed. A failed sync is
 //! an error for the operation: it is never retried as if it had succeeded.
-//! If only the directory sync after the rename fails, the new file is in
-//! place but its name may not be durable: the history keeps a flag and syncs
-//! the directory again before acknowledging its next commit.
 //! The caller (the history) only advances its committed length after a
 //! commit returns `Ok`, and starts every commit from that length, so the
 //! bytes of a failed attempt are truncated or left out of the next one.
@@ -89,11 +86,6 @@ pub(crate) fn truncate(t: Target<'_>, file: &mut dyn WriteFile, len: u64) -> Res
     Ok(())
 }
 
-/// Syncs the directory (with `Durability::Full`).
-pub(crate) fn sync_dir(t: Target<'_>, op: &'static str) -> Result<()> {
-    t.sync_dir(op)
-}
-
 /// Creates the history file, durably (file and directory entry).
 pub(crate) fn create(t: Target<'_>) -> Result<Box<dyn WriteFile>> {
     let mut f = t.dir.create_new(t.name).map_err(|e| t.io("creating the history file", e))?;
@@ -120,20 +112,35 @@ pub(crate) fn is_temp_of(entry: &str, name: &FileName) -> bool {
     mid.len() == 16 && mid.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// A replace whose rename happened.
+/// A replace whose rename happened: the new content is visible.
 pub(crate) struct Replaced {
     /// The new file, open for writing.
     pub(crate) file: Box<dyn WriteFile>,
-    /// The final directory sync. On `Err` the new content is in place (it is
-    /// what every opener sees) but the rename may not survive a power loss:
-    /// the caller adopts the new state, reports the error, and makes the
-    /// directory durable before it acknowledges anything else.
-    pub(crate) dir_sync: Result<()>,
+    /// The directory sync after the rename. If it failed, the new content is
+    /// visible but its durability is unknown: the caller must count the new
+    /// content as the current state, report the error, and sync the
+    /// directory again before its next commit.
+    pub(crate) dir_synced: Result<()>,
+}
+
+/// Syncs the directory (a fresh attempt, e.g. after an earlier failure).
+pub(crate) fn sync_dir(t: Target<'_>, op: &'static str) -> Result<()> {
+    t.sync_dir(op)
 }
 
 /// Atomically replaces `t.name` with what `fill` writes into a fresh temp
-/// file. `Err`: nothing changed (the temp file is removed).
-pub(crate) fn replace(t: Target<'_>, fill: &mut dyn FnMut(&mut dyn WriteFile) -> Result<()>) -> Result<Replaced> {
+/// file. `Err` means nothing visible changed (the temp file is removed).
+///
+/// `source` is whatever `fill` reads from (typically a read handle of the
+/// history, or `()`); it is dropped, closing its handles, after `fill` and
+/// before the rename. Some systems cannot rename over a file that is open
+/// (Windows on FAT and many SMB shares, Windows before 10 1607, Wine): there
+/// the writer's own handles would block its rename for good.
+pub(crate) fn replace<S>(
+    t: Target<'_>,
+    source: S,
+    fill: impl FnOnce(&S, &mut dyn WriteFile) -> Result<()>,
+) -> Result<Replaced> {
     let mut attempts = 0;
     let (tmp, mut file) = loop {
         let tmp = temp_name(t.name)?;
@@ -144,7 +151,9 @@ pub(crate) fn replace(t: Target<'_>, fill: &mut dyn FnMut(&mut dyn WriteFile) ->
         }
     };
     let result = (|| {
-        fill(&mut *file)?;
+        let filled = fill(&source, &mut *file);
+        drop(source);
+        filled?;
         if t.full() {
             file.sync_all().map_err(|e| Error::sync(t.display, "syncing the temp file", e))?;
         }
@@ -156,9 +165,9 @@ pub(crate) fn replace(t: Target<'_>, fill: &mut dyn FnMut(&mut dyn WriteFile) ->
         return Err(e);
     }
     // The rename happened: the new content is visible. Its durability needs
-    // the directory sync; if that fails the caller must not count on it.
-    let dir_sync = t.sync_dir("syncing the directory after a rename");
-    Ok(Replaced { file, dir_sync })
+    // the directory sync.
+    let dir_synced = t.sync_dir("syncing the directory after a rename");
+    Ok(Replaced { file, dir_synced })
 }
 
 /// Copies `[0, len)` of `src` into `dst` at offset 0.

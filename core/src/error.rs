@@ -135,6 +135,27 @@ pub enum Error {
         /// What it is.
         actual: String,
     },
+    /// The file changed under an open writer: a program that does not take
+    /// the writer lock wrote to it. Nothing was written.
+    #[error(
+        "{file}: changed by another program while this writer had it open (expected {expected} bytes, found {actual}); nothing was written: a process that ignores the writer lock (such as the original Python module) must not write this history: stop it, then reopen"
+    )]
+    ChangedExternally {
+        /// The history.
+        file: String,
+        /// Length this writer committed.
+        expected: u64,
+        /// Length found.
+        actual: u64,
+    },
+    /// A page cursor that is not a line start of this history.
+    #[error("{file}: invalid cursor {cursor}: not the start of a line of this history; start again from 0")]
+    InvalidCursor {
+        /// The history.
+        file: String,
+        /// The cursor given.
+        cursor: u64,
+    },
     /// The lease-based lock (systems without OS locks) was taken over.
     #[error("{file}: this writer's lease was taken over by another writer; nothing was committed: reopen the history")]
     LeaseLost {
@@ -179,7 +200,7 @@ impl Error {
     /// A short stable code for scripts and bindings (`disk-full`,
     /// `permission-denied`, `io`, `sync-failed`, `locked`, `corrupt`,
     /// `invalid-record`, `invalid-name`, `read-only`, `conflict`,
-    /// `lease-lost`).
+    /// `lease-lost`, `changed-externally`, `invalid-cursor`).
     pub fn code(&self) -> &'static str {
         match self {
             Error::DiskFull { .. } => "disk-full",
@@ -193,6 +214,8 @@ impl Error {
             Error::ReadOnly { .. } => "read-only",
             Error::Conflict { .. } => "conflict",
             Error::LeaseLost { .. } => "lease-lost",
+            Error::ChangedExternally { .. } => "changed-externally",
+            Error::InvalidCursor { .. } => "invalid-cursor",
         }
     }
 }

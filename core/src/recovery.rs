@@ -13,7 +13,7 @@
 use std::io;
 
 use crate::codec;
-use crate::commit::{self, Replaced, Target};
+use crate::commit::{self, Target};
 use crate::error::{Error, Result};
 use crate::scan::{self, BadLine, Kind, Lines, Outcome, Totals};
 use crate::storage::{ReadFile, WriteFile};
@@ -113,7 +113,7 @@ pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
     let mut file = match t.dir.open_write(t.name) {
         Ok(f) => {
             // The file's directory entry may not be durable yet: a writer
-            // that crashed between creating (or renaming) the file and
+            // that crashed between creating (or renaming over) the file and
             // syncing the directory leaves it only in the page cache. Sync
             // the directory before acknowledging anything appended to it.
             commit::sync_dir(t, "syncing the directory of the history")?;
@@ -160,8 +160,8 @@ pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
                     reason: first_bad.error,
                 });
             }
-            let (replaced, rep, new_totals) = repair(t, &*file, len)?;
-            replaced.dir_sync?;
+            let (replaced, rep, new_totals) = repair(t, file, len, 0)?;
+            replaced.dir_synced?;
             file = replaced.file;
             totals = new_totals;
             report.repaired = Some(rep);
@@ -171,24 +171,34 @@ pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
 }
 
 /// Moves bad lines and a torn tail of `[0, len)` to a sidecar and rewrites
-/// the rest atomically. Returns the replaced file, the report and the totals.
-pub(crate) fn repair(t: Target<'_>, src: &dyn ReadFile, len: u64) -> Result<(Replaced, RepairReport, Totals)> {
+/// the rest atomically. Returns the new file, the report and the totals.
+/// `src` is closed before the rename (see [`commit::replace`]).
+///
+/// `committed`: bytes known to hold acknowledged commits (a writer knows
+/// what it committed; 0 when opening). A torn tail cannot start before it:
+/// damage there is corruption, and only the bad lines themselves move.
+pub(crate) fn repair(
+    t: Target<'_>,
+    src: Box<dyn ReadFile>,
+    len: u64,
+    committed: u64,
+) -> Result<(commit::Replaced, RepairReport, Totals)> {
     let io_err = |e| Error::io(t.display, "reading the history", e);
     // Where the torn tail starts (if any), judged from the end.
-    let tail = scan::tail(src, len).map_err(io_err)?;
+    let tail = scan::tail(&*src, len).map_err(io_err)?;
     let keep_end = match tail.outcome {
-        Outcome::Torn { from, .. } => from,
+        Outcome::Torn { from, .. } => from.max(committed.min(len)),
         _ => len,
     };
     let mut report = RepairReport::default();
     let mut totals = Totals::default();
-    let file = commit::replace(t, &mut |f| {
+    let replaced = commit::replace(t, src, |src, f| {
         let write_err = |e| Error::io(t.display, "writing a temp file", e);
         let mut out = Vec::with_capacity(1 << 20);
         let mut pos = 0u64;
         let mut moved = Vec::new();
         let mut lines = Lines::new(0, len, 1);
-        while let Some(line) = lines.next_line(src).map_err(io_err)? {
+        while let Some(line) = lines.next_line(&**src).map_err(io_err)? {
             let kind = if line.offset >= keep_end { None } else { Some(scan::classify(&line, true)) };
             match kind {
                 Some(Kind::Blank) => {}
@@ -239,5 +249,5 @@ pub(crate) fn repair(t: Target<'_>, src: &dyn ReadFile, len: u64) -> Result<(Rep
         }
         Ok(())
     })?;
-    Ok((file, report, totals))
+    Ok((replaced, report, totals))
 }

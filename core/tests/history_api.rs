@@ -181,3 +181,60 @@ fn shared_dir_arc_works_and_display_names_the_file() {
     let h = History::open_shared(dir, "named.jsonl", Options::default()).expect("open");
     assert!(h.file().ends_with("named.jsonl") && h.file().contains(&*tmp.path().to_string_lossy()), "{}", h.file());
 }
+
+#[test]
+fn paging_walks_every_record_once_and_refuses_bad_cursors() {
+    for (_, dir, _tmp) in backends() {
+        let h = History::open_shared(dir.clone(), "pg.jsonl", Options::default()).expect("open");
+        h.save_batch(&(1..=25).map(rec).collect::<Vec<_>>()).expect("batch");
+        let mut cursor = 0;
+        let mut seen = Vec::new();
+        loop {
+            let page = h.page(cursor, 10).expect("page");
+            assert!(page.records.len() <= 10);
+            seen.extend(nums(&page.records));
+            match page.next_cursor {
+                Some(c) => cursor = c,
+                None => break,
+            }
+        }
+        assert_eq!(seen, (1..=25).collect::<Vec<_>>());
+        let err = h.page(3, 10).expect_err("not a line start");
+        assert!(matches!(err, Error::InvalidCursor { cursor: 3, .. }), "{err}");
+        assert!(matches!(h.page(1 << 40, 1), Err(Error::InvalidCursor { .. })));
+        let r = History::open_read_only_shared(dir.clone(), "pg.jsonl").expect("reader");
+        assert_eq!(r.page(0, 100).expect("page").records.len(), 25);
+    }
+}
+
+#[test]
+fn compare_and_append_is_idempotent_for_a_retry() {
+    use iteration_history::AppendOutcome;
+    let h = History::open(MemDir::new(), "idem.jsonl", Options::default()).expect("open");
+    assert_eq!(h.save_if_last(None, &[rec(1)]).expect("first"), AppendOutcome::Appended);
+    assert_eq!(h.save_if_last(Some(1), &[rec(2), rec(3)]).expect("next"), AppendOutcome::Appended);
+    // The first attempt's outcome was unknown to the caller; it retries.
+    assert_eq!(h.save_if_last(Some(1), &[rec(2), rec(3)]).expect("retry"), AppendOutcome::AlreadyPresent);
+    let mut other = rec(3);
+    other.strategy_code.push_str("# different");
+    assert!(matches!(h.save_if_last(Some(2), &[other]), Err(Error::Conflict { .. })));
+    assert_eq!(nums(&h.get_all().expect("all")), vec![1, 2, 3]);
+}
+
+#[test]
+fn the_file_store_serves_the_backend_neutral_contract() {
+    use iteration_history::Store;
+    let h = History::open(MemDir::new(), "s.jsonl", Options::default()).expect("open");
+    let store: &dyn Store = &h;
+    store.append(&[rec(1), rec(2)]).expect("append");
+    store.append_if(Some(2), &[rec(3)]).expect("append_if");
+    assert_eq!(store.count().expect("count"), 3);
+    assert_eq!(store.last_iteration_num().expect("last"), Some(3));
+    assert_eq!(nums(&store.load_recent(2).expect("recent")), vec![2, 3]);
+    assert_eq!(store.page(0, 2).expect("page").records.len(), 2);
+    let mut out = Vec::new();
+    assert!(store.export_jsonl(&mut out).expect("export") > 0);
+    store.clear().expect("clear");
+    assert_eq!(store.count().expect("count"), 0);
+    assert!(store.describe().ends_with("s.jsonl"));
+}
