@@ -229,6 +229,15 @@ impl Stats {
         )
     }
 
+    /// One short line (crash points, states, failures) for checks that
+    /// fill in only those.
+    pub fn short(&self, label: &str) -> String {
+        format!(
+            "{label}: {} crash points, {} distinct post-crash states checked; {} failed",
+            self.points, self.images, self.failed
+        )
+    }
+
     /// Panics listing the failures, if any.
     pub fn assert_ok(&self, label: &str) {
         assert!(self.failed == 0, "{}\n{}", self.summary(label), self.failures.join("\n---\n"));

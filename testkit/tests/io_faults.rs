@@ -232,6 +232,7 @@ fn every_n(strategy: CommitStrategy, kind: FaultKind, filter: OpFilter, sticky: 
 }
 
 #[test]
+#[ignore = "heavy: run by scripts/test-crash"]
 fn every_operation_failing_once_or_until_lifted_loses_nothing() {
     let mut t = Tally::default();
     for strategy in [CommitStrategy::Append, CommitStrategy::Rewrite] {
@@ -248,6 +249,7 @@ fn every_operation_failing_once_or_until_lifted_loses_nothing() {
 }
 
 #[test]
+#[ignore = "heavy: run by scripts/test-crash"]
 fn every_failed_sync_is_an_error_and_never_acknowledges_unsynced_data() {
     let mut t = Tally::default();
     for strategy in [CommitStrategy::Append, CommitStrategy::Rewrite] {
@@ -317,6 +319,7 @@ fn run_skipping(strategy: CommitStrategy, kind: FaultKind, n: u64, t: &mut Tally
 }
 
 #[test]
+#[ignore = "heavy: run by scripts/test-crash"]
 fn failed_steps_that_are_not_retried_leave_a_consistent_durable_history() {
     let mut t = Tally::default();
     for strategy in [CommitStrategy::Append, CommitStrategy::Rewrite] {
