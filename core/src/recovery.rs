@@ -78,7 +78,8 @@ pub struct RecoveryReport {
     pub created: bool,
     /// A torn tail that was moved aside.
     pub torn_tail: Option<TornTail>,
-    /// A final record lacking its `\n` (foreign writer) got one.
+    /// A final line lacking its `\n` (a record from another tool, or
+    /// blanks) got one.
     pub added_final_newline: bool,
     /// Corruption repaired on open (with `repair_on_open`).
     pub repaired: Option<RepairReport>,
@@ -88,6 +89,10 @@ pub(crate) struct Opened {
     pub(crate) file: Box<dyn WriteFile>,
     pub(crate) totals: Totals,
     pub(crate) report: RecoveryReport,
+}
+
+fn last_byte(src: &dyn ReadFile, len: u64, display: &str) -> Result<u8> {
+    Ok(read_range(src, len - 1, len, display)?[0])
 }
 
 fn read_range(src: &dyn ReadFile, from: u64, to: u64, display: &str) -> Result<Vec<u8>> {
@@ -130,7 +135,10 @@ pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
     let mut totals = scanned.totals;
     match scanned.outcome {
         Outcome::Clean => {
-            if scanned.missing_newline {
+            // A last line without `\n` (a record from another tool, or just
+            // blanks) gets one: the next append must start a new line, or it
+            // would be glued to it and its checksum would not match.
+            if scanned.missing_newline || (len > 0 && last_byte(&*file, len, t.display)? != b'\n') {
                 commit::append(t, &mut *file, len, b"\n", false)?;
                 report.added_final_newline = true;
                 totals.end = len + 1;

@@ -59,6 +59,31 @@ fn a_save_after_a_clear_whose_directory_sync_failed_is_durable_and_readable() {
     }
 }
 
+/// A history ending in blanks without a final `\n` (an editor, another
+/// tool) opened clean, and the next save was appended on the same line: its
+/// checksum no longer matched, so the acknowledged save read as corrupt and
+/// a reopen moved it to a sidecar. Found by the recovery property test.
+/// Fix: opening for writing ends such a last line with `\n` first.
+#[test]
+fn a_save_after_unterminated_blanks_starts_its_own_line() {
+    let record = iteration_history::codec::encode_line(&rec(0)).expect("line");
+    for strategy in [CommitStrategy::Append, CommitStrategy::Rewrite] {
+        for tail in [&b" "[..], b"\t \r", b"\n  "] {
+            for prefix in [&b""[..], &record[..]] {
+                let dir = MemDir::new();
+                dir.put(NAME, &[prefix, tail].concat());
+                let h = History::open(dir.clone(), NAME, Options::default().strategy(strategy)).expect("open");
+                h.save(&rec(7)).expect("save");
+                assert_eq!(h.load_recent(1).expect("readable")[0], rec(7), "{strategy:?} {tail:?}");
+                drop(h);
+                let again = History::open(dir.clone(), NAME, Options::default()).expect("reopen");
+                assert!(again.recovery_report().expect("writer").torn_tail.is_none());
+                assert_eq!(nums(&again.get_all().expect("all")).last(), Some(&7));
+            }
+        }
+    }
+}
+
 /// A lease renewal (systems without file locks) cut short by a crash left
 /// `.<history>.lease.<random>.tmp` behind for ever. Fix: a writer's open
 /// removes them with its own temp files.
