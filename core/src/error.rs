@@ -135,6 +135,18 @@ pub enum Error {
         /// What it is.
         actual: String,
     },
+    /// A paging cursor (see [`History::page`](crate::History::page)) that is
+    /// not the start of a line of the history, e.g. because it was cleared or
+    /// repaired since the cursor was handed out.
+    #[error("{file}: invalid cursor {cursor}: {reason}; start again from cursor 0")]
+    InvalidCursor {
+        /// The history.
+        file: String,
+        /// The refused cursor.
+        cursor: u64,
+        /// Why it is refused.
+        reason: &'static str,
+    },
     /// The lease-based lock (systems without OS locks) was taken over.
     #[error("{file}: this writer's lease was taken over by another writer; nothing was committed: reopen the history")]
     LeaseLost {
@@ -179,7 +191,7 @@ impl Error {
     /// A short stable code for scripts and bindings (`disk-full`,
     /// `permission-denied`, `io`, `sync-failed`, `locked`, `corrupt`,
     /// `invalid-record`, `invalid-name`, `read-only`, `conflict`,
-    /// `lease-lost`).
+    /// `invalid-cursor`, `lease-lost`).
     pub fn code(&self) -> &'static str {
         match self {
             Error::DiskFull { .. } => "disk-full",
@@ -192,6 +204,7 @@ impl Error {
             Error::InvalidName(_) => "invalid-name",
             Error::ReadOnly { .. } => "read-only",
             Error::Conflict { .. } => "conflict",
+            Error::InvalidCursor { .. } => "invalid-cursor",
             Error::LeaseLost { .. } => "lease-lost",
         }
     }

@@ -57,6 +57,17 @@ pub struct VerifyReport {
     pub dir_sync: bool,
 }
 
+/// One page of records (see [`History::page`]).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Page {
+    /// The records of this page, oldest first.
+    pub records: Vec<IterationRecord>,
+    /// Where the next page starts (pass it to [`History::page`]), or `None`
+    /// if this page reached the end of the history as it was at the call.
+    pub next_cursor: Option<u64>,
+}
+
 struct WriterState {
     file: Option<Box<dyn WriteFile>>,
     /// Length of the committed (acknowledged) prefix.
@@ -503,6 +514,63 @@ impl History {
             display: self.display.clone(),
             failed: false,
         })
+    }
+
+    /// Up to `limit` records starting at `cursor`, oldest first, and the
+    /// cursor of the next page: a whole history can be listed in bounded
+    /// pieces (`cursor` 0 is the first record). Each page costs what its
+    /// records cost to read, wherever it starts.
+    ///
+    /// A cursor is the byte offset of a line start. It stays valid while
+    /// records are only appended; after [`clear`](Self::clear),
+    /// [`repair`](Self::repair) or [`compact`](Self::compact) start again
+    /// from 0 (a cursor that no longer falls on a line start is refused).
+    ///
+    /// # Errors
+    /// [`Error::InvalidCursor`] if `cursor` is beyond the committed end or
+    /// not at a line start; [`Error::Corrupt`] at a bad line; I/O errors.
+    pub fn page(&self, cursor: u64, limit: usize) -> Result<Page> {
+        let invalid = |reason| Error::InvalidCursor { file: self.display.clone(), cursor, reason };
+        let Some((src, end)) = self.view()? else {
+            return if cursor == 0 {
+                Ok(Page { records: Vec::new(), next_cursor: None })
+            } else {
+                Err(invalid("the history is empty"))
+            };
+        };
+        if cursor > end {
+            return Err(invalid("it is beyond the end of the history"));
+        }
+        if cursor > 0 {
+            let mut before = [0u8; 1];
+            crate::storage::read_exact_at(&*src, &mut before, cursor - 1)
+                .map_err(|e| Error::io(&self.display, "reading the history", e))?;
+            if before[0] != b'\n' {
+                return Err(invalid("it is not the start of a line"));
+            }
+        }
+        // Line numbers are only counted from the start (0: computed on error).
+        let mut lines = Lines::new(cursor, end, if cursor == 0 { 1 } else { 0 });
+        let mut records = Vec::with_capacity(limit.min(1024));
+        let mut pos = cursor;
+        while records.len() < limit {
+            let line = match lines.next_line(&*src).map_err(|e| Error::io(&self.display, "reading the history", e))? {
+                Some(line) => line,
+                None => return Ok(Page { records, next_cursor: None }),
+            };
+            pos = line.end;
+            if codec::is_blank(line.bytes) {
+                continue;
+            }
+            match codec::decode_line(line.bytes) {
+                Ok((rec, _)) => records.push(rec),
+                Err(error) => {
+                    let bad = BadLine { offset: line.offset, number: line.number, error };
+                    return Err(self.corrupt(&*src, bad));
+                }
+            }
+        }
+        Ok(Page { records, next_cursor: (pos < end).then_some(pos) })
     }
 
     /// Checks every line (full JSON parse, checksums) and reports. Changes

@@ -77,7 +77,7 @@ pub mod storage;
 pub mod value;
 
 pub use error::{Error, Result};
-pub use history::{Health, History, Records, VerifyReport};
+pub use history::{Health, History, Page, Records, VerifyReport};
 pub use lock::LockKind;
 pub use options::{CommitStrategy, Durability, Options};
 pub use record::{FieldError, IterationRecord};
