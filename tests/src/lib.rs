@@ -271,6 +271,12 @@ impl Session {
         store.call_default_options(&mut self.store).unwrap_or_else(trap("default-options"))
     }
 
+    /// `verify-file`.
+    pub fn verify_file(&mut self, name: &str) -> Res<wit::VerifyReport> {
+        let store = self.api.iteration_history_history_store();
+        store.call_verify_file(&mut self.store, name).unwrap_or_else(trap("verify-file"))
+    }
+
     /// `history.open`.
     pub fn open(&mut self, name: &str) -> Res<History> {
         let f = self.api.iteration_history_history_store().history();

@@ -19,6 +19,13 @@ impl Guest for Component {
     fn default_options() -> wit::OpenOptions {
         convert::default_options()
     }
+
+    fn verify_file(name: String) -> Res<wit::VerifyReport> {
+        check_name(&name)?;
+        let reader = CoreHistory::open_read_only_shared(dir()?, &name).map_err(|e| error_to_wit(e, || None))?;
+        let report = reader.verify().map_err(|e| error_to_wit(e, || None))?;
+        Ok(convert::verify_to_wit(&report))
+    }
 }
 
 /// A history opened by the guest.

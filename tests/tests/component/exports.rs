@@ -221,6 +221,11 @@ fn clear_verify_compact_export_repair() {
     assert_eq!(fs::read(tmp.path().join("backup.jsonl")).expect("read backup"), original, "byte for byte");
     assert!(matches!(s.export(h, "../escape.jsonl"), Err(E::InvalidName(_))));
 
+    let one_call = s.verify_file("h.jsonl").expect("verify-file");
+    assert_eq!((one_call.records, one_call.bytes), (6, v.bytes));
+    assert!(matches!(s.verify_file("missing.jsonl").expect("missing").health, wit::Health::Healthy));
+    assert!(!tmp.path().join("missing.jsonl").exists(), "verify-file changes nothing");
+    assert!(matches!(s.verify_file("../h.jsonl"), Err(E::InvalidName(_))));
     let repaired = s.repair(h).expect("repair of a healthy history");
     assert_eq!((repaired.kept, repaired.moved_lines, repaired.sidecar), (6, 0, None));
 
