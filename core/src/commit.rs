@@ -112,12 +112,35 @@ pub(crate) fn is_temp_of(entry: &str, name: &FileName) -> bool {
     mid.len() == 16 && mid.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// A replace whose rename happened: the new content is visible.
+pub(crate) struct Replaced {
+    /// The new file, open for writing.
+    pub(crate) file: Box<dyn WriteFile>,
+    /// The directory sync after the rename. If it failed, the new content is
+    /// visible but its durability is unknown: the caller must count the new
+    /// content as the current state, report the error, and sync the
+    /// directory again before its next commit.
+    pub(crate) dir_synced: Result<()>,
+}
+
+/// Syncs the directory (a fresh attempt, e.g. after an earlier failure).
+pub(crate) fn sync_dir(t: Target<'_>, op: &'static str) -> Result<()> {
+    t.sync_dir(op)
+}
+
 /// Atomically replaces `t.name` with what `fill` writes into a fresh temp
-/// file. Returns the new file, open for writing.
-pub(crate) fn replace(
+/// file. `Err` means nothing visible changed (the temp file is removed).
+///
+/// `source` is whatever `fill` reads from (typically a read handle of the
+/// history, or `()`); it is dropped, closing its handles, after `fill` and
+/// before the rename. Some systems cannot rename over a file that is open
+/// (Windows on FAT and many SMB shares, Windows before 10 1607, Wine): there
+/// the writer's own handles would block its rename for good.
+pub(crate) fn replace<S>(
     t: Target<'_>,
-    fill: &mut dyn FnMut(&mut dyn WriteFile) -> Result<()>,
-) -> Result<Box<dyn WriteFile>> {
+    source: S,
+    fill: impl FnOnce(&S, &mut dyn WriteFile) -> Result<()>,
+) -> Result<Replaced> {
     let mut attempts = 0;
     let (tmp, mut file) = loop {
         let tmp = temp_name(t.name)?;
@@ -128,7 +151,9 @@ pub(crate) fn replace(
         }
     };
     let result = (|| {
-        fill(&mut *file)?;
+        let filled = fill(&source, &mut *file);
+        drop(source);
+        filled?;
         if t.full() {
             file.sync_all().map_err(|e| Error::sync(t.display, "syncing the temp file", e))?;
         }
@@ -140,9 +165,9 @@ pub(crate) fn replace(
         return Err(e);
     }
     // The rename happened: the new content is visible. Its durability needs
-    // the directory sync; if that fails the caller must not count it.
-    t.sync_dir("syncing the directory after a rename")?;
-    Ok(file)
+    // the directory sync.
+    let dir_synced = t.sync_dir("syncing the directory after a rename");
+    Ok(Replaced { file, dir_synced })
 }
 
 /// Copies `[0, len)` of `src` into `dst` at offset 0.

@@ -135,17 +135,26 @@ pub enum Error {
         /// What it is.
         actual: String,
     },
-    /// A paging cursor (see [`History::page`](crate::History::page)) that is
-    /// not the start of a line of the history, e.g. because it was cleared or
-    /// repaired since the cursor was handed out.
-    #[error("{file}: invalid cursor {cursor}: {reason}; start again from cursor 0")]
+    /// The file changed under an open writer: a program that does not take
+    /// the writer lock wrote to it. Nothing was written.
+    #[error(
+        "{file}: changed by another program while this writer had it open (expected {expected} bytes, found {actual}); nothing was written: a process that ignores the writer lock (such as the original Python module) must not write this history: stop it, then reopen"
+    )]
+    ChangedExternally {
+        /// The history.
+        file: String,
+        /// Length this writer committed.
+        expected: u64,
+        /// Length found.
+        actual: u64,
+    },
+    /// A page cursor that is not a line start of this history.
+    #[error("{file}: invalid cursor {cursor}: not the start of a line of this history; start again from 0")]
     InvalidCursor {
         /// The history.
         file: String,
-        /// The refused cursor.
+        /// The cursor given.
         cursor: u64,
-        /// Why it is refused.
-        reason: &'static str,
     },
     /// The lease-based lock (systems without OS locks) was taken over.
     #[error("{file}: this writer's lease was taken over by another writer; nothing was committed: reopen the history")]
@@ -191,7 +200,7 @@ impl Error {
     /// A short stable code for scripts and bindings (`disk-full`,
     /// `permission-denied`, `io`, `sync-failed`, `locked`, `corrupt`,
     /// `invalid-record`, `invalid-name`, `read-only`, `conflict`,
-    /// `invalid-cursor`, `lease-lost`).
+    /// `lease-lost`, `changed-externally`, `invalid-cursor`).
     pub fn code(&self) -> &'static str {
         match self {
             Error::DiskFull { .. } => "disk-full",
@@ -204,8 +213,9 @@ impl Error {
             Error::InvalidName(_) => "invalid-name",
             Error::ReadOnly { .. } => "read-only",
             Error::Conflict { .. } => "conflict",
-            Error::InvalidCursor { .. } => "invalid-cursor",
             Error::LeaseLost { .. } => "lease-lost",
+            Error::ChangedExternally { .. } => "changed-externally",
+            Error::InvalidCursor { .. } => "invalid-cursor",
         }
     }
 }

@@ -15,6 +15,27 @@ use crate::recovery::{self, BadLineReport, RecoveryReport, RepairReport, TornTai
 use crate::scan::{self, BadLine, Lines, Outcome};
 use crate::storage::{Dir, FileName, ReadFile, WriteFile};
 
+/// One page of a paged scan ([`History::page`]).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Page {
+    /// The records, oldest first.
+    pub records: Vec<IterationRecord>,
+    /// Where the next page starts, or `None` at the end.
+    pub next_cursor: Option<u64>,
+}
+
+/// What a compare-and-append did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AppendOutcome {
+    /// The records were appended.
+    Appended,
+    /// The history already ended with exactly these records (a retry):
+    /// nothing was written.
+    AlreadyPresent,
+}
+
 /// How healthy a history is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -57,17 +78,6 @@ pub struct VerifyReport {
     pub dir_sync: bool,
 }
 
-/// One page of records (see [`History::page`]).
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct Page {
-    /// The records of this page, oldest first.
-    pub records: Vec<IterationRecord>,
-    /// Where the next page starts (pass it to [`History::page`]), or `None`
-    /// if this page reached the end of the history as it was at the call.
-    pub next_cursor: Option<u64>,
-}
-
 struct WriterState {
     file: Option<Box<dyn WriteFile>>,
     /// Length of the committed (acknowledged) prefix.
@@ -76,6 +86,8 @@ struct WriterState {
     last: Option<u64>,
     /// An attempt failed: bytes after `len` must be cut before the next append.
     dirty: bool,
+    /// A rename's directory sync failed: sync the directory before committing.
+    dir_unsynced: bool,
     lock: WriterLock,
 }
 
@@ -206,6 +218,7 @@ impl History {
                 count: opened.totals.records,
                 last: opened.totals.last,
                 dirty: false,
+                dir_unsynced: false,
                 lock,
             }),
             queue: Mutex::new(Queue::default()),
@@ -330,14 +343,28 @@ impl History {
     /// `expected_last` (`None`: the history is empty), as one commit.
     /// Two writers computing iteration N from N-1 cannot both append N.
     ///
+    /// Idempotent: if the history already ends with exactly these records
+    /// (a retry after an unknown outcome, e.g. a crash or timeout during the
+    /// first attempt), nothing is written and
+    /// [`AppendOutcome::AlreadyPresent`] is returned.
+    ///
     /// # Errors
     /// [`Error::Conflict`] with the actual last iteration, or as
     /// [`save_batch`](Self::save_batch).
-    pub fn save_if_last(&self, expected_last: Option<u64>, records: &[IterationRecord]) -> Result<()> {
+    pub fn save_if_last(&self, expected_last: Option<u64>, records: &[IterationRecord]) -> Result<AppendOutcome> {
         let w = self.writer("save")?;
         let bodies = self.encode(records)?;
         let mut st = lock(&w.state);
         if st.last != expected_last {
+            if !records.is_empty() && st.last == records.last().map(|r| r.iteration_num) {
+                let src =
+                    self.dir.open_read(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?;
+                let tail = scan::recent(&*src, st.len, records.len())
+                    .map_err(|e| Error::io(&self.display, "reading the history", e))?;
+                if tail.as_deref() == Ok(records) {
+                    return Ok(AppendOutcome::AlreadyPresent);
+                }
+            }
             let show = |v: Option<u64>| v.map_or_else(|| "none (empty history)".to_string(), |n| n.to_string());
             return Err(Error::Conflict {
                 file: self.display.clone(),
@@ -345,11 +372,11 @@ impl History {
                 actual: show(st.last),
             });
         }
-        if bodies.is_empty() {
-            return Ok(());
+        if !bodies.is_empty() {
+            let refs: Vec<&EncodedBody> = bodies.iter().collect();
+            self.commit_locked(&mut st, &refs)?;
         }
-        let refs: Vec<&EncodedBody> = bodies.iter().collect();
-        self.commit_locked(&mut st, &refs)
+        Ok(AppendOutcome::Appended)
     }
 
     /// Group commit: queue our records; one thread at a time commits
@@ -386,6 +413,7 @@ impl History {
     /// One commit of `bodies` under the state lock.
     fn commit_locked(&self, st: &mut WriterState, bodies: &[&EncodedBody]) -> Result<()> {
         st.lock.check(&*self.dir)?;
+        self.resync_dir(st)?;
         let mut bytes = Vec::with_capacity(bodies.iter().map(|b| b.approx_line_len() + 24).sum());
         codec::finish_commit(bodies.iter().copied(), bodies.len(), &mut bytes);
         let t = self.target();
@@ -396,6 +424,15 @@ impl History {
                 st.dirty = true;
                 let at = st.len;
                 if let Some(file) = st.file.as_mut() {
+                    if !heal {
+                        // One fstat: catch a program that ignores the lock.
+                        let actual =
+                            file.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
+                        if actual != at {
+                            st.dirty = false;
+                            return Err(Error::ChangedExternally { file: self.display.clone(), expected: at, actual });
+                        }
+                    }
                     commit::append(t, &mut **file, at, &bytes, heal)?;
                 }
                 st.dirty = false;
@@ -406,17 +443,43 @@ impl History {
                     self.dir.open_read(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?;
                 st.file = None;
                 st.dirty = true;
-                let file = commit::replace(t, &mut |f| {
-                    commit::copy_prefix(&*src, f, len, &self.display)?;
+                let replaced = commit::replace(t, src, |src, f| {
+                    commit::copy_prefix(&**src, f, len, &self.display)?;
                     f.write_at(&bytes, len).map_err(|e| Error::io(&self.display, "writing a temp file", e))
                 })?;
-                st.file = Some(file);
+                st.file = Some(replaced.file);
+                // If the directory sync failed the new file is visible but not
+                // counted: the next rewrite copies only the committed prefix.
+                replaced.dir_synced?;
                 st.dirty = false;
             }
         }
         st.len += bytes.len() as u64;
         st.count += bodies.len() as u64;
         st.last = bodies.last().map(|b| b.iteration_num());
+        Ok(())
+    }
+
+    /// After a rename whose directory sync failed, sync the directory again
+    /// (a fresh attempt) before anything else is committed.
+    fn resync_dir(&self, st: &mut WriterState) -> Result<()> {
+        if st.dir_unsynced {
+            commit::sync_dir(self.target(), "syncing the directory after an earlier failure")?;
+            st.dir_unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Takes the new file of a replace (clear, repair, compact) as the
+    /// current state; a failed directory sync is reported and retried later.
+    fn adopt(&self, st: &mut WriterState, replaced: commit::Replaced, totals: (u64, u64, Option<u64>)) -> Result<()> {
+        st.file = Some(replaced.file);
+        (st.len, st.count, st.last) = totals;
+        st.dirty = false;
+        if let Err(e) = replaced.dir_synced {
+            st.dir_unsynced = true;
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -501,6 +564,51 @@ impl History {
         }
     }
 
+    /// One page of records, oldest first: at most `limit` records starting
+    /// at `cursor` (0 for the start; then the `next_cursor` of the previous
+    /// page). A cursor is a byte offset of a line start, stable while the
+    /// history only grows.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCursor`] for a cursor that is not a line start of
+    /// this history; [`Error::Corrupt`]; I/O errors.
+    pub fn page(&self, cursor: u64, limit: usize) -> Result<Page> {
+        let Some((src, end)) = self.view()? else {
+            return if cursor == 0 {
+                Ok(Page { records: Vec::new(), next_cursor: None })
+            } else {
+                Err(Error::InvalidCursor { file: self.display.clone(), cursor })
+            };
+        };
+        let io_err = |e| Error::io(&self.display, "reading the history", e);
+        if cursor > end {
+            return Err(Error::InvalidCursor { file: self.display.clone(), cursor });
+        }
+        if cursor > 0 {
+            let mut b = [0u8; 1];
+            crate::storage::read_exact_at(&*src, &mut b, cursor - 1).map_err(io_err)?;
+            if b[0] != b'\n' {
+                return Err(Error::InvalidCursor { file: self.display.clone(), cursor });
+            }
+        }
+        let mut lines = Lines::new(cursor, end, 0);
+        let mut records = Vec::with_capacity(limit.min(4096));
+        let mut pos = cursor;
+        while records.len() < limit {
+            let Some(line) = lines.next_line(&*src).map_err(io_err)? else { break };
+            pos = line.end;
+            if codec::is_blank(line.bytes) {
+                continue;
+            }
+            let (offset, result) = (line.offset, codec::decode_line(line.bytes));
+            match result {
+                Ok((rec, _)) => records.push(rec),
+                Err(error) => return Err(self.corrupt(&*src, BadLine { offset, number: 0, error })),
+            }
+        }
+        Ok(Page { records, next_cursor: (pos < end).then_some(pos) })
+    }
+
     /// Every record, oldest first (see [`iter`](Self::iter) to stream).
     ///
     /// # Errors
@@ -522,63 +630,6 @@ impl History {
             display: self.display.clone(),
             failed: false,
         })
-    }
-
-    /// Up to `limit` records starting at `cursor`, oldest first, and the
-    /// cursor of the next page: a whole history can be listed in bounded
-    /// pieces (`cursor` 0 is the first record). Each page costs what its
-    /// records cost to read, wherever it starts.
-    ///
-    /// A cursor is the byte offset of a line start. It stays valid while
-    /// records are only appended; after [`clear`](Self::clear),
-    /// [`repair`](Self::repair) or [`compact`](Self::compact) start again
-    /// from 0 (a cursor that no longer falls on a line start is refused).
-    ///
-    /// # Errors
-    /// [`Error::InvalidCursor`] if `cursor` is beyond the committed end or
-    /// not at a line start; [`Error::Corrupt`] at a bad line; I/O errors.
-    pub fn page(&self, cursor: u64, limit: usize) -> Result<Page> {
-        let invalid = |reason| Error::InvalidCursor { file: self.display.clone(), cursor, reason };
-        let Some((src, end)) = self.view()? else {
-            return if cursor == 0 {
-                Ok(Page { records: Vec::new(), next_cursor: None })
-            } else {
-                Err(invalid("the history is empty"))
-            };
-        };
-        if cursor > end {
-            return Err(invalid("it is beyond the end of the history"));
-        }
-        if cursor > 0 {
-            let mut before = [0u8; 1];
-            crate::storage::read_exact_at(&*src, &mut before, cursor - 1)
-                .map_err(|e| Error::io(&self.display, "reading the history", e))?;
-            if before[0] != b'\n' {
-                return Err(invalid("it is not the start of a line"));
-            }
-        }
-        // Line numbers are only counted from the start (0: computed on error).
-        let mut lines = Lines::new(cursor, end, if cursor == 0 { 1 } else { 0 });
-        let mut records = Vec::with_capacity(limit.min(1024));
-        let mut pos = cursor;
-        while records.len() < limit {
-            let line = match lines.next_line(&*src).map_err(|e| Error::io(&self.display, "reading the history", e))? {
-                Some(line) => line,
-                None => return Ok(Page { records, next_cursor: None }),
-            };
-            pos = line.end;
-            if codec::is_blank(line.bytes) {
-                continue;
-            }
-            match codec::decode_line(line.bytes) {
-                Ok((rec, _)) => records.push(rec),
-                Err(error) => {
-                    let bad = BadLine { offset: line.offset, number: line.number, error };
-                    return Err(self.corrupt(&*src, bad));
-                }
-            }
-        }
-        Ok(Page { records, next_cursor: (pos < end).then_some(pos) })
     }
 
     /// Checks every line (full JSON parse, checksums) and reports. Changes
@@ -660,19 +711,18 @@ impl History {
         let w = self.writer("repair")?;
         let mut st = lock(&w.state);
         st.lock.check(&*self.dir)?;
+        self.resync_dir(&mut st)?;
         let src = self.dir.open_read(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?;
-        let len = src.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
+        let file_len = src.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
+        // Bytes after the committed length left by a failed attempt are not records.
+        let len = if st.dirty { st.len.min(file_len) } else { file_len };
         let s = scan::scan_all(&*src, len, true).map_err(|e| Error::io(&self.display, "reading the history", e))?;
-        if s.outcome == Outcome::Clean && s.totals.end == len && len == st.len {
+        if s.outcome == Outcome::Clean && s.totals.end == len && len == file_len && len == st.len {
             return Ok(RepairReport { kept: s.totals.records, ..RepairReport::default() });
         }
         st.file = None;
-        let (file, report, totals) = recovery::repair(self.target(), &*src, len)?;
-        st.file = Some(file);
-        st.len = totals.end;
-        st.count = totals.records;
-        st.last = totals.last;
-        st.dirty = false;
+        let (replaced, report, totals) = recovery::repair(self.target(), src, len, st.len)?;
+        self.adopt(&mut st, replaced, (totals.end, totals.records, totals.last))?;
         Ok(report)
     }
 
@@ -686,17 +736,18 @@ impl History {
         let w = self.writer("compact")?;
         let mut st = lock(&w.state);
         st.lock.check(&*self.dir)?;
+        self.resync_dir(&mut st)?;
         let src = self.dir.open_read(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?;
         let len = st.len;
         let mut count = 0u64;
         let mut last = None;
         st.file = None;
-        let file = commit::replace(self.target(), &mut |f| {
+        let replaced = commit::replace(self.target(), src, |src, f| {
             let mut lines = Lines::new(0, len, 1);
             let mut out = Vec::with_capacity(1 << 20);
             let mut pos = 0u64;
             while let Some(line) =
-                lines.next_line(&*src).map_err(|e| Error::io(&self.display, "reading the history", e))?
+                lines.next_line(&**src).map_err(|e| Error::io(&self.display, "reading the history", e))?
             {
                 if codec::is_blank(line.bytes) {
                     continue;
@@ -724,13 +775,9 @@ impl History {
             f.write_at(&out, pos).map_err(|e| Error::io(&self.display, "writing a temp file", e))?;
             Ok(())
         });
-        let file = file?;
-        let new_len = file.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
-        st.file = Some(file);
-        st.len = new_len;
-        st.count = count;
-        st.last = last;
-        st.dirty = false;
+        let replaced = replaced?;
+        let new_len = replaced.file.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
+        self.adopt(&mut st, replaced, (new_len, count, last))?;
         Ok(count)
     }
 
@@ -743,15 +790,11 @@ impl History {
         let w = self.writer("clear")?;
         let mut st = lock(&w.state);
         st.lock.check(&*self.dir)?;
+        self.resync_dir(&mut st)?;
         st.file = None;
         st.dirty = true;
-        let file = commit::replace(self.target(), &mut |_| Ok(()))?;
-        st.file = Some(file);
-        st.len = 0;
-        st.count = 0;
-        st.last = None;
-        st.dirty = false;
-        Ok(())
+        let replaced = commit::replace(self.target(), (), |_, _| Ok(()))?;
+        self.adopt(&mut st, replaced, (0, 0, None))
     }
 
     /// Writes a consistent copy of the committed history (byte for byte) to
@@ -766,13 +809,14 @@ impl History {
         let t = Target { dir, name: &dest, display: &display, durability: crate::Durability::Full };
         let view = self.view()?;
         let mut written = 0;
-        commit::replace(t, &mut |f| {
+        let replaced = commit::replace(t, (), |_, f| {
             if let Some((src, end)) = &view {
                 commit::copy_prefix(&**src, f, *end, &display)?;
                 written = *end;
             }
             Ok(())
         })?;
+        replaced.dir_synced?;
         Ok(written)
     }
 

@@ -74,12 +74,14 @@ pub mod record;
 pub mod recovery;
 pub mod scan;
 pub mod storage;
+pub mod store;
 pub mod value;
 
 pub use error::{Error, Result};
-pub use history::{Health, History, Page, Records, VerifyReport};
+pub use history::{AppendOutcome, Health, History, Page, Records, VerifyReport};
 pub use lock::LockKind;
 pub use options::{CommitStrategy, Durability, Options};
 pub use record::{FieldError, IterationRecord};
 pub use recovery::{BadLineReport, RecoveryReport, RepairReport, TornTail};
+pub use store::Store;
 pub use value::{Map, Number, Value};

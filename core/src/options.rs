@@ -26,6 +26,14 @@ pub enum Durability {
     /// synced (`fdatasync`), and every create, rename or remove is followed by
     /// a sync of the directory. Survives a process crash and a power loss
     /// (given a disk that honours flushes). **Default.**
+    ///
+    /// With the real-disk backend (`storage::CapStdDir`, whose docs have the
+    /// per-system table): on macOS every sync is
+    /// `fcntl(F_FULLFSYNC)`, which also flushes the drive's write cache
+    /// (`fsync` there does not), with a fallback to `fsync` only where the
+    /// file system does not support it; on Windows syncs are
+    /// `FlushFileBuffers` and directories cannot be synced, so creates and
+    /// renames are atomic but their durability is up to NTFS.
     #[default]
     Full,
     /// No syncs. Survives a process crash (the OS has the data) but **not** a

@@ -150,8 +150,9 @@ pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
                     reason: first_bad.error,
                 });
             }
-            let (new_file, rep, new_totals) = repair(t, &*file, len)?;
-            file = new_file;
+            let (replaced, rep, new_totals) = repair(t, file, len, 0)?;
+            replaced.dir_synced?;
+            file = replaced.file;
             totals = new_totals;
             report.repaired = Some(rep);
         }
@@ -161,27 +162,33 @@ pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
 
 /// Moves bad lines and a torn tail of `[0, len)` to a sidecar and rewrites
 /// the rest atomically. Returns the new file, the report and the totals.
+/// `src` is closed before the rename (see [`commit::replace`]).
+///
+/// `committed`: bytes known to hold acknowledged commits (a writer knows
+/// what it committed; 0 when opening). A torn tail cannot start before it:
+/// damage there is corruption, and only the bad lines themselves move.
 pub(crate) fn repair(
     t: Target<'_>,
-    src: &dyn ReadFile,
+    src: Box<dyn ReadFile>,
     len: u64,
-) -> Result<(Box<dyn WriteFile>, RepairReport, Totals)> {
+    committed: u64,
+) -> Result<(commit::Replaced, RepairReport, Totals)> {
     let io_err = |e| Error::io(t.display, "reading the history", e);
     // Where the torn tail starts (if any), judged from the end.
-    let tail = scan::tail(src, len).map_err(io_err)?;
+    let tail = scan::tail(&*src, len).map_err(io_err)?;
     let keep_end = match tail.outcome {
-        Outcome::Torn { from, .. } => from,
+        Outcome::Torn { from, .. } => from.max(committed.min(len)),
         _ => len,
     };
     let mut report = RepairReport::default();
     let mut totals = Totals::default();
-    let file = commit::replace(t, &mut |f| {
+    let replaced = commit::replace(t, src, |src, f| {
         let write_err = |e| Error::io(t.display, "writing a temp file", e);
         let mut out = Vec::with_capacity(1 << 20);
         let mut pos = 0u64;
         let mut moved = Vec::new();
         let mut lines = Lines::new(0, len, 1);
-        while let Some(line) = lines.next_line(src).map_err(io_err)? {
+        while let Some(line) = lines.next_line(&**src).map_err(io_err)? {
             let kind = if line.offset >= keep_end { None } else { Some(scan::classify(&line, true)) };
             match kind {
                 Some(Kind::Blank) => {}
@@ -232,5 +239,5 @@ pub(crate) fn repair(
         }
         Ok(())
     })?;
-    Ok((file, report, totals))
+    Ok((replaced, report, totals))
 }

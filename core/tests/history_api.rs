@@ -183,67 +183,58 @@ fn shared_dir_arc_works_and_display_names_the_file() {
 }
 
 #[test]
-fn pages_list_every_record_once_and_bad_cursors_are_refused() {
-    for (label, dir, _tmp) in backends() {
-        let h = History::open_shared(dir.clone(), "paged.jsonl", Options::default()).expect("open");
-        let first = h.page(0, 10).expect("empty page");
-        assert!(first.records.is_empty() && first.next_cursor.is_none(), "{label}");
-        for n in 0..7 {
-            h.save(&rec(n)).expect("save");
+fn paging_walks_every_record_once_and_refuses_bad_cursors() {
+    for (_, dir, _tmp) in backends() {
+        let h = History::open_shared(dir.clone(), "pg.jsonl", Options::default()).expect("open");
+        h.save_batch(&(1..=25).map(rec).collect::<Vec<_>>()).expect("batch");
+        let mut cursor = 0;
+        let mut seen = Vec::new();
+        loop {
+            let page = h.page(cursor, 10).expect("page");
+            assert!(page.records.len() <= 10);
+            seen.extend(nums(&page.records));
+            match page.next_cursor {
+                Some(c) => cursor = c,
+                None => break,
+            }
         }
-        h.save_batch(&[rec(7), rec(8), rec(9)]).expect("batch");
-        let mut cursor = Some(0);
-        let mut pages = Vec::new();
-        while let Some(c) = cursor {
-            let page = h.page(c, 3).expect("page");
-            assert!(page.records.len() <= 3);
-            pages.push(nums(&page.records));
-            cursor = page.next_cursor;
-        }
-        assert_eq!(pages, vec![vec![0, 1, 2], vec![3, 4, 5], vec![6, 7, 8], vec![9]], "{label}");
-        let all = h.page(0, usize::MAX).expect("all at once");
-        assert_eq!(all.records, h.get_all().expect("all"));
-        assert_eq!(all.next_cursor, None);
-
-        // A cursor handed out stays valid while records are appended.
-        let p = h.page(0, 9).expect("page");
-        let c = p.next_cursor.expect("more");
-        h.save(&rec(10)).expect("save");
-        assert_eq!(nums(&h.page(c, 10).expect("rest").records), vec![9, 10]);
-        // The same from a reader.
-        let r = History::open_read_only_shared(dir.clone(), "paged.jsonl").expect("reader");
-        assert_eq!(nums(&r.page(c, 1).expect("reader page").records), vec![9]);
-
-        // Not a line start, or beyond the end: refused with a clear error.
-        for bad in [c + 1, 1_000_000] {
-            let err = h.page(bad, 1).expect_err("bad cursor");
-            assert!(matches!(err, Error::InvalidCursor { .. }), "{err}");
-            assert_eq!(err.code(), "invalid-cursor");
-            assert!(err.to_string().contains("paged.jsonl") && err.to_string().contains("cursor 0"), "{err}");
-        }
-        h.clear().expect("clear");
-        assert!(matches!(h.page(c, 1), Err(Error::InvalidCursor { .. })), "cleared: the old cursor is gone");
-        assert!(h.page(0, 1).expect("from 0").records.is_empty());
+        assert_eq!(seen, (1..=25).collect::<Vec<_>>());
+        let err = h.page(3, 10).expect_err("not a line start");
+        assert!(matches!(err, Error::InvalidCursor { cursor: 3, .. }), "{err}");
+        assert!(matches!(h.page(1 << 40, 1), Err(Error::InvalidCursor { .. })));
+        let r = History::open_read_only_shared(dir.clone(), "pg.jsonl").expect("reader");
+        assert_eq!(r.page(0, 100).expect("page").records.len(), 25);
     }
 }
 
 #[test]
-fn a_page_names_the_line_of_a_corrupt_record() {
-    let dir = MemDir::new();
-    let h = History::open(dir.clone(), "c.jsonl", Options::default()).expect("open");
-    for n in 0..4 {
-        h.save(&rec(n)).expect("save");
-    }
-    let second = h.page(0, 1).expect("first page").next_cursor.expect("more");
-    drop(h);
-    let mut bytes = dir.contents("c.jsonl").expect("file");
-    let third_line = bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(1).map(|(i, _)| i + 1).expect("nl");
-    bytes[third_line + 5] ^= 0x20; // damage line 3, keep line 4 valid
-    dir.put("c.jsonl", &bytes);
-    let r = History::open_read_only(dir, "c.jsonl").expect("reader");
-    let err = r.page(second, 10).expect_err("corrupt");
-    match err {
-        Error::Corrupt { line, offset, .. } => assert_eq!((line, offset), (3, third_line as u64)),
-        other => panic!("{other}"),
-    }
+fn compare_and_append_is_idempotent_for_a_retry() {
+    use iteration_history::AppendOutcome;
+    let h = History::open(MemDir::new(), "idem.jsonl", Options::default()).expect("open");
+    assert_eq!(h.save_if_last(None, &[rec(1)]).expect("first"), AppendOutcome::Appended);
+    assert_eq!(h.save_if_last(Some(1), &[rec(2), rec(3)]).expect("next"), AppendOutcome::Appended);
+    // The first attempt's outcome was unknown to the caller; it retries.
+    assert_eq!(h.save_if_last(Some(1), &[rec(2), rec(3)]).expect("retry"), AppendOutcome::AlreadyPresent);
+    let mut other = rec(3);
+    other.strategy_code.push_str("# different");
+    assert!(matches!(h.save_if_last(Some(2), &[other]), Err(Error::Conflict { .. })));
+    assert_eq!(nums(&h.get_all().expect("all")), vec![1, 2, 3]);
+}
+
+#[test]
+fn the_file_store_serves_the_backend_neutral_contract() {
+    use iteration_history::Store;
+    let h = History::open(MemDir::new(), "s.jsonl", Options::default()).expect("open");
+    let store: &dyn Store = &h;
+    store.append(&[rec(1), rec(2)]).expect("append");
+    store.append_if(Some(2), &[rec(3)]).expect("append_if");
+    assert_eq!(store.count().expect("count"), 3);
+    assert_eq!(store.last_iteration_num().expect("last"), Some(3));
+    assert_eq!(nums(&store.load_recent(2).expect("recent")), vec![2, 3]);
+    assert_eq!(store.page(0, 2).expect("page").records.len(), 2);
+    let mut out = Vec::new();
+    assert!(store.export_jsonl(&mut out).expect("export") > 0);
+    store.clear().expect("clear");
+    assert_eq!(store.count().expect("count"), 0);
+    assert!(store.describe().ends_with("s.jsonl"));
 }

@@ -1,18 +1,16 @@
-//! The lease-file lock used where the system has no file locks (WASI):
-//! one writer, readers any time, takeover of an expired lease, and no
-//! lease left behind by a failed open.
+//! The lease-file lock used where the OS has no file locks (WASI).
 
 mod common;
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::rec;
+use common::{nums, rec};
 use iteration_history::storage::{Capabilities, Dir, FileName, LockGuard, MemDir, ReadFile, WriteFile};
 use iteration_history::{Error, History, LockKind, Options};
 
-/// A directory whose system has no file locks, like a WASI guest's.
-#[derive(Debug, Clone)]
+/// A directory like a WASI preopen: no advisory locks.
+#[derive(Debug, Clone, Default)]
 struct NoLocks(MemDir);
 
 impl Dir for NoLocks {
@@ -38,52 +36,78 @@ impl Dir for NoLocks {
         self.0.len(name)
     }
     fn sync_dir(&self) -> io::Result<()> {
-        self.0.sync_dir()
+        Ok(())
     }
-    fn try_lock(&self, _name: &FileName) -> io::Result<Option<Box<dyn LockGuard>>> {
-        Err(io::Error::new(io::ErrorKind::Unsupported, "no file locks here"))
+    fn try_lock(&self, _: &FileName) -> io::Result<Option<Box<dyn LockGuard>>> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "lock() not supported"))
     }
     fn capabilities(&self) -> Capabilities {
         Capabilities::new(true, false)
     }
 }
 
-#[test]
-fn a_lease_admits_one_writer_and_is_removed_on_close() {
-    let dir = NoLocks(MemDir::new());
-    let h = History::open(dir.clone(), "h.jsonl", Options::default()).expect("open");
-    assert_eq!(h.lock_kind(), Some(LockKind::Lease));
-    h.save(&rec(0)).expect("save");
-    assert!(dir.0.contents("h.jsonl.lease").is_some());
-    let err = History::open(dir.clone(), "h.jsonl", Options::default()).expect_err("second writer");
-    assert!(matches!(err, Error::Locked { .. }), "{err}");
-    assert!(err.to_string().contains("lease"), "{err}");
-    let r = History::open_read_only(dir.clone(), "h.jsonl").expect("reader");
-    assert_eq!(r.count().expect("count"), 1);
-    drop(h);
-    assert!(dir.0.contents("h.jsonl.lease").is_none(), "released on close");
-    History::open(dir, "h.jsonl", Options::default()).expect("next writer");
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() as u64
 }
 
 #[test]
-fn an_expired_lease_is_taken_over_and_its_old_holder_commits_nothing() {
-    let dir = NoLocks(MemDir::new());
-    let short = Options::default().lease(Duration::from_millis(30));
-    let a = History::open(dir.clone(), "h.jsonl", short).expect("a");
-    a.save(&rec(0)).expect("save");
-    std::thread::sleep(Duration::from_millis(80));
-    let b = History::open(dir.clone(), "h.jsonl", Options::default()).expect("b takes over");
-    let err = a.save(&rec(1)).expect_err("a lost its lease");
-    assert!(matches!(err, Error::LeaseLost { .. }), "{err}");
-    b.save(&rec(1)).expect("b saves");
+fn without_os_locks_a_lease_file_excludes_a_second_writer() {
+    let dir = NoLocks::default();
+    let a = History::open(dir.clone(), "h.jsonl", Options::default()).expect("open");
+    assert_eq!(a.lock_kind(), Some(LockKind::Lease));
+    assert!(dir.0.contents("h.jsonl.lease").is_some());
+    a.save(&rec(1)).expect("save");
+    let err = History::open(dir.clone(), "h.jsonl", Options::default()).expect_err("leased");
+    assert!(matches!(&err, Error::Locked { holder, .. } if holder.contains("lease")), "{err}");
     drop(a);
-    assert!(dir.0.contents("h.jsonl.lease").is_some(), "a's close does not remove b's lease");
-    assert_eq!(b.count().expect("count"), 2);
+    assert!(dir.0.contents("h.jsonl.lease").is_none(), "released on close");
+    let b = History::open(dir.clone(), "h.jsonl", Options::default()).expect("reopen");
+    assert_eq!(nums(&b.get_all().expect("all")), vec![1]);
+}
+
+#[test]
+fn an_expired_lease_is_taken_over_and_its_holder_cannot_commit() {
+    let dir = NoLocks::default();
+    let opts = Options::default().lease(Duration::from_millis(150));
+    let a = History::open(dir.clone(), "h.jsonl", opts.clone()).expect("open");
+    a.save(&rec(1)).expect("save");
+    std::thread::sleep(Duration::from_millis(300));
+    let b = History::open(dir.clone(), "h.jsonl", opts).expect("takes over the expired lease");
+    let err = a.save(&rec(2)).expect_err("lease lost");
+    assert!(matches!(err, Error::LeaseLost { .. }), "{err}");
+    assert_eq!(err.code(), "lease-lost");
+    b.save(&rec(2)).expect("new holder saves");
+    drop(a); // must not remove b's lease
+    assert!(dir.0.contents("h.jsonl.lease").is_some());
+    assert_eq!(nums(&b.get_all().expect("all")), vec![1, 2]);
+}
+
+#[test]
+fn a_writer_renews_its_lease_while_it_commits() {
+    let dir = NoLocks::default();
+    let opts = Options::default().lease(Duration::from_millis(1000));
+    let a = History::open(dir.clone(), "h.jsonl", opts.clone()).expect("open");
+    for n in 0..6 {
+        std::thread::sleep(Duration::from_millis(300));
+        a.save(&rec(n)).expect("renewing saves");
+    }
+    // 1.8 s later (longer than the lease) it is still live: a second writer is refused.
+    assert!(matches!(History::open(dir.clone(), "h.jsonl", opts), Err(Error::Locked { .. })));
+}
+
+#[test]
+fn a_native_writer_respects_a_live_lease() {
+    let dir = MemDir::new();
+    dir.put("h.jsonl.lease", format!("00000000000000ab {}\n", now_ms() + 60_000).as_bytes());
+    let err = History::open(dir.clone(), "h.jsonl", Options::default()).expect_err("a WASI writer holds it");
+    assert!(matches!(err, Error::Locked { .. }), "{err}");
+    dir.put("h.jsonl.lease", format!("00000000000000ab {}\n", now_ms() - 1).as_bytes());
+    History::open(dir, "h.jsonl", Options::default()).expect("an expired lease does not block");
 }
 
 #[test]
 fn a_failed_open_leaves_no_lease_behind() {
-    let dir = NoLocks(MemDir::new());
+    let dir = NoLocks::default();
     let h = History::open(dir.clone(), "h.jsonl", Options::default()).expect("open");
     for n in 0..3 {
         h.save(&rec(n)).expect("save");

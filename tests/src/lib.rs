@@ -328,7 +328,12 @@ impl Session {
     }
 
     /// `save-if-last`.
-    pub fn save_if_last(&mut self, h: History, expected: Option<u64>, rs: &[wit::IterationRecord]) -> Res<()> {
+    pub fn save_if_last(
+        &mut self,
+        h: History,
+        expected: Option<u64>,
+        rs: &[wit::IterationRecord],
+    ) -> Res<wit::AppendOutcome> {
         self.api
             .iteration_history_history_store()
             .history()

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use iteration_history::History as CoreHistory;
+use iteration_history::{AppendOutcome, History as CoreHistory};
 use iteration_history::storage::Dir;
 
 use crate::backend;
@@ -100,9 +100,12 @@ impl GuestHistory for HistoryHandle {
         self.inner.save_batch(&recs).map_err(|e| self.err(e))
     }
 
-    fn save_if_last(&self, expected_last: Option<u64>, records: Vec<wit::IterationRecord>) -> Res<()> {
+    fn save_if_last(&self, expected_last: Option<u64>, records: Vec<wit::IterationRecord>) -> Res<wit::AppendOutcome> {
         let recs = convert::records_from_wit(records)?;
-        self.inner.save_if_last(expected_last, &recs).map_err(|e| self.err(e))
+        match self.inner.save_if_last(expected_last, &recs).map_err(|e| self.err(e))? {
+            AppendOutcome::AlreadyPresent => Ok(wit::AppendOutcome::AlreadyPresent),
+            _ => Ok(wit::AppendOutcome::Appended),
+        }
     }
 
     fn save_json(&self, line: String) -> Res<()> {

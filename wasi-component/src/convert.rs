@@ -234,6 +234,7 @@ pub(crate) fn error_to_wit(e: CoreError, actual_last: impl FnOnce() -> Option<u6
         CoreError::InvalidName(_) => wit::Error::InvalidName(message),
         CoreError::ReadOnly { .. } => wit::Error::ReadOnly(message),
         CoreError::Conflict { .. } => wit::Error::Conflict(wit::ConflictInfo { actual: actual_last(), message }),
+        CoreError::ChangedExternally { .. } => wit::Error::ChangedExternally(message),
         CoreError::InvalidCursor { .. } => wit::Error::InvalidCursor(message),
         CoreError::LeaseLost { .. } => wit::Error::LeaseLost(message),
         _ => wit::Error::Io(message),

@@ -188,9 +188,11 @@ fn save_if_last_is_compare_and_append_and_reports_the_actual_last() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut s = session(tmp.path());
     let h = s.open("h.jsonl").expect("open");
-    s.save_if_last(h, None, &[sample(0)]).expect("empty history: expected none");
-    s.save_if_last(h, Some(0), &[sample(1), sample(2)]).expect("expected 0");
-    match s.save_if_last(h, Some(1), &[sample(2)]) {
+    assert_eq!(s.save_if_last(h, None, &[sample(0)]), Ok(wit::AppendOutcome::Appended), "empty: expected none");
+    assert_eq!(s.save_if_last(h, Some(0), &[sample(1), sample(2)]), Ok(wit::AppendOutcome::Appended));
+    // A retry of the same call (its outcome was unknown) writes nothing.
+    assert_eq!(s.save_if_last(h, Some(0), &[sample(1), sample(2)]), Ok(wit::AppendOutcome::AlreadyPresent));
+    match s.save_if_last(h, Some(1), &[sample(5)]) {
         Err(E::Conflict(c)) => {
             assert_eq!(c.actual, Some(2));
             assert!(c.message.contains("conflict") && c.message.contains("h.jsonl"), "{}", c.message);
@@ -237,7 +239,7 @@ fn clear_verify_compact_export_repair() {
     s.clear(h).expect("clear");
     assert_eq!((s.count(h), s.last_iteration_num(h)), (Ok(0), Ok(None)));
     assert_eq!(fs::metadata(tmp.path().join("h.jsonl")).expect("len").len(), 0);
-    assert!(matches!(s.get_all(h, 100, 1), Err(E::InvalidCursor(m)) if m.contains("cursor 0")));
+    assert!(matches!(s.get_all(h, 100, 1), Err(E::InvalidCursor(m)) if m.contains("start again from 0")));
     s.save(h, &sample(0)).expect("save after clear");
     assert_eq!(s.count(h), Ok(1));
     let names: Vec<String> = fs::read_dir(tmp.path())

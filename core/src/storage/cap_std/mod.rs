@@ -4,6 +4,15 @@
 //! `renameat`, `unlinkat` on Unix), so a name can never reach outside it,
 //! even if the directory is renamed or a path component is swapped for a
 //! symlink while the history is open.
+//!
+//! What differs between systems lives in one module per platform, so the
+//! commit and recovery code has no platform conditions:
+//! * `unix.rs`: `pread`/`pwrite`, `fdatasync`/`fsync`, directory `fsync`;
+//!   on Apple systems every sync is `F_FULLFSYNC` with an `fsync` fallback
+//!   (`full_fsync.rs`).
+//! * `windows.rs`: `seek_read`/`seek_write`, `FlushFileBuffers`, no
+//!   directory sync, and bounded retries of transient sharing errors
+//!   (`retry.rs`).
 
 use std::fs as stdfs;
 use std::io;
@@ -14,7 +23,52 @@ use cap_std::fs::{Dir as CapDir, OpenOptions};
 
 use super::{Capabilities, Dir, FileName, LockGuard, ReadFile, WriteFile};
 
+#[cfg(unix)]
+mod full_fsync;
+mod retry;
+
+#[cfg(unix)]
+#[path = "unix.rs"]
+mod sys;
+#[cfg(windows)]
+#[path = "windows.rs"]
+mod sys;
+#[cfg(not(any(unix, windows)))]
+compile_error!("the cap-std backend supports Unix and Windows targets");
+
 /// A directory on disk, opened as a capability.
+///
+/// # What each system guarantees
+/// The [`Dir`] contract holds on every system; where a system cannot keep
+/// a part of it, [`capabilities`](Dir::capabilities) says so.
+///
+/// | | Linux and other Unix | macOS, iOS | Windows |
+/// |---|---|---|---|
+/// | [`sync_data`](WriteFile::sync_data) | `fdatasync` | `fcntl(F_FULLFSYNC)`, `fsync` if unsupported | `FlushFileBuffers` |
+/// | [`sync_all`](WriteFile::sync_all) | `fsync` | `fcntl(F_FULLFSYNC)`, `fsync` if unsupported | `FlushFileBuffers` |
+/// | [`sync_dir`](Dir::sync_dir) | `fsync` of the directory | `fcntl(F_FULLFSYNC)` of the directory | no-op; `dir_sync: false` |
+/// | [`rename`](Dir::rename) over an existing file | `renameat` | `renameat` | `MoveFileExW(REPLACE_EXISTING)`, then POSIX-semantics rename if refused |
+/// | [`try_lock`](Dir::try_lock) | `flock(LOCK_EX \| LOCK_NB)` | `flock(LOCK_EX \| LOCK_NB)` | `LockFileEx(EXCLUSIVE \| FAIL_IMMEDIATELY)` |
+/// | transient sharing errors | none | none | retried about 2 s, then a clear error |
+///
+/// **macOS**: `fsync` there does not flush the drive's write cache, so
+/// [`Durability::Full`](crate::Durability::Full) uses `F_FULLFSYNC` for
+/// every sync, like SQLite and LevelDB, and falls back to `fsync` only on
+/// file systems that answer "not supported" (SMB, some external devices);
+/// any other failure is reported, never masked by the fallback. Rust's std
+/// also uses `F_FULLFSYNC` for `sync_all`/`sync_data` on Apple targets,
+/// but fails outright where it is unsupported.
+///
+/// **Windows**: there is no directory sync, so a create or rename is atomic
+/// but only as durable as NTFS's journal makes it shortly after. Opens,
+/// renames and removes that fail with `ERROR_ACCESS_DENIED`,
+/// `ERROR_SHARING_VIOLATION` or `ERROR_LOCK_VIOLATION` (virus scanners,
+/// indexers, sync clients holding the file for a moment) are retried with
+/// back-off for about 2 s; then the error says the file is held by another
+/// program. Our files are opened with `FILE_SHARE_DELETE`, so our readers
+/// never keep a writer from replacing the history where the system allows
+/// it (NTFS on Windows 10 1607 and later); elsewhere (FAT, many SMB shares,
+/// Wine) a rename waits, within the retry budget, for readers to finish.
 #[derive(Debug)]
 pub struct CapStdDir {
     dir: CapDir,
@@ -50,8 +104,14 @@ impl CapStdDir {
         Self::open_ambient(path)
     }
 
+    /// Runs `op`, retrying the errors this system treats as transient
+    /// (Windows sharing errors; nothing on Unix).
+    fn again<T>(&self, op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+        retry::retry(sys::RETRY, sys::is_transient, std::thread::sleep, op)
+    }
+
     fn open(&self, name: &FileName, opts: &OpenOptions) -> io::Result<stdfs::File> {
-        Ok(self.dir.open_with(name.as_str(), opts)?.into_std())
+        self.again(|| Ok(self.dir.open_with(name.as_str(), opts)?.into_std()))
     }
 }
 
@@ -61,40 +121,9 @@ struct DiskFile {
     file: stdfs::File,
 }
 
-#[cfg(unix)]
-fn pread(f: &stdfs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    std::os::unix::fs::FileExt::read_at(f, buf, offset)
-}
-
-#[cfg(unix)]
-fn pwrite_all(f: &stdfs::File, buf: &[u8], offset: u64) -> io::Result<()> {
-    std::os::unix::fs::FileExt::write_all_at(f, buf, offset)
-}
-
-#[cfg(windows)]
-fn pread(f: &stdfs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    std::os::windows::fs::FileExt::seek_read(f, buf, offset)
-}
-
-#[cfg(windows)]
-fn pwrite_all(f: &stdfs::File, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
-    while !buf.is_empty() {
-        match std::os::windows::fs::FileExt::seek_write(f, buf, offset) {
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "failed to write whole buffer")),
-            Ok(n) => {
-                buf = &buf[n..];
-                offset += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 impl ReadFile for DiskFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        pread(&self.file, buf, offset)
+        sys::read_at(&self.file, buf, offset)
     }
 
     fn len(&self) -> io::Result<u64> {
@@ -104,7 +133,7 @@ impl ReadFile for DiskFile {
 
 impl WriteFile for DiskFile {
     fn write_at(&mut self, data: &[u8], offset: u64) -> io::Result<()> {
-        pwrite_all(&self.file, data, offset)
+        sys::write_all_at(&self.file, data, offset)
     }
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
@@ -112,11 +141,11 @@ impl WriteFile for DiskFile {
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
-        self.file.sync_data()
+        sys::sync_data(&self.file)
     }
 
     fn sync_all(&mut self) -> io::Result<()> {
-        self.file.sync_all()
+        sys::sync_all(&self.file)
     }
 }
 
@@ -145,11 +174,11 @@ impl Dir for CapStdDir {
     }
 
     fn rename(&self, from: &FileName, to: &FileName) -> io::Result<()> {
-        self.dir.rename(from.as_str(), &self.dir, to.as_str())
+        self.again(|| self.dir.rename(from.as_str(), &self.dir, to.as_str()))
     }
 
     fn remove(&self, name: &FileName) -> io::Result<()> {
-        self.dir.remove_file(name.as_str())
+        self.again(|| self.dir.remove_file(name.as_str()))
     }
 
     fn list(&self) -> io::Result<Vec<String>> {
@@ -168,20 +197,15 @@ impl Dir for CapStdDir {
         }
     }
 
-    /// Opens the directory itself for reading (cap-std's own handle is an
-    /// `O_PATH` descriptor on Linux, which cannot be synced) and `fsync`s it.
-    #[cfg(not(windows))]
+    /// Unix: `fsync` of the directory (Apple: `F_FULLFSYNC`). Windows: a
+    /// no-op, as the system has no directory sync
+    /// ([`Capabilities::dir_sync`] is `false`).
     fn sync_dir(&self) -> io::Result<()> {
-        self.dir.open(".")?.into_std().sync_all()
+        sys::sync_dir(&self.dir)
     }
 
-    /// Windows has no way to sync a directory; renames are atomic but their
-    /// durability is left to NTFS's journal (see [`Capabilities::dir_sync`]).
-    #[cfg(windows)]
-    fn sync_dir(&self) -> io::Result<()> {
-        Ok(())
-    }
-
+    /// `flock` on Unix, `LockFileEx` on Windows (std's `File::try_lock`),
+    /// on `name` opened (created if missing) for writing.
     fn try_lock(&self, name: &FileName) -> io::Result<Option<Box<dyn LockGuard>>> {
         let file = self.open(name, OpenOptions::new().read(true).write(true).create(true))?;
         match file.try_lock() {
@@ -192,7 +216,7 @@ impl Dir for CapStdDir {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new(!cfg!(windows), true)
+        Capabilities::new(sys::DIR_SYNC, true)
     }
 
     fn display_name(&self, name: &FileName) -> String {
