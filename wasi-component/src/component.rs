@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use iteration_history::{AppendOutcome, History as CoreHistory};
 use iteration_history::storage::Dir;
+use iteration_history::{AppendOutcome, History as CoreHistory};
 
 use crate::backend;
 use crate::bindings::exports::iteration_history::history::store::{self as wit, Guest, GuestHistory};

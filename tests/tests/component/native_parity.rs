@@ -157,3 +157,30 @@ fn the_original_python_modules_history_opens_through_the_component() {
         other => panic!("expected conflict, got {other:?}"),
     }
 }
+
+#[test]
+fn a_native_writer_and_a_component_writer_at_once_never_interleave() {
+    // A guest cannot see a native writer's OS lock (documented in the WIT);
+    // if both write, the one whose view is stale refuses to commit.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let n = native(tmp.path(), "h.jsonl", Options::default());
+    n.save(&to_core(&sample(0))).expect("native save");
+    let mut s = session(tmp.path());
+    let h = s.open("h.jsonl").expect("the guest sees no OS lock");
+    n.save(&to_core(&sample(1))).expect("native save");
+    match s.save(h, &sample(2)) {
+        Err(E::ChangedExternally(m)) => assert!(m.contains("h.jsonl") && m.contains("reopen"), "{m}"),
+        other => panic!("expected changed-externally, got {other:?}"),
+    }
+    s.close(h);
+    let h = s.open("h.jsonl").expect("reopen");
+    s.save(h, &sample(2)).expect("component save after reopening");
+    match n.save(&to_core(&sample(3))) {
+        Err(Error::ChangedExternally { .. }) => {}
+        other => panic!("expected changed-externally, got {other:?}"),
+    }
+    drop(n);
+    let reader = History::open_read_only(CapStdDir::open_ambient(tmp.path()).expect("dir"), "h.jsonl").expect("reader");
+    let nums: Vec<u64> = reader.get_all().expect("all").iter().map(|r| r.iteration_num).collect();
+    assert_eq!(nums, vec![0, 1, 2], "no interleaved or lost line");
+}
