@@ -52,6 +52,7 @@ def test_save_load_recent_last_iteration_num_round_trip(tmp_path):
         assert h.count() == 0
         report = h.open_report()
         assert report["created"] and report["writable"] and report["lock"] == "lease"
+        assert report["dir_sync"] is True, report  # wasmtime-py syncs directories
         for i in range(6):
             h.save(record(i, seed=42 + i))
         h.save_batch([record(6), record(7)])

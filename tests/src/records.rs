@@ -1,7 +1,6 @@
 //! Sample records in their WIT form, and the same records as the native
 //! core builds them, so a test can save them both ways and compare.
 
-use iteration_history::value::Number;
 use iteration_history::{IterationRecord, Map, Value, json};
 
 use crate::wit::{IterationRecord as WitRecord, Metric, MetricValue};
@@ -95,9 +94,4 @@ pub fn is_float(v: &MetricValue, f: f64) -> bool {
         MetricValue::Number(x) => x == &f || (x.is_nan() && f.is_nan()),
         _ => false,
     }
-}
-
-/// Whether a core value is an integer (kept as such, not as a float).
-pub fn is_integer(v: &Value) -> bool {
-    matches!(v, Value::Number(Number::PosInt(_) | Number::NegInt(_)))
 }
