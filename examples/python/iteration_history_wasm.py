@@ -25,7 +25,8 @@ from wasmtime.component import Component, Linker, Record, Variant
 
 __all__ = ["IterationHistory", "HistoryError", "DEFAULT_WASM"]
 
-DEFAULT_WASM = os.path.join(
+# `$HISTORY_WASM`, else the build output of `scripts/build-component`.
+DEFAULT_WASM = os.environ.get("HISTORY_WASM") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "target", "wasm32-wasip2", "release", "wasi_component.wasm"
 )
 INTERFACE = "iteration-history:history/store@0.1.0"

@@ -1,5 +1,5 @@
 //! The whole embedding of the component in a wasmtime host: resume a loop.
-//! Run: `cargo run -p history-host-tests --example embed -- runs`
+//! Run: `cargo run -p history-host-tests --example embed -- runs [component.wasm]`
 #![allow(missing_docs)] // the generated bindings
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
@@ -19,7 +19,8 @@ fn main() -> wasmtime::Result<()> {
     let dir = std::env::args().nth(1).unwrap_or_else(|| "runs".into());
     std::fs::create_dir_all(&dir)?;
     let engine = Engine::new(&Config::new())?;
-    let component = Component::from_file(&engine, "target/wasm32-wasip2/release/wasi_component.wasm")?;
+    let wasm = std::env::args().nth(2).unwrap_or_else(|| "target/wasm32-wasip2/release/wasi_component.wasm".into());
+    let component = Component::from_file(&engine, wasm)?;
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     let ctx = WasiCtxBuilder::new().preopened_dir(&dir, ".", FsPerms::ReadWrite)?.build(); // the only directory it sees
