@@ -18,6 +18,14 @@
 //! * An unterminated last line without a checksum that is a valid record
 //!   (a file written by another tool without a final newline) is a record;
 //!   a writer adds the missing `\n`.
+//!
+//! # Using the rules on bytes you already hold
+//! [`History`](crate::History) reads files through [`ReadFile`]. A caller
+//! that holds a history's bytes itself (the browser viewer, which builds
+//! columns with its own decoder) splits them into [`RawLine`]s, classifies
+//! each with [`classify_with`] and feeds it to an [`Analyzer`]; [`Analyzer::finish`]
+//! gives the same verdict a reader gets: the valid records, a torn tail, or
+//! corruption with its line and byte offset.
 
 use std::io;
 
@@ -29,18 +37,19 @@ const CHUNK: usize = 1 << 20;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// One physical line of the file.
-#[derive(Debug)]
-pub(crate) struct RawLine<'a> {
-    /// Byte offset of the line's first byte.
-    pub(crate) offset: u64,
+#[derive(Clone, Copy, Debug)]
+pub struct RawLine<'a> {
+    /// Byte offset of the line's first byte (0 for the first line, even
+    /// when a BOM precedes it).
+    pub offset: u64,
     /// 1-based line number (0 when unknown).
-    pub(crate) number: u64,
+    pub number: u64,
     /// The bytes, including `\n` when terminated (a leading BOM removed).
-    pub(crate) bytes: &'a [u8],
+    pub bytes: &'a [u8],
     /// Whether the line ends with `\n`.
-    pub(crate) terminated: bool,
-    /// Offset just past the line.
-    pub(crate) end: u64,
+    pub terminated: bool,
+    /// Offset just past the line (its `\n` included).
+    pub end: u64,
 }
 
 /// Forward reader of the lines in `[start, end)` of a byte source (passed
@@ -126,19 +135,31 @@ fn read_some(src: &dyn ReadFile, buf: &mut [u8], offset: u64) -> io::Result<usiz
 }
 
 /// What a line is.
-#[derive(Debug)]
-pub(crate) enum Kind {
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kind {
+    /// Only whitespace.
     Blank,
+    /// A record (its checksum, if any, matches).
     Valid(LineInfo),
+    /// Not a record, and why.
     Invalid(LineError),
 }
 
 /// Classifies a line. `full` parses checksummed lines too.
 pub(crate) fn classify(line: &RawLine<'_>, full: bool) -> Kind {
+    classify_with(line, |bytes| codec::check_line(bytes, full))
+}
+
+/// Classifies a line from what a decoder says about its bytes: `check` is
+/// [`codec::check_line`], or an equivalent that also reads what the caller
+/// needs (it gets the line with its line end; it is not called for a blank
+/// line). Applies the rule for unterminated lines: a line of ours without
+/// its `\n`, or an invalid one, is a write that did not finish.
+pub fn classify_with(line: &RawLine<'_>, check: impl FnOnce(&[u8]) -> Result<LineInfo, LineError>) -> Kind {
     if codec::is_blank(line.bytes) {
         return Kind::Blank;
     }
-    match codec::check_line(line.bytes, full) {
+    match check(line.bytes) {
         // Our own lines always end with `\n`; without it the write was torn.
         Ok(info) if !line.terminated && info.checksummed => Kind::Invalid(LineError::Unterminated),
         Ok(info) => Kind::Valid(info),
@@ -147,13 +168,15 @@ pub(crate) fn classify(line: &RawLine<'_>, full: bool) -> Kind {
     }
 }
 
-/// The first damaged line.
+/// A damaged line.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct BadLine {
-    pub(crate) offset: u64,
+pub struct BadLine {
+    /// Byte offset of the line's first byte.
+    pub offset: u64,
     /// 1-based; 0 if not known yet (backward scans).
-    pub(crate) number: u64,
-    pub(crate) error: LineError,
+    pub number: u64,
+    /// What is wrong with it.
+    pub error: LineError,
 }
 
 #[derive(Clone, Debug)]
@@ -179,31 +202,41 @@ struct Damage {
 
 /// Totals of the valid part.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Totals {
+pub struct Totals {
     /// End offset of the last complete commit (blank lines after it included).
-    pub(crate) end: u64,
+    pub end: u64,
     /// Records in complete commits.
-    pub(crate) records: u64,
+    pub records: u64,
     /// `iteration_num` of the last record.
-    pub(crate) last: Option<u64>,
+    pub last: Option<u64>,
     /// Valid lines without a checksum.
-    pub(crate) unchecksummed: u64,
+    pub unchecksummed: u64,
 }
 
 /// How a scanned range ends.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Outcome {
+pub enum Outcome {
     /// Everything is complete commits (and blank lines).
     Clean,
     /// The range ends with a torn tail starting at `from`.
-    Torn { from: u64, first_bad: BadLine },
+    Torn {
+        /// Offset where the tail starts (the start of its damaged commit).
+        from: u64,
+        /// The first invalid line in the tail.
+        first_bad: BadLine,
+    },
     /// Damage followed by complete commits.
-    Corrupt { first_bad: BadLine },
+    Corrupt {
+        /// The first invalid line.
+        first_bad: BadLine,
+    },
 }
 
-/// The forward state machine that applies the rules of this module.
+/// The forward state machine that applies the rules of this module: feed
+/// it every line of a range in order ([`Analyzer::push`]), then
+/// [`Analyzer::finish`].
 #[derive(Debug)]
-pub(crate) struct Analyzer {
+pub struct Analyzer {
     good: Totals,
     pending: Option<Pending>,
     damage: Option<Damage>,
@@ -215,10 +248,12 @@ pub(crate) struct Analyzer {
 }
 
 /// How many bad lines [`Analyzer`] remembers for a report.
-pub(crate) const MAX_REPORTED_BAD_LINES: usize = 1000;
+pub const MAX_REPORTED_BAD_LINES: usize = 1000;
 
 impl Analyzer {
-    pub(crate) fn new(start: u64) -> Self {
+    /// A state machine for a range that starts at offset `start` (0 for a
+    /// whole file).
+    pub fn new(start: u64) -> Self {
         Analyzer {
             good: Totals { end: start, ..Totals::default() },
             pending: None,
@@ -241,7 +276,7 @@ impl Analyzer {
     }
 
     /// Feeds the next line with its classification.
-    pub(crate) fn push(&mut self, line: &RawLine<'_>, kind: &Kind) {
+    pub fn push(&mut self, line: &RawLine<'_>, kind: &Kind) {
         if let Kind::Invalid(e) = kind {
             self.note_bad(line, e);
         }
@@ -358,7 +393,7 @@ impl Analyzer {
     }
 
     /// Ends the scan.
-    pub(crate) fn finish(mut self) -> Scanned {
+    pub fn finish(mut self) -> Scanned {
         let outcome = match (self.damage.take(), self.pending.take()) {
             (Some(d), _) if d.corrupt => Outcome::Corrupt { first_bad: d.first_bad },
             (Some(d), _) => Outcome::Torn { from: d.torn_from, first_bad: d.first_bad },
@@ -379,13 +414,17 @@ impl Analyzer {
 
 /// The result of a scan.
 #[derive(Debug)]
-pub(crate) struct Scanned {
-    pub(crate) totals: Totals,
-    pub(crate) outcome: Outcome,
+pub struct Scanned {
+    /// Totals of the valid part (complete commits before any damage).
+    pub totals: Totals,
+    /// How the range ends.
+    pub outcome: Outcome,
     /// The file is clean but its last record lacks `\n`.
-    pub(crate) missing_newline: bool,
-    pub(crate) bad_lines: Vec<BadLine>,
-    pub(crate) bad_total: u64,
+    pub missing_newline: bool,
+    /// Every invalid line, in order (at most [`MAX_REPORTED_BAD_LINES`]).
+    pub bad_lines: Vec<BadLine>,
+    /// Number of invalid lines in all.
+    pub bad_total: u64,
 }
 
 /// Scans `[0, len)` forward. With `full`, every line's JSON is parsed.
@@ -598,12 +637,43 @@ mod tests {
         d.open_read(&FileName::new("f").expect("name")).expect("open")
     }
 
+    /// The public route: lines split from bytes held in memory, classified
+    /// with `classify_with` and fed to an `Analyzer` by the caller.
+    fn scan_in_memory(bytes: &[u8]) -> Scanned {
+        let mut an = Analyzer::new(0);
+        let (mut offset, mut number) = (0usize, 1u64);
+        while offset < bytes.len() {
+            let end = memchr::memchr(b'\n', &bytes[offset..]).map_or(bytes.len(), |i| offset + i + 1);
+            let mut line = &bytes[offset..end];
+            if offset == 0 {
+                line = line.strip_prefix(BOM).unwrap_or(line);
+            }
+            let raw = RawLine {
+                offset: offset as u64,
+                number,
+                bytes: line,
+                terminated: line.ends_with(b"\n"),
+                end: end as u64,
+            };
+            let kind = classify_with(&raw, |b| codec::decode_line(b).map(|(_, info)| info));
+            an.push(&raw, &kind);
+            offset = end;
+            number += 1;
+        }
+        an.finish()
+    }
+
     fn scan(bytes: &[u8]) -> Scanned {
         let s = src(bytes);
         let full = scan_all(&*s, bytes.len() as u64, true).expect("scan");
         let fast = scan_all(&*s, bytes.len() as u64, false).expect("scan");
         assert_eq!(full.outcome, fast.outcome);
         assert_eq!(full.totals, fast.totals);
+        let mem = scan_in_memory(bytes);
+        assert_eq!(mem.outcome, full.outcome);
+        assert_eq!(mem.totals, full.totals);
+        assert_eq!(mem.bad_lines, full.bad_lines);
+        assert_eq!(mem.missing_newline, full.missing_newline);
         // The backward tail scan agrees on where the valid part ends.
         let t = tail(&*s, bytes.len() as u64).expect("tail");
         if !matches!(full.outcome, Outcome::Corrupt { .. }) {
