@@ -156,6 +156,19 @@ pub enum Error {
         /// The cursor given.
         cursor: u64,
     },
+    /// A database or other service behind a store (not a file) failed or
+    /// refused: unreachable, wrong credentials, missing database, a
+    /// duplicate key, a lost connection. The message names the store (never
+    /// its password) and what to do.
+    #[error("{store}: {message}")]
+    Backend {
+        /// The store, as named in messages (a URL without its password).
+        store: String,
+        /// What kind of failure.
+        kind: BackendErrorKind,
+        /// What happened and what to do.
+        message: String,
+    },
     /// The lease-based lock (systems without OS locks) was taken over.
     #[error("{file}: this writer's lease was taken over by another writer; nothing was committed: reopen the history")]
     LeaseLost {
@@ -200,7 +213,9 @@ impl Error {
     /// A short stable code for scripts and bindings (`disk-full`,
     /// `permission-denied`, `io`, `sync-failed`, `locked`, `corrupt`,
     /// `invalid-record`, `invalid-name`, `read-only`, `conflict`,
-    /// `lease-lost`, `changed-externally`, `invalid-cursor`).
+    /// `lease-lost`, `changed-externally`, `invalid-cursor`; for stores on
+    /// a service: `unreachable`, `auth-failed`, `not-found`, `duplicate`,
+    /// `outcome-unknown`, `backend`).
     pub fn code(&self) -> &'static str {
         match self {
             Error::DiskFull { .. } => "disk-full",
@@ -216,8 +231,42 @@ impl Error {
             Error::LeaseLost { .. } => "lease-lost",
             Error::ChangedExternally { .. } => "changed-externally",
             Error::InvalidCursor { .. } => "invalid-cursor",
+            Error::Backend { kind, .. } => match kind {
+                BackendErrorKind::Unreachable => "unreachable",
+                BackendErrorKind::Authentication => "auth-failed",
+                BackendErrorKind::NotFound => "not-found",
+                BackendErrorKind::Duplicate => "duplicate",
+                BackendErrorKind::OutcomeUnknown => "outcome-unknown",
+                BackendErrorKind::Corrupt => "corrupt",
+                BackendErrorKind::Other => "backend",
+            },
         }
     }
+}
+
+/// What kind of failure an [`Error::Backend`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BackendErrorKind {
+    /// The service could not be reached (connection refused, host unknown,
+    /// timeout). Nothing was done.
+    Unreachable,
+    /// The service refused the credentials (wrong password, unknown user).
+    Authentication,
+    /// The database (or bucket, ...) named does not exist.
+    NotFound,
+    /// A record with this `iteration_num` is already stored (stores that
+    /// key records by their iteration). Nothing was written.
+    Duplicate,
+    /// The connection broke while a commit was under way: it may or may not
+    /// have been committed. A retry of a compare-and-append is safe (it is
+    /// idempotent).
+    OutcomeUnknown,
+    /// What the service holds is not a valid history (changed by another
+    /// program, or a newer schema).
+    Corrupt,
+    /// Any other error reported by the service.
+    Other,
 }
 
 /// Result of history operations.

@@ -8,6 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crate::codec::{self, EncodedBody};
 use crate::commit::{self, Target};
 use crate::error::{Error, Result};
+use crate::import::{ImportMode, ImportReport, JsonlReader};
 use crate::lock::{self, LockKind, WriterLock};
 use crate::options::{CommitStrategy, Options};
 use crate::record::IterationRecord;
@@ -23,6 +24,13 @@ pub struct Page {
     pub records: Vec<IterationRecord>,
     /// Where the next page starts, or `None` at the end.
     pub next_cursor: Option<u64>,
+}
+
+impl Page {
+    /// A page (for stores other than the file store).
+    pub fn new(records: Vec<IterationRecord>, next_cursor: Option<u64>) -> Self {
+        Page { records, next_cursor }
+    }
 }
 
 /// What a compare-and-append did.
@@ -741,6 +749,7 @@ impl History {
         let len = st.len;
         let mut count = 0u64;
         let mut last = None;
+        let mut new_len = 0u64;
         st.file = None;
         let replaced = commit::replace(self.target(), src, |src, f| {
             let mut lines = Lines::new(0, len, 1);
@@ -773,10 +782,12 @@ impl History {
                 }
             }
             f.write_at(&out, pos).map_err(|e| Error::io(&self.display, "writing a temp file", e))?;
+            new_len = pos + out.len() as u64;
             Ok(())
         });
+        // No I/O between the rename and adopting the new state: an error
+        // there would leave this writer appending at the old length.
         let replaced = replaced?;
-        let new_len = replaced.file.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
         self.adopt(&mut st, replaced, (new_len, count, last))?;
         Ok(count)
     }
@@ -795,6 +806,61 @@ impl History {
         st.dirty = true;
         let replaced = commit::replace(self.target(), (), |_, _| Ok(()))?;
         self.adopt(&mut st, replaced, (0, 0, None))
+    }
+
+    /// Replaces the history with the JSONL read from `input`, kept byte for
+    /// byte, as one atomic, durable commit (a temp file renamed over the
+    /// history): afterwards [`export_to_writer`](Self::export_to_writer)
+    /// writes exactly the bytes read (plus a `\n` if the last line had
+    /// none). Every line is checked first (see [`crate::import`]); on any
+    /// error the history is unchanged. `progress` is called with the number
+    /// of records read so far.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] for [`ImportMode::IntoEmpty`] when the history
+    /// has records; [`Error::InvalidJson`] naming the first bad line of the
+    /// input; [`Error::ReadOnly`]; I/O errors.
+    pub fn import_jsonl(
+        &self,
+        input: &mut dyn io::BufRead,
+        mode: ImportMode,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<ImportReport> {
+        let w = self.writer("import")?;
+        let mut st = lock(&w.state);
+        if mode == ImportMode::IntoEmpty && st.count > 0 {
+            return Err(Error::Conflict {
+                file: self.display.clone(),
+                expected: "none (empty history)".to_string(),
+                actual: st.last.map_or_else(|| "none".to_string(), |n| n.to_string()),
+            });
+        }
+        st.lock.check(&*self.dir)?;
+        self.resync_dir(&mut st)?;
+        st.file = None;
+        st.dirty = true;
+        let mut report = None;
+        let replaced = commit::replace(self.target(), (), |_, f| {
+            let mut reader = JsonlReader::new(input, "input");
+            let mut pos = 0u64;
+            let mut buf = Vec::with_capacity(1 << 20);
+            while let Some(rec) = reader.next_record()? {
+                buf.extend_from_slice(&rec.raw);
+                if buf.len() >= 1 << 20 {
+                    f.write_at(&buf, pos).map_err(|e| Error::io(&self.display, "writing a temp file", e))?;
+                    pos += buf.len() as u64;
+                    buf.clear();
+                }
+                progress(reader.records());
+            }
+            buf.extend_from_slice(reader.trailer());
+            f.write_at(&buf, pos).map_err(|e| Error::io(&self.display, "writing a temp file", e))?;
+            report = Some(reader.finish()?);
+            Ok(())
+        })?;
+        let report = report.unwrap_or_default();
+        self.adopt(&mut st, replaced, (report.bytes, report.records, report.last_iteration_num))?;
+        Ok(report)
     }
 
     /// Writes a consistent copy of the committed history (byte for byte) to

@@ -67,6 +67,7 @@ pub mod codec;
 pub mod commit;
 mod error;
 mod history;
+pub mod import;
 pub mod json;
 pub mod lock;
 mod options;
@@ -77,11 +78,14 @@ pub mod storage;
 pub mod store;
 pub mod value;
 
-pub use error::{Error, Result};
+pub use error::{BackendErrorKind, Error, Result};
 pub use history::{AppendOutcome, Health, History, Page, Records, VerifyReport};
+pub use import::{ImportMode, ImportReport};
 pub use lock::LockKind;
 pub use options::{CommitStrategy, Durability, Options};
 pub use record::{FieldError, IterationRecord};
 pub use recovery::{BadLineReport, RecoveryReport, RepairReport, TornTail};
 pub use store::Store;
+#[cfg(not(target_family = "wasm"))]
+pub use store::copy;
 pub use value::{Map, Number, Value};

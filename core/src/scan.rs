@@ -275,6 +275,11 @@ impl Analyzer {
         }
     }
 
+    /// The first damage seen so far, if any (an import stops there).
+    pub(crate) fn first_damage(&self) -> Option<&BadLine> {
+        self.damage.as_ref().map(|d| &d.first_bad)
+    }
+
     /// Feeds the next line with its classification.
     pub fn push(&mut self, line: &RawLine<'_>, kind: &Kind) {
         if let Kind::Invalid(e) = kind {

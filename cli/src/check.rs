@@ -1,0 +1,185 @@
+//! `verify` (read-only; the exit code tells the health), `repair` and
+//! `compact` (writers: atomic rewrites).
+
+use iteration_history::{Health, Options, VerifyReport};
+use serde_json::json;
+
+use crate::ctx::Ctx;
+use crate::error::{EXIT_CORRUPT, EXIT_OK, EXIT_TORN, Result};
+use crate::progress;
+use crate::target::HistoryPath;
+
+fn health_name(h: Health) -> &'static str {
+    match h {
+        Health::Healthy => "healthy",
+        Health::TornTail => "torn-tail",
+        Health::Corrupt => "corrupt",
+        _ => "unknown",
+    }
+}
+
+fn exit_code(h: Health) -> u8 {
+    match h {
+        Health::Healthy => EXIT_OK,
+        Health::TornTail => EXIT_TORN,
+        _ => EXIT_CORRUPT,
+    }
+}
+
+/// `ihist verify`: checks every line (JSON and checksums). Exit code 0
+/// healthy, 3 torn tail, 4 corrupt. Changes nothing and takes no lock.
+pub(crate) fn verify(ctx: &Ctx, history: &HistoryPath) -> Result {
+    let h = history.reader()?;
+    let spin = progress::spinner(ctx, &format!("verifying {}", h.file()));
+    let v = h.verify()?;
+    spin.finish_and_clear();
+    let exit = exit_code(v.health);
+    if ctx.json {
+        ctx.out_json(&verify_json(&v, exit))?;
+    } else {
+        for line in verify_text(&v) {
+            ctx.out(line)?;
+        }
+    }
+    Ok(exit)
+}
+
+fn verify_json(v: &VerifyReport, exit: u8) -> serde_json::Value {
+    json!({
+        "file": v.file,
+        "health": health_name(v.health),
+        "exit_code": exit,
+        "records": v.records,
+        "unchecksummed": v.unchecksummed,
+        "last_iteration_num": v.last_iteration_num,
+        "bytes": v.bytes,
+        "torn_tail": v.torn_tail.as_ref().map(|t| json!({
+            "line": t.line, "offset": t.offset, "bytes": t.bytes, "reason": t.reason,
+        })),
+        "corrupt_lines": v.corrupt_lines.iter().map(|b| json!({
+            "line": b.line, "offset": b.offset, "reason": b.reason,
+        })).collect::<Vec<_>>(),
+        "bad_lines_total": v.bad_lines_total,
+        "temp_files": v.temp_files,
+        "dir_sync": v.dir_sync,
+    })
+}
+
+fn verify_text(v: &VerifyReport) -> Vec<String> {
+    let last = v.last_iteration_num.map_or_else(|| "none".to_string(), |n| n.to_string());
+    let mut out = vec![format!(
+        "{}: {} — {} records, last iteration {last}, {} bytes",
+        v.file,
+        health_name(v.health),
+        v.records,
+        v.bytes
+    )];
+    if v.unchecksummed > 0 {
+        out.push(format!(
+            "  {} records have no checksum (written by another tool, e.g. the original Python module); `ihist compact` adds them",
+            v.unchecksummed
+        ));
+    }
+    if let Some(t) = &v.torn_tail {
+        out.push(format!(
+            "  torn tail at line {} (byte {}): {} bytes: {}; readers ignore it, and the next writer (or `ihist repair`) moves it to a sidecar file",
+            t.line, t.offset, t.bytes, t.reason
+        ));
+    }
+    if v.health == Health::Corrupt {
+        out.push(format!("  {} bad lines followed by valid ones:", v.bad_lines_total));
+        for b in &v.corrupt_lines {
+            out.push(format!("  line {} (byte {}): {}", b.line, b.offset, b.reason));
+        }
+        if v.bad_lines_total > v.corrupt_lines.len() as u64 {
+            out.push(format!("  ... and {} more", v.bad_lines_total - v.corrupt_lines.len() as u64));
+        }
+        out.push(format!("  run `ihist repair {}` to move the bad lines to a sidecar file and keep the rest", v.file));
+    }
+    if !v.temp_files.is_empty() {
+        out.push(format!(
+            "  stale temp files of an interrupted rewrite: {} (the next writer removes them)",
+            v.temp_files.join(", ")
+        ));
+    }
+    out
+}
+
+/// `ihist repair`: moves a torn tail and every bad line to sidecar files
+/// and atomically rewrites the rest. A healthy history is left as it is.
+pub(crate) fn repair(ctx: &Ctx, history: &HistoryPath) -> Result {
+    let h = history.writer(ctx, false, Options::default().repair_on_open(true))?;
+    let report = h.recovery_report().cloned().unwrap_or_default();
+    let again = h.repair()?;
+    let torn = report.torn_tail.as_ref();
+    let mut moved = Vec::new();
+    for r in report.repaired.iter().chain(std::iter::once(&again)).filter(|r| r.moved_lines > 0) {
+        moved.push(r.clone());
+    }
+    let count = h.count()?;
+    if ctx.json {
+        ctx.out_json(&json!({
+            "file": h.file(),
+            "records": count,
+            "torn_tail": torn.map(|t| json!({
+                "line": t.line, "offset": t.offset, "bytes": t.bytes, "reason": t.reason, "sidecar": t.sidecar,
+            })),
+            "moved": moved.iter().map(|r| json!({
+                "lines": r.moved_lines,
+                "bytes": r.moved_bytes,
+                "sidecar": r.sidecar,
+                "bad_lines": r.moved.iter().map(|b| json!({
+                    "line": b.line, "offset": b.offset, "reason": b.reason,
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        }))?;
+        return Ok(EXIT_OK);
+    }
+    if torn.is_none() && moved.is_empty() {
+        ctx.out(format!("{}: healthy, nothing to repair ({count} records)", h.file()))?;
+        return Ok(EXIT_OK);
+    }
+    if let Some(t) = torn {
+        ctx.out(format!(
+            "{}: moved a torn tail ({} bytes at line {}, byte {}) to {}",
+            h.file(),
+            t.bytes,
+            t.line,
+            t.offset,
+            t.sidecar
+        ))?;
+    }
+    for r in &moved {
+        let sidecar = r.sidecar.as_deref().unwrap_or("a sidecar file");
+        ctx.out(format!("{}: moved {} bad lines ({} bytes) to {sidecar}:", h.file(), r.moved_lines, r.moved_bytes))?;
+        for b in &r.moved {
+            ctx.out(format!("  line {} (byte {}): {}", b.line, b.offset, b.reason))?;
+        }
+    }
+    ctx.out(format!("{}: {count} records kept; the history is healthy again", h.file()))?;
+    Ok(EXIT_OK)
+}
+
+/// `ihist compact`: rewrites the history atomically in canonical form
+/// (checksums added to lines written by other tools).
+pub(crate) fn compact(ctx: &Ctx, history: &HistoryPath) -> Result {
+    let before = std::fs::metadata(history.path()).map(|m| m.len()).ok();
+    let h = history.writer(ctx, false, Options::default())?;
+    let spin = progress::spinner(ctx, &format!("compacting {}", h.file()));
+    let count = h.compact()?;
+    spin.finish_and_clear();
+    let after = std::fs::metadata(history.path()).map(|m| m.len()).ok();
+    if ctx.json {
+        ctx.out_json(&json!({ "file": h.file(), "records": count, "bytes_before": before, "bytes_after": after }))?;
+    } else {
+        let sizes = match (before, after) {
+            (Some(b), Some(a)) => format!(" ({b} -> {a} bytes)"),
+            _ => String::new(),
+        };
+        ctx.out(format!(
+            "{}: compacted {count} records{sizes}: rewritten atomically, every line checksummed",
+            h.file()
+        ))?;
+    }
+    Ok(EXIT_OK)
+}

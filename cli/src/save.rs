@@ -1,0 +1,56 @@
+//! `ihist save`: one record from an argument, or records from standard
+//! input (several lines are saved as one all-or-nothing batch).
+
+use std::io::{IsTerminal, Read};
+
+use iteration_history::Options;
+use serde_json::json;
+
+use crate::ctx::Ctx;
+use crate::error::{CliError, EXIT_OK, Result};
+use crate::input;
+use crate::target::HistoryPath;
+
+/// Runs `save`. `record` is the JSON text, or `None`/`-` for standard input.
+pub(crate) fn run(ctx: &Ctx, history: &HistoryPath, record: Option<&str>) -> Result {
+    let records = match record {
+        None | Some("-") => {
+            let mut stdin = std::io::stdin().lock();
+            if stdin.is_terminal() {
+                ctx.note("reading records from standard input, one JSON object per line (end with Ctrl-D)");
+            }
+            let mut bytes = Vec::new();
+            stdin
+                .read_to_end(&mut bytes)
+                .map_err(|e| CliError::new("io", format!("standard input: cannot read: {e}")))?;
+            input::read_records(&bytes, "standard input")?
+        }
+        Some(text) => vec![input::read_one(text.as_bytes(), "the record argument")?],
+    };
+    // Parse first, then take the lock: a bad input never touches the history.
+    let h = history.writer(ctx, true, Options::default())?;
+    match records.as_slice() {
+        [one] => h.save(one)?,
+        many => h.save_batch(many)?,
+    }
+    let first = records.first().map(|r| r.iteration_num);
+    let last = records.last().map(|r| r.iteration_num);
+    let count = h.count()?;
+    if ctx.json {
+        ctx.out_json(&json!({
+            "file": h.file(),
+            "saved": records.len(),
+            "first_iteration_num": first,
+            "last_iteration_num": last,
+            "records": count,
+        }))?;
+    } else if let (Some(first), Some(last)) = (first, last) {
+        let what = if records.len() == 1 {
+            format!("iteration {first}")
+        } else {
+            format!("{} records (iterations {first}..{last}) as one all-or-nothing commit", records.len())
+        };
+        ctx.out(format!("saved {what} to {} durably; {count} records in all", h.file()))?;
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,165 @@
+//! The tables, created and upgraded by the store itself.
+//!
+//! `ih_schema_version` lists every migration applied (version, when, what).
+//! Opening a store for writing applies the missing migrations in one
+//! transaction under a transaction-level advisory lock, so concurrent first
+//! openers (many writers starting at once on a fresh database) wait for one
+//! another and each migration runs exactly once. A database whose schema is
+//! newer than this program is refused rather than misread.
+//!
+//! Version 1:
+//! ```sql
+//! ih_histories (history_id bigint identity PRIMARY KEY, name text UNIQUE,
+//!               record_count bigint, last_iteration bigint NULL,
+//!               trailer text, created_at timestamptz)
+//! ih_records   (history_id bigint REFERENCES ih_histories ON DELETE CASCADE,
+//!               seq bigint, iteration_num bigint, line text, record jsonb,
+//!               saved_at timestamptz,
+//!               PRIMARY KEY (history_id, seq),
+//!               UNIQUE (history_id, iteration_num))
+//! ```
+//! plus the function `ih_append` (compare-and-append in one round trip).
+//!
+//! One row per record: `seq` is its position (1, 2, ...), `line` the exact
+//! bytes it occupies in the JSONL export (blank lines before it and its
+//! line end included), `record` the same record as `jsonb` for queries
+//! (without the `_ih` checksum field; non-finite numbers are `null` there
+//! and listed in `_nonfinite`). `ih_histories` holds one row per history:
+//! the row that compare-and-append locks, with the count and the last
+//! iteration so that both are read in constant time.
+//!
+//! Writes to one history are serialised by a transaction-level advisory
+//! lock, `pg_advisory_xact_lock(26984, history_id)`, which writes nothing
+//! to the write-ahead log (a writer that loses a compare-and-append waits
+//! for no disk flush); `ih_append` takes it, reads the history's
+//! row (a fresh snapshot after the lock, under READ COMMITTED, which the
+//! store sets for its sessions), compares the last iteration and inserts,
+//! all in one statement.
+
+use postgres::GenericClient;
+
+/// The schema version this program writes.
+pub(crate) const LATEST: i32 = 1;
+
+/// Key of the advisory lock that serialises migrations ("ihschema").
+const MIGRATION_LOCK: i64 = 0x6968_7363_6865_6d61;
+
+/// (version, description, SQL).
+const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "histories and records",
+    "CREATE TABLE ih_histories (
+        history_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name text NOT NULL UNIQUE,
+        record_count bigint NOT NULL DEFAULT 0,
+        last_iteration bigint,
+        trailer text NOT NULL DEFAULT '',
+        created_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE TABLE ih_records (
+        history_id bigint NOT NULL REFERENCES ih_histories (history_id) ON DELETE CASCADE,
+        seq bigint NOT NULL,
+        iteration_num bigint NOT NULL,
+        line text NOT NULL,
+        record jsonb NOT NULL,
+        saved_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (history_id, seq),
+        CONSTRAINT ih_records_unique_iteration UNIQUE (history_id, iteration_num)
+    );
+    COMMENT ON TABLE ih_records IS 'iteration-history: one row per record; line = exact JSONL bytes, record = the same as jsonb';
+    CREATE FUNCTION ih_append(p_history bigint, p_check boolean, p_expected bigint,
+                              p_nums bigint[], p_lines text[], p_json text[],
+                              OUT o_appended boolean, OUT o_present boolean, OUT o_last bigint)
+    LANGUAGE plpgsql VOLATILE AS $fn$
+    DECLARE
+        h ih_histories%ROWTYPE;
+        n integer := coalesce(array_length(p_nums, 1), 0);
+    BEGIN
+        PERFORM pg_advisory_xact_lock(26984, (p_history % 2147483647)::integer);
+        SELECT * INTO h FROM ih_histories WHERE history_id = p_history;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'iteration-history: history % does not exist', p_history USING ERRCODE = 'no_data_found';
+        END IF;
+        IF p_check AND h.last_iteration IS DISTINCT FROM p_expected THEN
+            -- A retry of a commit that went through: the history ends with
+            -- exactly these lines (the first may follow blank lines).
+            o_appended := false;
+            o_last := h.last_iteration;
+            o_present := false;
+            IF n > 0 AND h.last_iteration = p_nums[n] THEN
+                SELECT count(*) = n AND bool_and(right(r.line, length(t.line)) = t.line) INTO o_present
+                FROM (SELECT line, row_number() OVER (ORDER BY seq DESC) AS k FROM ih_records
+                      WHERE history_id = p_history ORDER BY seq DESC LIMIT n) r
+                JOIN unnest(p_lines) WITH ORDINALITY AS t(line, ord) ON r.k = n - t.ord + 1;
+                o_present := coalesce(o_present, false);
+            END IF;
+            RETURN;
+        END IF;
+        IF n > 0 THEN
+            INSERT INTO ih_records (history_id, seq, iteration_num, line, record)
+            SELECT p_history, h.record_count + t.ord, t.num,
+                   CASE WHEN t.ord = 1 THEN h.trailer || t.line ELSE t.line END,
+                   coalesce(t.js, t.line)::jsonb - '_ih'
+            FROM unnest(p_nums, p_lines, p_json) WITH ORDINALITY AS t(num, line, js, ord);
+            UPDATE ih_histories
+            SET record_count = h.record_count + n, last_iteration = p_nums[n], trailer = ''
+            WHERE history_id = p_history;
+        END IF;
+        o_appended := true;
+        o_present := false;
+        o_last := CASE WHEN n > 0 THEN p_nums[n] ELSE h.last_iteration END;
+    END
+    $fn$;",
+)];
+
+/// Takes the history's write lock for the rest of the transaction: the
+/// transaction-level advisory lock that `ih_append` takes. Every write
+/// (append, clear, import) holds it, so writes to one history are
+/// serialised while readers are never blocked. An advisory lock writes
+/// nothing to the WAL: a writer that loses a compare-and-append commits
+/// nothing and waits for no disk flush.
+pub(crate) const SQL_WRITE_LOCK: &str = "SELECT pg_advisory_xact_lock(26984, ($1::bigint % 2147483647)::integer)";
+
+/// What [`current`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// No `ih_schema_version` table: a fresh database.
+    None,
+    /// The highest version applied.
+    Version(i32),
+}
+
+/// The schema version in the database (no lock, changes nothing).
+pub(crate) fn current(c: &mut impl GenericClient) -> Result<Found, postgres::Error> {
+    let exists: bool = c.query_one("SELECT to_regclass('ih_schema_version') IS NOT NULL", &[])?.get(0);
+    if !exists {
+        return Ok(Found::None);
+    }
+    let v: Option<i32> = c.query_one("SELECT max(version) FROM ih_schema_version", &[])?.get(0);
+    Ok(v.map_or(Found::None, Found::Version))
+}
+
+/// Applies every missing migration; returns the version now in force.
+pub(crate) fn migrate(client: &mut postgres::Client) -> Result<i32, postgres::Error> {
+    if let Found::Version(v) = current(client)?
+        && v >= LATEST
+    {
+        return Ok(v);
+    }
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS ih_schema_version (
+            version integer PRIMARY KEY,
+            description text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now()
+        )",
+    )?;
+    let applied: i32 = tx.query_one("SELECT coalesce(max(version), 0) FROM ih_schema_version", &[])?.get(0);
+    for (version, description, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > applied) {
+        tx.batch_execute(sql)?;
+        tx.execute("INSERT INTO ih_schema_version (version, description) VALUES ($1, $2)", &[version, description])?;
+    }
+    tx.commit()?;
+    Ok(applied.max(LATEST))
+}

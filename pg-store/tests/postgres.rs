@@ -1,0 +1,342 @@
+//! PostgreSQL-specific behaviour: connection errors, the schema and its
+//! versioning, `jsonb` queries, read-only stores, duplicate iterations,
+//! several histories in one database. Runs when `IH_PG_URL` names a
+//! database (`scripts/test-postgres` starts a throwaway server and sets it,
+//! and `IH_PG_ADMIN_URL` for creating fresh databases); skipped otherwise.
+
+use std::sync::{Arc, Barrier};
+
+use iteration_history::{AppendOutcome, IterationRecord, Store, Value};
+use iteration_history_postgres::PgStore;
+use postgres::{Client, NoTls};
+
+fn base() -> Option<String> {
+    let url = std::env::var("IH_PG_URL").ok();
+    if url.is_none() {
+        eprintln!("skipped: set IH_PG_URL (scripts/test-postgres does) to run the PostgreSQL tests");
+    }
+    url
+}
+
+fn with_history(base: &str, name: &str) -> String {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}history=pg-{name}")
+}
+
+fn rec(n: u64) -> IterationRecord {
+    let mut r = IterationRecord::new(n, format!("def s(d): return {n}"));
+    r.classification_level = format!("LEVEL_{}", n % 3);
+    r.timestamp = format!("2025-01-01T00:00:{:02}", n % 60);
+    r.set_metric("sharpe_ratio", n as f64 / 4.0);
+    r.set_metric("total_return", if n == 2 { f64::NAN } else { 0.5 });
+    r.champion_updated = n.is_multiple_of(2);
+    r
+}
+
+/// `url` with the password replaced and everything else kept.
+fn with_password(url: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("scheme");
+    let (auth, host) = rest.split_once('@').expect("user@host");
+    let user = auth.split(':').next().expect("user");
+    format!("{scheme}://{user}:{password}@{host}")
+}
+
+fn password_of(url: &str) -> String {
+    let rest = url.split_once("://").expect("scheme").1;
+    let auth = rest.split_once('@').expect("@").0;
+    auth.split_once(':').map(|(_, p)| p.to_string()).unwrap_or_default()
+}
+
+/// `url` pointing at database `db`.
+fn with_db(url: &str, db: &str) -> String {
+    let (before, after) = url.rsplit_once('/').expect("/db");
+    let query = after.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    format!("{before}/{db}{query}")
+}
+
+fn admin() -> Option<Client> {
+    let url = std::env::var("IH_PG_ADMIN_URL").ok()?;
+    Some(Client::connect(&url, NoTls).expect("admin connection"))
+}
+
+/// A fresh, empty database; dropped again by the returned guard.
+struct FreshDb {
+    name: String,
+    url: String,
+}
+
+impl FreshDb {
+    fn new(base: &str, tag: &str) -> Option<FreshDb> {
+        let mut admin = admin()?;
+        let name = format!("ih_fresh_{tag}_{}", std::process::id());
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).expect("drop");
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create");
+        Some(FreshDb { url: with_db(base, &name), name })
+    }
+}
+
+impl Drop for FreshDb {
+    fn drop(&mut self) {
+        if let Some(mut admin) = admin() {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+}
+
+#[test]
+fn a_refused_connection_names_the_server_and_says_what_to_do() {
+    // Needs no server: a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let url = format!("postgres://ih:hunter2@127.0.0.1:{port}/runs");
+    let err = PgStore::open(&url).expect_err("nothing listens there");
+    let msg = err.to_string();
+    assert_eq!(err.code(), "unreachable", "{msg}");
+    assert!(msg.contains(&format!("127.0.0.1:{port}")) && msg.contains("connection refused"), "{msg}");
+    assert!(msg.contains("is PostgreSQL running"), "{msg}");
+    assert!(!msg.contains("hunter2"), "no password in messages: {msg}");
+}
+
+#[test]
+fn a_wrong_password_is_an_authentication_error_without_the_password() {
+    let Some(base) = base() else { return };
+    let url = with_password(&base, "not-the-password");
+    let err = PgStore::open(&url).expect_err("wrong password");
+    let msg = err.to_string();
+    assert_eq!(err.code(), "auth-failed", "{msg}");
+    assert!(msg.contains("wrong password") && msg.contains("127.0.0.1"), "{msg}");
+    assert!(!msg.contains("not-the-password") && !msg.contains(&password_of(&base)), "{msg}");
+}
+
+#[test]
+fn a_missing_database_is_named() {
+    let Some(base) = base() else { return };
+    let url = with_db(&base, "no_such_database_here");
+    let err = PgStore::open(&url).expect_err("no such database");
+    let msg = err.to_string();
+    assert_eq!(err.code(), "not-found", "{msg}");
+    assert!(msg.contains("\"no_such_database_here\" does not exist") && msg.contains("createdb"), "{msg}");
+    assert!(!msg.contains(&password_of(&base)), "{msg}");
+}
+
+#[test]
+fn a_conflict_names_the_store_and_both_iterations() {
+    let Some(base) = base() else { return };
+    let store = PgStore::open(&with_history(&base, "conflict")).expect("open");
+    store.clear().expect("clear");
+    store.append_if(None, &[rec(0), rec(1)]).expect("first");
+    let err = store.append_if(Some(0), &[rec(5)]).expect_err("stale");
+    let msg = err.to_string();
+    assert_eq!(err.code(), "conflict");
+    assert!(msg.starts_with("postgres://") && msg.contains("history=pg-conflict"), "{msg}");
+    assert!(msg.contains("expected the last iteration to be 0, but it is 1"), "{msg}");
+    assert!(!msg.contains(&password_of(&base)), "{msg}");
+}
+
+#[test]
+fn concurrent_first_openers_create_the_schema_once() {
+    let Some(base) = base() else { return };
+    let Some(db) = FreshDb::new(&base, "schema") else { return };
+    let barrier = Arc::new(Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let (url, barrier) = (with_history(&db.url, &format!("h{}", i % 2)), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let store = PgStore::open(&url).expect("every opener succeeds");
+                store.append(&[rec(i)]).expect("and can write");
+                store.schema_version()
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().expect("thread"), 1);
+    }
+    let mut c = Client::connect(&db.url, NoTls).expect("connect");
+    let versions: Vec<i32> =
+        c.query("SELECT version FROM ih_schema_version", &[]).expect("versions").iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, vec![1], "each migration applied exactly once");
+    let histories: i64 = c.query_one("SELECT count(*) FROM ih_histories", &[]).expect("count").get(0);
+    assert_eq!(histories, 2);
+    let records: i64 = c.query_one("SELECT count(*) FROM ih_records", &[]).expect("count").get(0);
+    assert_eq!(records, 8);
+}
+
+#[test]
+fn a_newer_schema_is_refused_not_misread() {
+    let Some(base) = base() else { return };
+    let Some(db) = FreshDb::new(&base, "newer") else { return };
+    PgStore::open(&db.url).expect("create the schema");
+    let mut c = Client::connect(&db.url, NoTls).expect("connect");
+    c.execute("INSERT INTO ih_schema_version (version, description) VALUES (99, 'from the future')", &[])
+        .expect("insert");
+    for err in [PgStore::open(&db.url).expect_err("newer"), PgStore::open_read_only(&db.url).expect_err("newer")] {
+        assert!(err.to_string().contains("schema version 99, newer than this program's (1)"), "{err}");
+    }
+}
+
+#[test]
+fn read_only_stores_create_nothing_and_refuse_writes() {
+    let Some(base) = base() else { return };
+    let Some(db) = FreshDb::new(&base, "readonly") else { return };
+    let r = PgStore::open_read_only(&db.url).expect("open read-only on an empty database");
+    assert_eq!((r.count().expect("count"), r.last_iteration_num().expect("last")), (0, None));
+    assert!(r.load_recent(3).expect("recent").is_empty());
+    let mut out = Vec::new();
+    assert_eq!(r.export_jsonl(&mut out).expect("export"), 0);
+    let err = r.append(&[rec(0)]).expect_err("read-only");
+    assert_eq!(err.code(), "read-only", "{err}");
+    let mut c = Client::connect(&db.url, NoTls).expect("connect");
+    let tables: i64 =
+        c.query_one("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'ih\\_%'", &[]).expect("tables").get(0);
+    assert_eq!(tables, 0, "a reader creates no tables");
+    // Once a writer has saved, the same reader sees the records.
+    let w = PgStore::open(&db.url).expect("writer");
+    w.append(&[rec(0), rec(1)]).expect("append");
+    assert_eq!(r.count().expect("count"), 2);
+    assert_eq!(r.load_recent(1).expect("recent"), vec![rec(1)]);
+}
+
+#[test]
+fn records_are_queryable_as_jsonb_and_kept_as_their_exact_line() {
+    let Some(base) = base() else { return };
+    let url = with_history(&base, "jsonb");
+    let store = PgStore::open(&url).expect("open");
+    store.clear().expect("clear");
+    let mut with_extra = rec(3);
+    with_extra.extra.insert("note".into(), Value::String("a\0b".into()));
+    store.append(&[rec(1), rec(2)]).expect("append");
+    store.append(&[with_extra.clone()]).expect("append");
+    let mut c = Client::connect(&base, NoTls).expect("connect");
+    let rows = c
+        .query(
+            "SELECT r.iteration_num, (r.record->'metrics'->>'sharpe_ratio')::float8, r.record ? '_ih', \
+             r.record->'_nonfinite'->>'/metrics/total_return', r.record->>'note', r.line \
+             FROM ih_records r JOIN ih_histories h USING (history_id) WHERE h.name = 'pg-jsonb' ORDER BY r.seq",
+            &[],
+        )
+        .expect("query");
+    assert_eq!(rows.len(), 3);
+    let n: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(n, vec![1, 2, 3]);
+    assert_eq!(rows[0].get::<_, f64>(1), 0.25);
+    assert!(!rows[0].get::<_, bool>(2), "the checksum field is left out of the jsonb copy");
+    assert_eq!(rows[1].get::<_, Option<String>>(3).as_deref(), Some("NaN"));
+    assert_eq!(rows[2].get::<_, Option<String>>(4).as_deref(), Some("a\u{FFFD}b"), "jsonb cannot hold U+0000");
+    let mut export = Vec::new();
+    store.export_jsonl(&mut export).expect("export");
+    let lines: String = rows.iter().map(|r| r.get::<_, String>(5)).collect();
+    assert_eq!(lines.as_bytes(), &export[..], "the line column is the export");
+    assert_eq!(store.load_recent(1).expect("recent"), vec![with_extra], "the line keeps U+0000");
+    let champions: i64 = c
+        .query_one(
+            "SELECT count(*) FROM ih_records r JOIN ih_histories h USING (history_id) \
+             WHERE h.name = 'pg-jsonb' AND (r.record->>'champion_updated')::boolean",
+            &[],
+        )
+        .expect("query")
+        .get(0);
+    assert_eq!(champions, 1);
+}
+
+#[test]
+fn iteration_numbers_are_unique_and_a_plain_retry_is_harmless() {
+    let Some(base) = base() else { return };
+    let store = PgStore::open(&with_history(&base, "unique")).expect("open");
+    store.clear().expect("clear");
+    store.append(&[rec(0), rec(1)]).expect("append");
+    // A plain append retried after an unknown outcome: nothing is added.
+    store.append(&[rec(0), rec(1)]).expect("retry of the same records");
+    assert_eq!(store.count().expect("count"), 2);
+    let err = store.append(&[rec(2), rec(0)]).expect_err("0 is stored");
+    assert_eq!(err.code(), "duplicate", "{err}");
+    assert!(err.to_string().contains("iteration 0 cannot be saved"), "{err}");
+    let err = store.append(&[rec(5), rec(5)]).expect_err("twice in a batch");
+    assert!(err.to_string().contains("the batch holds it twice"), "{err}");
+    let mut changed = rec(1);
+    changed.strategy_code.push('!');
+    assert_eq!(store.append(&[changed]).expect_err("1 is stored").code(), "duplicate");
+    assert_eq!(store.count().expect("count"), 2, "nothing written by refused appends");
+    // Importing a file with a duplicate iteration names both lines.
+    let mut input = Vec::new();
+    store.export_jsonl(&mut input).expect("export");
+    let first = input.clone();
+    input.extend_from_slice(&first[..first.iter().position(|b| *b == b'\n').expect("line") + 1]);
+    let err = store
+        .import_jsonl(&mut &input[..], iteration_history::ImportMode::Replace, &mut |_| {})
+        .expect_err("duplicate in the input");
+    assert!(err.to_string().contains("input line 3: iteration 0 is already on line 1"), "{err}");
+    assert_eq!(store.count().expect("count"), 2);
+}
+
+#[test]
+fn histories_in_one_database_are_independent() {
+    let Some(base) = base() else { return };
+    let a = PgStore::open(&with_history(&base, "indep-a")).expect("a");
+    let b = PgStore::open(&with_history(&base, "indep-b")).expect("b");
+    a.clear().expect("clear");
+    b.clear().expect("clear");
+    a.append_if(None, &[rec(0), rec(1)]).expect("a");
+    assert_eq!(b.append_if(None, &[rec(0)]).expect("b starts empty"), AppendOutcome::Appended);
+    b.clear().expect("clear b");
+    assert_eq!(a.count().expect("count"), 2);
+    assert_eq!(b.count().expect("count"), 0);
+    assert_eq!(a.history_name(), "pg-indep-a");
+    assert!(a.describe().ends_with("?history=pg-indep-a") && !a.describe().contains(&password_of(&base)));
+}
+
+#[test]
+fn a_broken_connection_is_retried_without_storing_twice() {
+    let Some(base) = base() else { return };
+    let url = format!("{}&application_name=ih-broken-test", with_history(&base, "broken"));
+    let store = PgStore::open(&url).expect("open");
+    store.clear().expect("clear");
+    store.append_if(None, &[rec(0)]).expect("first");
+    // Kill every connection of this store: the next calls meet closed
+    // sockets, reconnect, and carry on.
+    let mut admin = Client::connect(&base, NoTls).expect("connect");
+    let killed: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name = 'ih-broken-test'",
+            &[],
+        )
+        .expect("terminate")
+        .get(0);
+    assert!(killed >= 1);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(store.append_if(Some(0), &[rec(1)]).expect("reconnects"), AppendOutcome::Appended);
+    assert_eq!(store.count().expect("count"), 2);
+    assert_eq!(store.load_recent(2).expect("recent"), vec![rec(0), rec(1)]);
+}
+
+#[test]
+fn a_database_user_who_may_only_read_can_open_a_reader() {
+    let Some(base) = base() else { return };
+    let Some(db) = FreshDb::new(&base, "reader") else { return };
+    let w = PgStore::open(&db.url).expect("writer");
+    w.append(&[rec(0), rec(1)]).expect("append");
+    let mut owner = Client::connect(&db.url, NoTls).expect("connect");
+    let role = format!("ih_reader_{}", std::process::id());
+    owner
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN PASSWORD 'read-only-pw'; \
+             GRANT SELECT ON ih_schema_version, ih_histories, ih_records TO {role}"
+        ))
+        .expect("role");
+    let (_, rest) = db.url.split_once('@').expect("@");
+    let reader_url = format!("postgres://{role}:read-only-pw@{rest}");
+    let r = PgStore::open_read_only(&reader_url).expect("a reader needs only SELECT");
+    assert_eq!(r.count().expect("count"), 2);
+    assert_eq!(r.load_recent(1).expect("recent"), vec![rec(1)]);
+    let mut out = Vec::new();
+    r.export_jsonl(&mut out).expect("export");
+    assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 2);
+    let err = PgStore::open(&reader_url).and_then(|s| s.append(&[rec(2)])).expect_err("cannot write");
+    assert!(err.to_string().contains("may read but not write"), "{err}");
+    drop(r);
+    drop(owner);
+    drop(db);
+    if let Some(mut a) = admin() {
+        let _ = a.batch_execute(&format!("DROP ROLE IF EXISTS {role}"));
+    }
+}
