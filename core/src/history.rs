@@ -207,9 +207,17 @@ impl History {
     pub fn open_shared(dir: Arc<dyn Dir>, name: &str, options: Options) -> Result<History> {
         let name = FileName::new(name)?;
         let display = dir.display_name(&name);
-        let lock = lock::acquire(&*dir, &name, &display, options.lock_timeout, options.lease)?;
+        let mut lock = lock::acquire(&*dir, &name, &display, options.lock_timeout, options.lease)?;
         let t = Target { dir: &*dir, name: &name, display: &display, durability: options.durability };
-        let opened = recovery::open(t, options.repair_on_open)?;
+        let opened = match recovery::open(t, options.repair_on_open) {
+            Ok(opened) => opened,
+            Err(e) => {
+                // A failed open must not leave a lease behind (it would lock
+                // the history until it expires).
+                lock.release(&*dir);
+                return Err(e);
+            }
+        };
         let lock_kind = lock.kind();
         let writer = Writer {
             state: Mutex::new(WriterState {

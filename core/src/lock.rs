@@ -120,11 +120,13 @@ pub(crate) fn random_token() -> u64 {
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
     let local = 0u8;
     h.write_usize(&local as *const u8 as usize);
+    // `std::process::id()` panics on WASI ("unsupported") and the clock
+    // panics on wasm32-unknown-unknown; `RandomState` is seeded from the
+    // system's randomness everywhere.
+    #[cfg(not(target_arch = "wasm32"))]
+    h.write_u32(std::process::id());
     #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
-    {
-        h.write_u32(std::process::id());
-        h.write_u64(now_ms());
-    }
+    h.write_u64(now_ms());
     h.finish()
 }
 

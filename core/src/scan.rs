@@ -542,9 +542,12 @@ impl<'a> BackLines<'a> {
         Ok(())
     }
 
-    /// Reads one more chunk before `buf_start`.
+    /// Reads one more chunk before `buf_start`: 16 KiB first (the last few
+    /// records), then twice what is buffered, up to 1 MiB, so `load_recent(5)`
+    /// reads kilobytes, not a megabyte.
     fn grow(&mut self) -> io::Result<()> {
-        let take = (CHUNK as u64).min(self.buf_start).max(1) as usize;
+        let want = self.buf.len().clamp(16 * 1024, CHUNK);
+        let take = (want as u64).min(self.buf_start).max(1) as usize;
         let new_start = self.buf_start - take as u64;
         let mut chunk = vec![0u8; take];
         crate::storage::read_exact_at(self.src, &mut chunk, new_start)?;

@@ -104,3 +104,21 @@ fn a_native_writer_respects_a_live_lease() {
     dir.put("h.jsonl.lease", format!("00000000000000ab {}\n", now_ms() - 1).as_bytes());
     History::open(dir, "h.jsonl", Options::default()).expect("an expired lease does not block");
 }
+
+#[test]
+fn a_failed_open_leaves_no_lease_behind() {
+    let dir = NoLocks::default();
+    let h = History::open(dir.clone(), "h.jsonl", Options::default()).expect("open");
+    for n in 0..3 {
+        h.save(&rec(n)).expect("save");
+    }
+    drop(h);
+    let mut bytes = dir.0.contents("h.jsonl").expect("file");
+    bytes[3] = b'#';
+    dir.0.put("h.jsonl", &bytes);
+    let err = History::open(dir.clone(), "h.jsonl", Options::default()).expect_err("corrupt");
+    assert!(matches!(err, Error::Corrupt { line: 1, .. }), "{err}");
+    assert!(dir.0.contents("h.jsonl.lease").is_none(), "the failed open released its lease");
+    let h = History::open(dir, "h.jsonl", Options::default().repair_on_open(true)).expect("repair at once");
+    assert_eq!(h.count().expect("count"), 2);
+}
