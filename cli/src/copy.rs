@@ -20,12 +20,13 @@ pub(crate) fn run(ctx: &Ctx, src: &Target, dst: &Target, replace: bool) -> Resul
         return Err(CliError::usage(format!("{}: SOURCE and DESTINATION are the same history", src.display())));
     }
     let s = src.reader()?;
+    // Also checks the source before anything is created.
+    let total = s.store().count()?;
     let new_file = dst.as_file().filter(|p| !p.exists()).map(|p| p.path().to_path_buf());
     let d = dst.writer(ctx, true)?;
     if src.file_path().is_none() && s.name() == d.name() {
         return Err(CliError::usage(format!("{}: SOURCE and DESTINATION are the same history", s.name())));
     }
-    let total = s.store().count()?;
     let mode = if replace { ImportMode::Replace } else { ImportMode::IntoEmpty };
     let pb = progress::items(ctx, total, "copying");
     let copied = iteration_history::copy(s.store(), d.store(), mode, &mut |n| pb.set_position(n));

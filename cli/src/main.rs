@@ -64,8 +64,13 @@ struct Cli {
     /// Writers wait up to SECONDS for another writer to release the history (default: fail at once).
     #[arg(long, global = true, value_name = "SECONDS")]
     lock_timeout: Option<f64>,
-    /// The history, instead of the HISTORY argument: a file, or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?history=NAME].
-    #[arg(long, global = true, value_name = "STORE")]
+    /// The history, instead of the HISTORY argument.
+    #[arg(
+        long,
+        global = true,
+        value_name = "STORE",
+        help = "The history, instead of the HISTORY argument: a file, or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?history=NAME]"
+    )]
     store: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -211,7 +216,10 @@ enum Command {
     /// resumes after its last iteration otherwise, saves N iterations durably
     /// (compare-and-append), and prints a summary.
     Demo {
-        /// The history: a file or a postgres:// URL (or give --store) [default: target/demo/history.jsonl]
+        /// The history.
+        #[arg(
+            help = "The history: a file or a postgres:// URL (or give --store) [default: target/demo/history.jsonl]"
+        )]
         history: Option<String>,
         /// Number of iterations to run.
         #[arg(short = 'n', long = "iterations", default_value_t = 100)]

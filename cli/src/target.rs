@@ -108,9 +108,9 @@ impl Target {
     /// as empty.
     pub(crate) fn reader(&self) -> Result<Opened> {
         match self {
-            Target::File(p) => Ok(Opened::File(p.reader()?)),
+            Target::File(p) => Ok(Opened::File(Box::new(p.reader()?))),
             #[cfg(feature = "postgres")]
-            Target::Postgres(u) => Ok(Opened::Postgres(u.open_read_only()?)),
+            Target::Postgres(u) => Ok(Opened::Postgres(Box::new(u.open_read_only()?))),
         }
     }
 
@@ -120,9 +120,9 @@ impl Target {
     /// creates the tables and the history if needed.
     pub(crate) fn writer(&self, ctx: &Ctx, create: bool) -> Result<Opened> {
         match self {
-            Target::File(p) => Ok(Opened::File(p.writer(ctx, create, Options::default())?)),
+            Target::File(p) => Ok(Opened::File(Box::new(p.writer(ctx, create, Options::default())?))),
             #[cfg(feature = "postgres")]
-            Target::Postgres(u) => Ok(Opened::Postgres(u.open()?)),
+            Target::Postgres(u) => Ok(Opened::Postgres(Box::new(u.open()?))),
         }
     }
 
@@ -157,22 +157,23 @@ impl Target {
 #[derive(Debug)]
 pub(crate) enum Opened {
     /// A history file.
-    File(History),
+    File(Box<History>),
     /// A history in PostgreSQL.
     #[cfg(feature = "postgres")]
-    Postgres(PgStore),
+    Postgres(Box<PgStore>),
 }
 
 /// Records per page of a scan.
+#[cfg(feature = "postgres")]
 const PAGE: usize = 1000;
 
 impl Opened {
     /// The store contract.
     pub(crate) fn store(&self) -> &dyn Store {
         match self {
-            Opened::File(h) => h,
+            Opened::File(h) => &**h,
             #[cfg(feature = "postgres")]
-            Opened::Postgres(s) => s,
+            Opened::Postgres(s) => &**s,
         }
     }
 
@@ -188,12 +189,13 @@ impl Opened {
         match self {
             Opened::File(h) => Ok(Box::new(h.iter()?)),
             #[cfg(feature = "postgres")]
-            Opened::Postgres(s) => Ok(Box::new(PageScan { store: s, next: Some(0), page: Vec::new().into_iter() })),
+            Opened::Postgres(s) => Ok(Box::new(PageScan { store: &**s, next: Some(0), page: Vec::new().into_iter() })),
         }
     }
 }
 
 /// A scan of any store through [`Store::page`].
+#[cfg(feature = "postgres")]
 struct PageScan<'a> {
     store: &'a dyn Store,
     /// The next page's cursor; `None` after the last page (or an error).
@@ -201,6 +203,7 @@ struct PageScan<'a> {
     page: std::vec::IntoIter<IterationRecord>,
 }
 
+#[cfg(feature = "postgres")]
 impl Iterator for PageScan<'_> {
     type Item = iteration_history::Result<IterationRecord>;
 
@@ -341,5 +344,39 @@ impl HistoryPath {
             }
         }
         Ok(history)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_urls() {
+        assert!(matches!(Target::parse("runs/h.jsonl"), Ok(Target::File(_))));
+        assert!(matches!(Target::parse("c:/runs/h.jsonl"), Ok(Target::File(_))), "not a scheme");
+        assert_eq!(url_scheme("s3://b/k"), Some("s3"));
+        assert_eq!(url_scheme("postgresql://h/db"), Some("postgresql"));
+        assert_eq!(url_scheme("runs/a://b"), None);
+        let e = Target::parse("s3://bucket/h").expect_err("unsupported");
+        assert!(e.message.contains("s3:// stores are not supported"), "{}", e.message);
+        assert_eq!(e.exit, crate::error::EXIT_USAGE);
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn a_postgres_url_is_never_shown_with_its_password() {
+        let t = Target::parse("postgres://ih:s3cret@db:5432/runs?history=a").expect("url");
+        assert_eq!(t.display(), "postgres://ih:***@db:5432/runs?history=a");
+        assert!(!format!("{t:?}").contains("s3cret"));
+        assert!(t.file_path().is_none());
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    #[test]
+    fn without_the_postgres_feature_a_url_is_a_clear_error() {
+        let e = Target::parse("postgres://ih:s3cret@db:5432/runs").expect_err("no postgres");
+        assert!(e.message.contains("built without PostgreSQL support"), "{}", e.message);
+        assert!(!e.message.contains("s3cret"));
     }
 }

@@ -170,12 +170,12 @@ fn the_same_commands_give_the_same_history_in_a_file_and_in_postgres() {
     // Same lines (checksums and batch tags included), byte for byte.
     let file_bytes = read(&d.join("h.jsonl"));
     assert_eq!(export(d, &url), file_bytes);
-    for args in [&["recent", "-n", "3"][..], &["show", "4"], &["--json", "recent"], &["--json", "show", "2"]] {
-        let (cmd, rest) = if args[0] == "--json" { (args[1], &args[..]) } else { (args[0], &args[1..]) };
-        let rest: Vec<&str> = rest.iter().copied().filter(|a| *a != cmd).collect();
-        let f = ok(on(d, "h.jsonl", cmd, &rest, b""));
-        let p = ok(on(d, &url, cmd, &rest, b""));
-        assert_eq!(f, p, "{args:?}");
+    for (cmd, rest) in
+        [("recent", &["-n", "3"][..]), ("show", &["4"]), ("recent", &["--json"]), ("show", &["2", "--json"])]
+    {
+        let f = ok(on(d, "h.jsonl", cmd, rest, b""));
+        let p = ok(on(d, &url, cmd, rest, b""));
+        assert_eq!(f, p, "{cmd} {rest:?}");
     }
     let mut f = json(&ok(ihist(d, &["--json", "stats", "h.jsonl"])));
     let mut p = json(&ok(ihist(d, &["--json", "stats", "--store", &url])));
@@ -191,8 +191,7 @@ fn the_same_commands_give_the_same_history_in_a_file_and_in_postgres() {
     // Verify: healthy; old.jsonl was re-encoded on import, so every line is checksummed.
     let out = ok(ihist(d, &["verify", "--store", &url]));
     assert!(
-        out.starts_with(&format!("{}", url_display(&base, &name)))
-            && out.contains(": healthy — 10 records, last iteration 9"),
+        out.starts_with(&url_display(&base, &name)) && out.contains(": healthy — 10 records, last iteration 9"),
         "{out}"
     );
     let v = json(&ok(ihist(d, &["--json", "verify", &url])));
