@@ -19,8 +19,13 @@ pub(crate) enum Method {
     /// `CommitStrategy::Rewrite`: temp file, fsync, rename, fsync directory.
     Rewrite,
     /// The original module's algorithm in Rust: read the whole file, write it
-    /// plus the new line to `<file>.tmp`, rename. No sync.
+    /// plus the new line to `<file>.tmp`, rename. No sync. Bytes are copied
+    /// as they are (the most generous form).
     Original,
+    /// The original module's algorithm as it really ran: load every record
+    /// (parse each line), append the new one, serialize every record to
+    /// `<file>.tmp`, rename. No sync.
+    OriginalParsing,
     /// SQLite, WAL journal, `synchronous=FULL`, one commit per save.
     SqliteWal,
     /// SQLite, default rollback journal (DELETE), `synchronous=FULL`.
@@ -36,7 +41,8 @@ impl Method {
         match self {
             Method::Append => "Append (ours, default)",
             Method::Rewrite => "Rewrite (ours, durable)",
-            Method::Original => "original algorithm (no sync)",
+            Method::Original => "original algorithm, bytes copied (no sync)",
+            Method::OriginalParsing => "original algorithm, records parsed + re-serialized (no sync)",
             Method::SqliteWal => "SQLite WAL",
             Method::SqliteDelete => "SQLite rollback journal",
             Method::Floor => "floor: pwrite + fdatasync",
@@ -101,16 +107,30 @@ impl Saver for Ours {
 struct OriginalAlgorithm {
     path: PathBuf,
     tmp: PathBuf,
+    /// Parse and re-serialize every record, as the Python module did
+    /// (`load all records; records.append(new); write all`).
+    parse: bool,
 }
 
 impl Saver for OriginalAlgorithm {
     /// Read everything, write everything plus the new line to `<file>.tmp`,
-    /// rename over the history; no sync (the most generous form of the
-    /// original, which also parsed and re-serialized every record).
+    /// rename over the history; no sync.
     fn save(&mut self, rec: &IterationRecord, _: &[u8]) -> io::Result<()> {
         let line = codec::encode_line(rec).map_err(io::Error::other)?;
         let mut all = fs::read(&self.path)?;
-        all.extend_from_slice(&line);
+        if self.parse {
+            let mut records = Vec::new();
+            for l in all.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                records.push(codec::decode_line(l).map_err(io::Error::other)?.0);
+            }
+            records.push(rec.clone());
+            all.clear();
+            for r in &records {
+                all.extend_from_slice(&codec::encode_line(r).map_err(io::Error::other)?);
+            }
+        } else {
+            all.extend_from_slice(&line);
+        }
         fs::write(&self.tmp, &all)?;
         fs::rename(&self.tmp, &self.path)
     }
@@ -159,11 +179,11 @@ pub(crate) fn open(method: Method, t: &Templates, work: &Path) -> io::Result<Box
             let h = History::open(CapStdDir::open_ambient(work)?, &name, opts).map_err(io::Error::other)?;
             Ok(Box::new(Ours(h)))
         }
-        Method::Original => {
+        Method::Original | Method::OriginalParsing => {
             let path = work.join(format!("{tag}.jsonl"));
             data::copy_synced(&t.jsonl, &path)?;
             let tmp = work.join(format!("{tag}.jsonl.tmp"));
-            Ok(Box::new(OriginalAlgorithm { path, tmp }))
+            Ok(Box::new(OriginalAlgorithm { path, tmp, parse: method == Method::OriginalParsing }))
         }
         Method::Floor => {
             let path = work.join(format!("{tag}.jsonl"));
@@ -221,7 +241,7 @@ pub(crate) fn measure(
                 savers[m].save(&records[i], &lines[i])?;
                 times[m].push(t0.elapsed());
             }
-            if matches!(methods[m], Method::Original | Method::AppendNoSync) {
+            if matches!(methods[m], Method::Original | Method::OriginalParsing | Method::AppendNoSync) {
                 sync_all();
             }
         }

@@ -353,13 +353,35 @@ fn decode_checked(
         }
         (None, true) => return Err(LineError::Metadata("`_ih` is present but not in the form `…crc32c\"}`")),
         (Some(_), false) => return Err(LineError::Metadata("`_ih` trailer found but no `_ih` field")),
-        (None, false) => (None, false),
+        (None, false) => {
+            if looks_like_damaged_integrity(&map) {
+                return Err(LineError::Metadata("the `_ih` field's name is damaged"));
+            }
+            (None, false)
+        }
     };
     if let Some(index) = map.shift_remove(NONFINITE_KEY) {
         apply_nonfinite(&mut map, index)?;
     }
     let rec = IterationRecord::from_map(map).map_err(LineError::Field)?;
     Ok((rec, tag, checksummed))
+}
+
+/// Whether the last field of a line without `_ih` is our integrity field
+/// with one byte of its name changed (`_ix`, `_Ih`, …): a checksummed line
+/// damaged there must not be read as another tool's line with an extra
+/// field.
+fn looks_like_damaged_integrity(map: &Map) -> bool {
+    let Some((key, Value::String(v))) = map.get_index(map.len().wrapping_sub(1)) else { return false };
+    let differing = key.len() == 3 && key.bytes().zip(INTEGRITY_KEY.bytes()).filter(|(a, b)| a != b).count() == 1;
+    let v = v.as_bytes();
+    if !differing || v.len() < 8 || parse_hex(&v[v.len() - 8..]).is_err() {
+        return false;
+    }
+    match v.len() - 8 {
+        0 => true,
+        n => v[n - 1] == b' ' && parse_tag(&v[..n - 1]).is_ok(),
+    }
 }
 
 fn apply_nonfinite(map: &mut Map, index: Value) -> Result<(), LineError> {
@@ -497,6 +519,32 @@ mod tests {
             Ok((r, _)) => r,
             Err(e) => panic!("{}: {e}", String::from_utf8_lossy(line)),
         }
+    }
+
+    #[test]
+    fn a_damaged_integrity_field_name_is_not_read_as_an_extra_field() {
+        let bodies = [encode_body(&sample(1)).expect("valid"), encode_body(&sample(2)).expect("valid")];
+        let mut batch = Vec::new();
+        finish_commit(&bodies, 2, &mut batch);
+        for line in [
+            encode_line(&sample(1)).expect("valid"),
+            batch.split_inclusive(|&b| b == b'\n').nth(1).map(<[u8]>::to_vec).expect("2nd"),
+        ] {
+            let at = memchr::memmem::rfind(&line, b"\"_ih\"").expect("trailer") + 1;
+            for (i, c) in [(at, b'x'), (at + 1, b'I'), (at + 2, b'g')] {
+                let mut damaged = line.clone();
+                damaged[i] = c;
+                assert_eq!(
+                    decode_line(&damaged).map(|_| ()),
+                    Err(LineError::Metadata("the `_ih` field's name is damaged")),
+                    "{}",
+                    String::from_utf8_lossy(&damaged)
+                );
+            }
+        }
+        // Another tool's three-letter field with a hex value is fine.
+        let foreign = br#"{"iteration_num":1,"strategy_code":"","execution_result":{},"metrics":{},"classification_level":"L","timestamp":"t","champion_updated":false,"sha":"0123abcd"}"#;
+        assert!(decode_line(foreign).is_ok());
     }
 
     #[test]

@@ -741,6 +741,7 @@ impl History {
         let len = st.len;
         let mut count = 0u64;
         let mut last = None;
+        let mut new_len = 0u64;
         st.file = None;
         let replaced = commit::replace(self.target(), src, |src, f| {
             let mut lines = Lines::new(0, len, 1);
@@ -773,10 +774,12 @@ impl History {
                 }
             }
             f.write_at(&out, pos).map_err(|e| Error::io(&self.display, "writing a temp file", e))?;
+            new_len = pos + out.len() as u64;
             Ok(())
         });
+        // No I/O between the rename and adopting the new state: an error
+        // there would leave this writer appending at the old length.
         let replaced = replaced?;
-        let new_len = replaced.file.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
         self.adopt(&mut st, replaced, (new_len, count, last))?;
         Ok(count)
     }

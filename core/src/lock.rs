@@ -16,6 +16,12 @@
 //!   Native writers also refuse to open while a live lease exists.
 //!
 //! Readers take no lock.
+//!
+//! A child process started (`fork` + `exec`) by another thread while a
+//! writer holds the OS lock shares the lock's open file until its `exec`
+//! closes it, so for that moment a lock just released can still look held:
+//! programs that start processes and reopen histories should set a
+//! [`lock_timeout`](crate::Options::lock_timeout).
 
 use std::io;
 use std::thread;

@@ -1,7 +1,8 @@
 //! What a writer does when it opens a history, and `repair`.
 //!
 //! On open (holding the writer lock): remove our stale temp files; create
-//! the history if missing; scan it. A torn tail (see [`crate::scan`]) is
+//! the history if missing, else sync the directory (a writer that crashed
+//! may have left its create or rename only in the page cache); scan it. A torn tail (see [`crate::scan`]) is
 //! copied to a sidecar `<history>.torn.<n>`, synced, and only then cut off,
 //! so a crash in between loses nothing. Corruption fails the open with
 //! [`Error::Corrupt`] unless repair was asked for.
@@ -77,7 +78,8 @@ pub struct RecoveryReport {
     pub created: bool,
     /// A torn tail that was moved aside.
     pub torn_tail: Option<TornTail>,
-    /// A final record lacking its `\n` (foreign writer) got one.
+    /// A final line lacking its `\n` (a record from another tool, or
+    /// blanks) got one.
     pub added_final_newline: bool,
     /// Corruption repaired on open (with `repair_on_open`).
     pub repaired: Option<RepairReport>,
@@ -87,6 +89,10 @@ pub(crate) struct Opened {
     pub(crate) file: Box<dyn WriteFile>,
     pub(crate) totals: Totals,
     pub(crate) report: RecoveryReport,
+}
+
+fn last_byte(src: &dyn ReadFile, len: u64, display: &str) -> Result<u8> {
+    Ok(read_range(src, len - 1, len, display)?[0])
 }
 
 fn read_range(src: &dyn ReadFile, from: u64, to: u64, display: &str) -> Result<Vec<u8>> {
@@ -99,7 +105,9 @@ fn read_range(src: &dyn ReadFile, from: u64, to: u64, display: &str) -> Result<V
 pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
     let mut report = RecoveryReport::default();
     let entries = t.dir.list().map_err(|e| Error::io(t.display, "listing the directory", e))?;
-    for entry in entries.iter().filter(|e| commit::is_temp_of(e, t.name)) {
+    // Our temp files, and those of a lease renewal cut short by a crash.
+    let lease = t.name.with_suffix(".lease")?;
+    for entry in entries.iter().filter(|e| commit::is_temp_of(e, t.name) || commit::is_temp_of(e, &lease)) {
         let name = crate::storage::FileName::new(entry)?;
         match t.dir.remove(&name) {
             Ok(()) => report.removed_temp_files.push(entry.clone()),
@@ -108,7 +116,14 @@ pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
         }
     }
     let mut file = match t.dir.open_write(t.name) {
-        Ok(f) => f,
+        Ok(f) => {
+            // The file's directory entry may not be durable yet: a writer
+            // that crashed between creating (or renaming over) the file and
+            // syncing the directory leaves it only in the page cache. Sync
+            // the directory before acknowledging anything appended to it.
+            commit::sync_dir(t, "syncing the directory of the history")?;
+            f
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             report.created = true;
             commit::create(t)?
@@ -120,7 +135,10 @@ pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
     let mut totals = scanned.totals;
     match scanned.outcome {
         Outcome::Clean => {
-            if scanned.missing_newline {
+            // A last line without `\n` (a record from another tool, or just
+            // blanks) gets one: the next append must start a new line, or it
+            // would be glued to it and its checksum would not match.
+            if scanned.missing_newline || (len > 0 && last_byte(&*file, len, t.display)? != b'\n') {
                 commit::append(t, &mut *file, len, b"\n", false)?;
                 report.added_final_newline = true;
                 totals.end = len + 1;
