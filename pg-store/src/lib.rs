@@ -267,6 +267,13 @@ impl PgStore {
     /// a crash leaves it as it was. Compacting a compact history changes
     /// nothing.
     ///
+    /// A retried [`append_if`](Store::append_if) of several records whose
+    /// first attempt was committed before a compaction no longer finds its
+    /// lines as written (their batch tags are gone) and reports
+    /// [`Error::Conflict`] naming its own last iteration, rather than
+    /// [`AppendOutcome::AlreadyPresent`]; single-record saves are not
+    /// affected (their lines are already canonical).
+    ///
     /// # Errors
     /// [`Error::ReadOnly`]; [`BackendErrorKind::Corrupt`] for a row that is
     /// not a valid record (changed by another program: nothing is
