@@ -1,13 +1,14 @@
-//! `verify` (read-only; the exit code tells the health), `repair` and
-//! `compact` (writers: atomic rewrites).
+//! `verify` (read-only; the exit code tells the health), `repair`,
+//! `compact` and `clear` (writers: atomic rewrites). PostgreSQL histories
+//! are handled in `pgcheck`.
 
-use iteration_history::{Health, Options, VerifyReport};
+use iteration_history::{Health, History, Options, VerifyReport};
 use serde_json::json;
 
 use crate::ctx::Ctx;
-use crate::error::{EXIT_CORRUPT, EXIT_OK, EXIT_TORN, Result};
+use crate::error::{CliError, EXIT_CORRUPT, EXIT_OK, EXIT_TORN, Result};
 use crate::progress;
-use crate::target::HistoryPath;
+use crate::target::{HistoryPath, Opened, Target};
 
 fn health_name(h: Health) -> &'static str {
     match h {
@@ -28,8 +29,15 @@ fn exit_code(h: Health) -> u8 {
 
 /// `ihist verify`: checks every line (JSON and checksums). Exit code 0
 /// healthy, 3 torn tail, 4 corrupt. Changes nothing and takes no lock.
-pub(crate) fn verify(ctx: &Ctx, history: &HistoryPath) -> Result {
-    let h = history.reader()?;
+pub(crate) fn verify(ctx: &Ctx, target: &Target) -> Result {
+    match target.reader()? {
+        Opened::File(h) => verify_file(ctx, &h),
+        #[cfg(feature = "postgres")]
+        Opened::Postgres(s) => crate::pgcheck::verify(ctx, &s),
+    }
+}
+
+fn verify_file(ctx: &Ctx, h: &History) -> Result {
     let spin = progress::spinner(ctx, &format!("verifying {}", h.file()));
     let v = h.verify()?;
     spin.finish_and_clear();
@@ -107,7 +115,15 @@ fn verify_text(v: &VerifyReport) -> Vec<String> {
 
 /// `ihist repair`: moves a torn tail and every bad line to sidecar files
 /// and atomically rewrites the rest. A healthy history is left as it is.
-pub(crate) fn repair(ctx: &Ctx, history: &HistoryPath) -> Result {
+pub(crate) fn repair(ctx: &Ctx, target: &Target) -> Result {
+    match target {
+        Target::File(p) => repair_file(ctx, p),
+        #[cfg(feature = "postgres")]
+        Target::Postgres(url) => crate::pgcheck::repair(ctx, &url.open_read_only()?),
+    }
+}
+
+fn repair_file(ctx: &Ctx, history: &HistoryPath) -> Result {
     let h = history.writer(ctx, false, Options::default().repair_on_open(true))?;
     let report = h.recovery_report().cloned().unwrap_or_default();
     let again = h.repair()?;
@@ -162,7 +178,15 @@ pub(crate) fn repair(ctx: &Ctx, history: &HistoryPath) -> Result {
 
 /// `ihist compact`: rewrites the history atomically in canonical form
 /// (checksums added to lines written by other tools).
-pub(crate) fn compact(ctx: &Ctx, history: &HistoryPath) -> Result {
+pub(crate) fn compact(ctx: &Ctx, target: &Target) -> Result {
+    match target {
+        Target::File(p) => compact_file(ctx, p),
+        #[cfg(feature = "postgres")]
+        Target::Postgres(url) => crate::pgcheck::compact(ctx, &url.open()?),
+    }
+}
+
+fn compact_file(ctx: &Ctx, history: &HistoryPath) -> Result {
     let before = std::fs::metadata(history.path()).map(|m| m.len()).ok();
     let h = history.writer(ctx, false, Options::default())?;
     let spin = progress::spinner(ctx, &format!("compacting {}", h.file()));
@@ -180,6 +204,26 @@ pub(crate) fn compact(ctx: &Ctx, history: &HistoryPath) -> Result {
             "{}: compacted {count} records{sizes}: rewritten atomically, every line checksummed",
             h.file()
         ))?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// `ihist clear --yes`: removes every record, atomically (a file: an empty
+/// file renamed over it; PostgreSQL: one transaction).
+pub(crate) fn clear(ctx: &Ctx, target: &Target, yes: bool) -> Result {
+    if !yes {
+        return Err(CliError::usage(format!(
+            "clear removes every record of {}: pass --yes to confirm (`ihist export` first keeps a copy)",
+            target.display()
+        )));
+    }
+    let h = target.writer(ctx, false)?;
+    let count = h.store().count()?;
+    h.store().clear()?;
+    if ctx.json {
+        ctx.out_json(&json!({ "file": h.name(), "removed": count, "records": 0 }))?;
+    } else {
+        ctx.out(format!("{}: removed all {count} records (atomically); the history is empty", h.name()))?;
     }
     Ok(EXIT_OK)
 }

@@ -1,19 +1,20 @@
 //! `ihist demo`: a simulated learning loop. It starts from the bundled
 //! sample history (written by the original Python module) when the target
-//! does not exist, resumes after its last iteration otherwise, saves each
-//! new iteration durably, and prints a summary.
+//! does not exist (a file) or is empty (PostgreSQL), resumes after its last
+//! iteration otherwise, saves each new iteration durably with
+//! compare-and-append, and prints a summary.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use atomic_write_file::AtomicWriteFile;
-use iteration_history::{IterationRecord, Options, Value};
+use iteration_history::{IterationRecord, Value};
 use std::io::Write;
 
 use crate::ctx::Ctx;
 use crate::error::{CliError, EXIT_OK, Result};
 use crate::progress;
 use crate::summary::{SHARPE, Summary};
-use crate::target::HistoryPath;
+use crate::target::{HistoryPath, Opened, Target};
 
 /// The sample history, written by the original Python module
 /// (`samples/make_sample.py`): 60 records, `json.dumps` defaults.
@@ -128,21 +129,44 @@ fn seed(history: &HistoryPath) -> Result<()> {
     file.commit().map_err(|e| CliError::io(path, "commit the sample history", &e))
 }
 
+/// Seeds an empty store other than a file with the bundled sample, byte
+/// for byte, in one commit (refused if another writer filled it first).
+#[cfg(feature = "postgres")]
+fn seed_store(ctx: &Ctx, h: &Opened) -> Result<()> {
+    use iteration_history::{ImportMode, Store};
+    let Opened::Postgres(store) = h else { return Ok(()) };
+    if store.count()? > 0 {
+        return Ok(());
+    }
+    let mut input = SAMPLE;
+    store.import_jsonl(&mut input, ImportMode::IntoEmpty, &mut |_| {})?;
+    ctx.note(format!(
+        "seeded {} from the bundled sample: 60 iterations written by the original Python module",
+        h.name()
+    ));
+    Ok(())
+}
+
 /// Runs the demo: `iterations` new iterations, each saved durably.
-pub(crate) fn run(ctx: &Ctx, history: &HistoryPath, iterations: u64) -> Result {
-    if !history.exists() {
-        seed(history)?;
+pub(crate) fn run(ctx: &Ctx, history: &Target, iterations: u64) -> Result {
+    if let Some(path) = history.as_file()
+        && !path.exists()
+    {
+        seed(path)?;
         ctx.note(format!(
             "seeded {} from the bundled sample: 60 iterations written by the original Python module",
-            history.display()
+            path.display()
         ));
     }
-    let h = history.writer(ctx, true, Options::default())?;
+    let h = history.writer(ctx, true)?;
+    #[cfg(feature = "postgres")]
+    seed_store(ctx, &h)?;
     let mut summary = Summary::of(ctx, &h)?;
-    let start = h.last_iteration_num()?.map_or(0, |n| n + 1);
+    let mut last = h.store().last_iteration_num()?;
+    let start = last.map_or(0, |n| n + 1);
     ctx.note(format!(
         "resuming {} at iteration {start} ({} records, best sharpe {})",
-        h.file(),
+        h.name(),
         summary.records,
         crate::render::float(summary.best_sharpe())
     ));
@@ -150,15 +174,17 @@ pub(crate) fn run(ctx: &Ctx, history: &HistoryPath, iterations: u64) -> Result {
     let t0 = Instant::now();
     for i in start..start + iterations {
         let rec = simulate(i, summary.best_sharpe(), now_iso());
-        h.save(&rec)?;
+        // Compare-and-append: another writer's iteration i is a conflict.
+        h.store().append_if(last, std::slice::from_ref(&rec))?;
+        last = Some(i);
         summary.add(&rec);
         pb.inc(1);
     }
     pb.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
-    let recent = h.load_recent(5)?;
+    let recent = h.store().load_recent(5)?;
     if ctx.json {
-        let mut v = summary.to_json(h.file(), &recent);
+        let mut v = summary.to_json(&h.name(), &recent);
         v["saved"] = iterations.into();
         v["seconds"] = secs.into();
         ctx.out_json(&v)?;
@@ -168,11 +194,14 @@ pub(crate) fn run(ctx: &Ctx, history: &HistoryPath, iterations: u64) -> Result {
         } else {
             String::new()
         };
-        ctx.out(format!(
-            "saved {iterations} iterations durably (each synced to disk before the next) in {secs:.2} s{per}"
-        ))?;
+        let how = match &h {
+            Opened::File(_) => "each synced to disk before the next",
+            #[cfg(feature = "postgres")]
+            Opened::Postgres(_) => "each committed before the next",
+        };
+        ctx.out(format!("saved {iterations} iterations durably ({how}) in {secs:.2} s{per}"))?;
         ctx.out("")?;
-        for line in summary.to_text(h.file(), &recent) {
+        for line in summary.to_text(&h.name(), &recent) {
             ctx.out(line)?;
         }
     }

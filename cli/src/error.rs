@@ -9,6 +9,8 @@ use std::path::Path;
 pub(crate) const EXIT_OK: u8 = 0;
 /// Exit code: an error (bad input, missing file, I/O error, ...).
 pub(crate) const EXIT_ERROR: u8 = 1;
+/// Exit code: a usage error (bad arguments).
+pub(crate) const EXIT_USAGE: u8 = 2;
 /// Exit code: `verify` found a torn tail (the unfinished last write of a crashed writer).
 pub(crate) const EXIT_TORN: u8 = 3;
 /// Exit code: the history is corrupt (a bad line followed by valid ones).
@@ -22,7 +24,8 @@ pub(crate) struct CliError {
     /// One line: the file, what happened, what to do.
     pub(crate) message: String,
     /// A stable code for scripts (the core's codes plus `not-found`,
-    /// `invalid-input`, `usage`, `output`, `viewer-missing`, `port`).
+    /// `invalid-input`, `usage`, `output`, `viewer-missing`, `port`,
+    /// `not-empty`).
     pub(crate) code: &'static str,
     /// The process exit code.
     pub(crate) exit: u8,
@@ -35,6 +38,11 @@ impl CliError {
     /// An error with exit code 1.
     pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
         CliError { message: one_line(message.into()), code, exit: EXIT_ERROR }
+    }
+
+    /// A usage error (exit code 2, as for arguments clap refuses).
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        CliError { message: one_line(message.into()), code: "usage", exit: EXIT_USAGE }
     }
 
     /// Writing to standard output failed (`BrokenPipe` means the reader
@@ -83,6 +91,7 @@ impl From<iteration_history::Error> for CliError {
                     "{file}: locked by another writer{holder}; only one process may write a history at a time: wait for it to finish or pass --lock-timeout SECONDS (read commands work meanwhile)"
                 ),
             ),
+            Error::Backend { kind: iteration_history::BackendErrorKind::Corrupt, .. } => (EXIT_CORRUPT, e.to_string()),
             _ => (EXIT_ERROR, e.to_string()),
         };
         CliError { message: one_line(message), code: e.code(), exit }

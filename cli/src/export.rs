@@ -8,13 +8,13 @@ use std::path::Path;
 
 use atomic_write_file::AtomicWriteFile;
 use clap::ValueEnum;
-use iteration_history::{History, IterationRecord, Map, Number, Value};
+use iteration_history::{IterationRecord, Map, Number, Value};
 use serde_json::json;
 
 use crate::ctx::Ctx;
 use crate::error::{CliError, EXIT_OK, Result};
 use crate::progress;
-use crate::target::HistoryPath;
+use crate::target::{Opened, Target};
 
 /// Export formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -62,7 +62,7 @@ fn output_error(out: Option<&Path>, e: &io::Error) -> CliError {
 
 /// Runs `export`. The format is `format`, else `csv` if `out` ends in
 /// `.csv`, else `jsonl`.
-pub(crate) fn run(ctx: &Ctx, history: &HistoryPath, out: Option<&Path>, format: Option<Format>) -> Result {
+pub(crate) fn run(ctx: &Ctx, history: &Target, out: Option<&Path>, format: Option<Format>) -> Result {
     let out = out.filter(|p| p.as_os_str() != "-");
     let format = format.unwrap_or_else(|| match out.and_then(|p| p.extension()) {
         Some(ext) if ext.eq_ignore_ascii_case("csv") => Format::Csv,
@@ -73,7 +73,8 @@ pub(crate) fn run(ctx: &Ctx, history: &HistoryPath, out: Option<&Path>, format: 
         None => Dest::Stdout,
         Some(p) => Dest::File(AtomicWriteFile::open(p).map_err(|e| CliError::io(p, "create the export file", &e))?),
     };
-    let total = std::fs::metadata(history.path()).map(|m| m.len()).unwrap_or(0);
+    // The size of a file (for the progress bar); unknown for other stores.
+    let total = history.file_path().and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len());
     let (written, records) = match dest {
         Dest::Stdout => {
             let stdout = io::stdout().lock();
@@ -105,7 +106,7 @@ pub(crate) fn run(ctx: &Ctx, history: &HistoryPath, out: Option<&Path>, format: 
     if ctx.json {
         if let Some(p) = out {
             ctx.out_json(&json!({
-                "file": h.file(),
+                "file": h.name(),
                 "output": p.display().to_string(),
                 "format": format!("{format:?}").to_lowercase(),
                 "records": records,
@@ -114,7 +115,7 @@ pub(crate) fn run(ctx: &Ctx, history: &HistoryPath, out: Option<&Path>, format: 
         }
     } else if let Some(p) = out {
         let what = records.map(|n| format!("{n} records, ")).unwrap_or_default();
-        ctx.note(format!("exported {} to {} ({what}{written} bytes)", h.file(), p.display()));
+        ctx.note(format!("exported {} to {} ({what}{written} bytes)", h.name(), p.display()));
     }
     Ok(EXIT_OK)
 }
@@ -122,17 +123,20 @@ pub(crate) fn run(ctx: &Ctx, history: &HistoryPath, out: Option<&Path>, format: 
 /// Writes the export; returns (bytes written, records if counted).
 fn export<W: Write>(
     ctx: &Ctx,
-    h: &History,
+    h: &Opened,
     format: Format,
-    total: u64,
+    total: Option<u64>,
     w: &mut Tracked<W>,
     out: Option<&Path>,
 ) -> Result<(u64, Option<u64>)> {
     match format {
         Format::Jsonl => {
-            let pb = progress::bytes(ctx, total, "exporting");
+            let pb = match total {
+                Some(total) => progress::bytes(ctx, total, "exporting"),
+                None => progress::bytes_unknown(ctx, "exporting"),
+            };
             let mut wrapped = pb.wrap_write(&mut *w);
-            let r = h.export_to_writer(&mut wrapped);
+            let r = h.store().export_jsonl(&mut wrapped);
             pb.finish_and_clear();
             match r {
                 Ok(n) => Ok((n, None)),
@@ -228,11 +232,11 @@ fn flat_record(r: &IterationRecord) -> Vec<(String, String)> {
 /// Two passes over a snapshot: the columns (every record may add some),
 /// then the rows. The second pass stops at the number of records the first
 /// one saw, so records appended in between are not half-exported.
-fn export_csv<W: Write>(ctx: &Ctx, h: &History, w: &mut W) -> Result<(u64, Option<u64>)> {
+fn export_csv<W: Write>(ctx: &Ctx, h: &Opened, w: &mut W) -> Result<(u64, Option<u64>)> {
     let spin = progress::spinner(ctx, "reading columns");
     let mut cols = Columns::default();
     let mut n = 0u64;
-    for r in h.iter()? {
+    for r in h.records()? {
         for (path, _) in flat_record(&r?) {
             cols.add(path);
         }
@@ -252,7 +256,7 @@ fn export_csv<W: Write>(ctx: &Ctx, h: &History, w: &mut W) -> Result<(u64, Optio
         let mut row = vec![String::new(); cols.order.len()];
         let index: std::collections::HashMap<&str, usize> =
             cols.order.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
-        for r in h.iter()?.take(n as usize) {
+        for r in h.records()?.take(n as usize) {
             row.iter_mut().for_each(String::clear);
             for (path, value) in flat_record(&r?) {
                 if let Some(&i) = index.get(path.as_str()) {

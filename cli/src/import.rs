@@ -5,18 +5,17 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
-use iteration_history::Options;
 use serde_json::json;
 
 use crate::ctx::Ctx;
 use crate::error::{CliError, EXIT_OK, Result};
-use crate::target::HistoryPath;
+use crate::target::Target;
 use crate::{input, progress};
 
 /// Runs `import`: reads and checks every line of `input` first (a bad line
 /// is reported with its line number and byte offset, and nothing is
 /// written), then appends all records in one commit.
-pub(crate) fn run(ctx: &Ctx, history: &HistoryPath, input_path: &Path) -> Result {
+pub(crate) fn run(ctx: &Ctx, history: &Target, input_path: &Path) -> Result {
     let source = input_path.display().to_string();
     let file = File::open(input_path).map_err(|e| CliError::io(input_path, "open the file to import", &e))?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -27,15 +26,15 @@ pub(crate) fn run(ctx: &Ctx, history: &HistoryPath, input_path: &Path) -> Result
     if records.is_empty() {
         return Err(CliError::new("invalid-input", format!("{source}: no records to import (the file is empty)")));
     }
-    let h = history.writer(ctx, true, Options::default())?;
-    let before = h.last_iteration_num()?;
+    let h = history.writer(ctx, true)?;
+    let before = h.store().last_iteration_num()?;
     let spin = progress::spinner(ctx, &format!("writing {} records as one commit", records.len()));
-    let saved = h.save_batch(&records);
+    let saved = h.store().append(&records);
     spin.finish_and_clear();
     saved?;
     let first = records.first().map(|r| r.iteration_num);
     let last = records.last().map(|r| r.iteration_num);
-    let count = h.count()?;
+    let count = h.store().count()?;
     if let (Some(b), Some(f)) = (before, first)
         && f <= b
     {
@@ -45,7 +44,7 @@ pub(crate) fn run(ctx: &Ctx, history: &HistoryPath, input_path: &Path) -> Result
     }
     if ctx.json {
         ctx.out_json(&json!({
-            "file": h.file(),
+            "file": h.name(),
             "input": source,
             "imported": records.len(),
             "first_iteration_num": first,
@@ -56,7 +55,7 @@ pub(crate) fn run(ctx: &Ctx, history: &HistoryPath, input_path: &Path) -> Result
         ctx.out(format!(
             "imported {} records from {source} into {} as one commit (durable); {count} records in all",
             records.len(),
-            h.file()
+            h.name()
         ))?;
     }
     Ok(EXIT_OK)

@@ -25,6 +25,21 @@ pub(crate) fn bytes(ctx: &Ctx, total: u64, message: &str) -> ProgressBar {
     pb
 }
 
+/// A counter of bytes when the total is not known.
+pub(crate) fn bytes_unknown(ctx: &Ctx, message: &str) -> ProgressBar {
+    if !ctx.progress() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::no_length();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {bytes} {bytes_per_sec} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.set_message(message.to_string());
+    pb.enable_steady_tick(Duration::from_millis(120));
+    pb
+}
+
 /// A bar over `total` items (records, iterations).
 pub(crate) fn items(ctx: &Ctx, total: u64, message: &str) -> ProgressBar {
     if !ctx.progress() {

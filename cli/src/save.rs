@@ -3,16 +3,15 @@
 
 use std::io::{IsTerminal, Read};
 
-use iteration_history::Options;
 use serde_json::json;
 
 use crate::ctx::Ctx;
 use crate::error::{CliError, EXIT_OK, Result};
 use crate::input;
-use crate::target::HistoryPath;
+use crate::target::Target;
 
 /// Runs `save`. `record` is the JSON text, or `None`/`-` for standard input.
-pub(crate) fn run(ctx: &Ctx, history: &HistoryPath, record: Option<&str>) -> Result {
+pub(crate) fn run(ctx: &Ctx, history: &Target, record: Option<&str>) -> Result {
     let records = match record {
         None | Some("-") => {
             let mut stdin = std::io::stdin().lock();
@@ -28,17 +27,14 @@ pub(crate) fn run(ctx: &Ctx, history: &HistoryPath, record: Option<&str>) -> Res
         Some(text) => vec![input::read_one(text.as_bytes(), "the record argument")?],
     };
     // Parse first, then take the lock: a bad input never touches the history.
-    let h = history.writer(ctx, true, Options::default())?;
-    match records.as_slice() {
-        [one] => h.save(one)?,
-        many => h.save_batch(many)?,
-    }
+    let h = history.writer(ctx, true)?;
+    h.store().append(&records)?;
     let first = records.first().map(|r| r.iteration_num);
     let last = records.last().map(|r| r.iteration_num);
-    let count = h.count()?;
+    let count = h.store().count()?;
     if ctx.json {
         ctx.out_json(&json!({
-            "file": h.file(),
+            "file": h.name(),
             "saved": records.len(),
             "first_iteration_num": first,
             "last_iteration_num": last,
@@ -50,7 +46,7 @@ pub(crate) fn run(ctx: &Ctx, history: &HistoryPath, record: Option<&str>) -> Res
         } else {
             format!("{} records (iterations {first}..{last}) as one all-or-nothing commit", records.len())
         };
-        ctx.out(format!("saved {what} to {} durably; {count} records in all", h.file()))?;
+        ctx.out(format!("saved {what} to {} durably; {count} records in all", h.name()))?;
     }
     Ok(EXIT_OK)
 }

@@ -4,14 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use iteration_history::{History, IterationRecord};
+use iteration_history::IterationRecord;
 use serde_json::json;
 
 use crate::ctx::Ctx;
 use crate::error::{EXIT_OK, Result};
 use crate::progress;
 use crate::render;
-use crate::target::HistoryPath;
+use crate::target::{Opened, Target};
 
 /// The metric that ranks strategies.
 pub(crate) const SHARPE: &str = "sharpe_ratio";
@@ -52,10 +52,10 @@ impl Summary {
     }
 
     /// Reads every record of `h` (streaming, constant memory).
-    pub(crate) fn of(ctx: &Ctx, h: &History) -> Result<Summary> {
-        let spin = progress::spinner(ctx, &format!("reading {}", h.file()));
+    pub(crate) fn of(ctx: &Ctx, h: &Opened) -> Result<Summary> {
+        let spin = progress::spinner(ctx, &format!("reading {}", h.name()));
         let mut s = Summary::default();
-        for r in h.iter()? {
+        for r in h.records()? {
             s.add(&r?);
         }
         spin.finish_and_clear();
@@ -120,14 +120,14 @@ impl Summary {
 }
 
 /// `ihist stats`: the summary of a history (read-only).
-pub(crate) fn stats(ctx: &Ctx, history: &HistoryPath) -> Result {
+pub(crate) fn stats(ctx: &Ctx, history: &Target) -> Result {
     let h = history.reader()?;
     let s = Summary::of(ctx, &h)?;
-    let recent = h.load_recent(5)?;
+    let recent = h.store().load_recent(5)?;
     if ctx.json {
-        ctx.out_json(&s.to_json(h.file(), &recent))?;
+        ctx.out_json(&s.to_json(&h.name(), &recent))?;
     } else {
-        for line in s.to_text(h.file(), &recent) {
+        for line in s.to_text(&h.name(), &recent) {
             ctx.out(line)?;
         }
     }

@@ -6,13 +6,13 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use iteration_history::History;
+use iteration_history::Store;
 use serde_json::json;
 use tiny_http::{Header, Method, Request, Response, Server};
 
 use crate::ctx::Ctx;
 use crate::error::{CliError, EXIT_OK, Result};
-use crate::target::HistoryPath;
+use crate::target::Target;
 
 /// The viewer's files in this repository (`web-viewer/www`, built by
 /// `scripts/build-viewer`), found from where this crate was built.
@@ -86,7 +86,7 @@ fn check_www(www: &Path) -> Result<()> {
 
 /// Runs `view`: binds 127.0.0.1:`port` (0: any free port), prints the URL
 /// and serves until the process is stopped.
-pub(crate) fn run(ctx: &Ctx, history: &HistoryPath, port: u16, www: Option<&Path>) -> Result {
+pub(crate) fn run(ctx: &Ctx, history: &Target, port: u16, www: Option<&Path>) -> Result {
     let h = history.reader()?;
     let www = www.map_or_else(default_www, Path::to_path_buf);
     check_www(&www)?;
@@ -98,23 +98,23 @@ pub(crate) fn run(ctx: &Ctx, history: &HistoryPath, port: u16, www: Option<&Path
     let port = server.server_addr().to_ip().map_or(port, |a| a.port());
     let url = format!("http://127.0.0.1:{port}/?src={HISTORY_URL}");
     if ctx.json {
-        ctx.out_json(&json!({ "url": url, "file": h.file(), "www": www.display().to_string() }))?;
+        ctx.out_json(&json!({ "url": url, "file": h.name(), "www": www.display().to_string() }))?;
     } else {
         ctx.out(&url)?;
     }
     ctx.note(format!(
         "serving {} and the viewer in {} on 127.0.0.1:{port}; press Ctrl-C to stop",
-        h.file(),
+        h.name(),
         www.display()
     ));
     let hosts = [format!("127.0.0.1:{port}"), format!("localhost:{port}")];
     for request in server.incoming_requests() {
-        let _ = handle(&h, &www, &hosts, request);
+        let _ = handle(h.store(), &www, &hosts, request);
     }
     Ok(EXIT_OK)
 }
 
-fn handle(h: &History, www: &Path, hosts: &[String], request: Request) -> io::Result<()> {
+fn handle(h: &dyn Store, www: &Path, hosts: &[String], request: Request) -> io::Result<()> {
     let text = |status: u16, body: &str| {
         with(Response::from_string(body).with_status_code(status), "Content-Type", "text/plain; charset=utf-8")
     };
@@ -134,7 +134,7 @@ fn handle(h: &History, www: &Path, hosts: &[String], request: Request) -> io::Re
     let path = request.url().split(['?', '#']).next().unwrap_or("").to_string();
     if path == HISTORY_URL {
         let mut body = Vec::new();
-        return match h.export_to_writer(&mut body) {
+        return match h.export_jsonl(&mut body) {
             Ok(_) => {
                 let r = with(Response::from_data(body), "Content-Type", "application/x-ndjson; charset=utf-8");
                 request.respond(with(r, "Cache-Control", "no-store"))

@@ -280,3 +280,58 @@ fn demo_seeds_from_the_sample_then_resumes() {
     ok(ihist(d, &["demo", "-n", "1", "-q"]));
     assert!(d.join("target/demo/history.jsonl").is_file());
 }
+
+#[test]
+fn copy_between_files_byte_for_byte_and_clear() {
+    let tmp = tempdir();
+    let d = tmp.path();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/history.jsonl");
+    let sample = sample.to_str().expect("utf8 path");
+    let out = ok(ihist(d, &["copy", sample, "runs/copy.jsonl"]));
+    assert!(out.contains("copied 60 records (") && out.contains("last iteration 59"), "{out}");
+    assert_eq!(read(&d.join("runs/copy.jsonl")), read(std::path::Path::new(sample)));
+    // A destination with records is refused unless --replace.
+    ok(ihist_stdin(d, &["save", "h.jsonl"], jsonl(0..3).as_bytes()));
+    let err = fails(ihist(d, &["copy", "h.jsonl", "runs/copy.jsonl"]), 1);
+    assert!(err.contains("runs/copy.jsonl: already holds records (last iteration 59)"), "{err}");
+    let v = json(&ok(ihist(d, &["--json", "copy", "--replace", "h.jsonl", "runs/copy.jsonl"])));
+    assert_eq!((v["records"].as_u64(), v["replaced"].as_bool()), (Some(3), Some(true)), "{v}");
+    assert_eq!(read(&d.join("runs/copy.jsonl")), read(&d.join("h.jsonl")));
+    let err = fails(ihist(d, &["copy", "h.jsonl", "./h.jsonl"]), 2);
+    assert!(err.contains("the same history"), "{err}");
+    // A source that is not a valid history creates nothing.
+    std::fs::write(d.join("bad.jsonl"), format!("{{\"iteration_num\": 1,\n{}\n", record(2))).expect("write");
+    let err = fails(ihist(d, &["copy", "bad.jsonl", "new.jsonl"]), 4);
+    assert!(err.contains("bad.jsonl: corrupt at line 1"), "{err}");
+    assert!(!d.join("new.jsonl").exists());
+    // clear needs --yes.
+    let err = fails(ihist(d, &["clear", "h.jsonl"]), 2);
+    assert!(err.contains("clear removes every record of h.jsonl: pass --yes"), "{err}");
+    assert_eq!(ok(ihist(d, &["count", "h.jsonl"])).trim(), "3");
+    let out = ok(ihist(d, &["clear", "h.jsonl", "--yes"]));
+    assert!(out.contains("h.jsonl: removed all 3 records"), "{out}");
+    assert_eq!(read(&d.join("h.jsonl")), b"");
+    let err = fails(ihist(d, &["clear", "missing.jsonl", "--yes"]), 1);
+    assert!(err.contains("no such history file"), "{err}");
+}
+
+#[test]
+fn the_history_can_be_given_with_store() {
+    let tmp = tempdir();
+    let d = tmp.path();
+    std::fs::write(d.join("in.jsonl"), jsonl(0..2)).expect("write");
+    ok(ihist(d, &["import", "--store", "h.jsonl", "in.jsonl"]));
+    ok(ihist(d, &["--store", "h.jsonl", "save", &record(2)]));
+    assert_eq!(ok(ihist(d, &["count", "--store", "h.jsonl"])).trim(), "3");
+    assert!(ok(ihist(d, &["show", "--store", "h.jsonl", "1"])).contains("iteration_num         1"));
+    let err = fails(ihist(d, &["count", "h.jsonl", "--store", "h.jsonl"]), 2);
+    assert!(err.contains("the history is given twice"), "{err}");
+    let err = fails(ihist(d, &["count"]), 2);
+    assert!(err.contains("no history given"), "{err}");
+    let err = fails(ihist(d, &["show", "h.jsonl"]), 2);
+    assert!(err.contains("give the iteration_num to show"), "{err}");
+    let err = fails(ihist(d, &["show", "--store", "h.jsonl", "x"]), 2);
+    assert!(err.contains("ITERATION \"x\": must be a whole number"), "{err}");
+    let err = fails(ihist(d, &["import", "h.jsonl"]), 2);
+    assert!(err.contains("give the JSONL file to import"), "{err}");
+}

@@ -109,6 +109,9 @@ const SQL_PAGE: &str = "SELECT h.record_count, r.seq, r.line FROM ih_histories h
 const SQL_DELETE: &str = "DELETE FROM ih_records WHERE history_id = $1";
 const SQL_EXPORT: &str = "SELECT line FROM ih_records WHERE history_id = $1 ORDER BY seq";
 const SQL_TRAILER: &str = "SELECT trailer FROM ih_histories WHERE history_id = $1";
+const SQL_LINES: &str = "SELECT seq, line FROM ih_records WHERE history_id = $1 ORDER BY seq";
+const SQL_REWRITE: &str = "UPDATE ih_records r SET line = t.line \
+     FROM unnest($2::int8[], $3::text[]) AS t(seq, line) WHERE r.history_id = $1 AND r.seq = t.seq";
 const SQL_FIND_DUP: &str = "SELECT iteration_num FROM ih_records WHERE history_id = $1 AND iteration_num = ANY($2) \
      ORDER BY seq LIMIT 1";
 const SQL_FIND_HISTORY: &str = "SELECT history_id FROM ih_histories WHERE name = $1";
@@ -139,6 +142,20 @@ impl fmt::Debug for PgStore {
             .field("schema_version", &self.schema_version)
             .finish()
     }
+}
+
+/// What [`PgStore::compact`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CompactReport {
+    /// Records in the history (unchanged by compacting).
+    pub records: u64,
+    /// Rows whose line was rewritten.
+    pub rewritten: u64,
+    /// Bytes of the JSONL export before compacting.
+    pub bytes_before: u64,
+    /// Bytes of the JSONL export after compacting.
+    pub bytes_after: u64,
 }
 
 /// What a write expects of the history.
@@ -236,6 +253,74 @@ impl PgStore {
         let store = PgStore { url, pool, writable: false, history_id: OnceLock::new(), schema_version: version };
         store.history_id()?;
         Ok(store)
+    }
+
+    /// Rewrites every record's line in the canonical form, as
+    /// [`History::compact`](iteration_history::History::compact) does for a
+    /// file: lines written by other tools (imported from the original
+    /// Python module) get a checksum; blank lines, a BOM, `\r` and the tags
+    /// of multi-record commits are dropped. The records themselves (and
+    /// their `jsonb` copies) do not change.
+    ///
+    /// One transaction under the history's write lock: writers wait for it,
+    /// readers see the history as it was before or after, never in between;
+    /// a crash leaves it as it was. Compacting a compact history changes
+    /// nothing.
+    ///
+    /// A retried [`append_if`](Store::append_if) of several records whose
+    /// first attempt was committed before a compaction no longer finds its
+    /// lines as written (their batch tags are gone) and reports
+    /// [`Error::Conflict`] naming its own last iteration, rather than
+    /// [`AppendOutcome::AlreadyPresent`]; single-record saves are not
+    /// affected (their lines are already canonical).
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`]; [`BackendErrorKind::Corrupt`] for a row that is
+    /// not a valid record (changed by another program: nothing is
+    /// rewritten); connection errors (nothing is rewritten).
+    pub fn compact(&self) -> Result<CompactReport> {
+        let id = self.writer("compact")?;
+        let store = &self.url.display;
+        self.write(
+            "compacting",
+            true,
+            [SQL_LOCK, SQL_ROW, SQL_LINES, SQL_REWRITE, SQL_SET],
+            |tx, [lock, row, read, rewrite, set]| {
+                tx.execute(lock, &[&id])?;
+                let head = tx.query_opt(row, &[&id])?.ok_or_else(|| self.missing_row())?;
+                let (count, last, trailer): (i64, Option<i64>, String) = (head.get(0), head.get(1), head.get(2));
+                let mut report = CompactReport {
+                    records: u64::try_from(count).unwrap_or(0),
+                    bytes_before: trailer.len() as u64,
+                    ..CompactReport::default()
+                };
+                let portal = tx.bind(read, &[&id])?;
+                loop {
+                    let rows = tx.query_portal(&portal, BATCH as i32)?;
+                    let (mut seqs, mut texts) = (Vec::new(), Vec::new());
+                    for r in &rows {
+                        let (seq, line): (i64, &str) = (r.get(0), r.get(1));
+                        report.bytes_before += line.len() as u64;
+                        let rec = lines::decode_row(store, seq, line)?;
+                        let canonical = lines::canonical_line(store, seq, &rec)?;
+                        report.bytes_after += canonical.len() as u64;
+                        if canonical != line {
+                            seqs.push(seq);
+                            texts.push(canonical);
+                        }
+                    }
+                    if !seqs.is_empty() {
+                        tx.execute(rewrite, &[&id, &seqs, &texts])?;
+                        report.rewritten += seqs.len() as u64;
+                    }
+                    if rows.len() < BATCH {
+                        break;
+                    }
+                }
+                tx.execute(set, &[&id, &count, &last, &""])?;
+                Ok(report)
+            },
+        )
     }
 
     /// The history's name within the database.

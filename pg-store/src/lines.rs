@@ -34,6 +34,25 @@ pub(crate) fn encode_commit(store: &str, records: &[IterationRecord]) -> Result<
     Ok(text.split_inclusive('\n').map(str::to_string).collect())
 }
 
+/// `record` as one canonical line (checksummed, untagged, `\n`-terminated),
+/// the form [`PgStore::compact`](crate::PgStore::compact) writes. `seq`
+/// names the row in messages.
+///
+/// # Errors
+/// [`Error::InvalidRecord`] if the record cannot be encoded.
+pub(crate) fn canonical_line(store: &str, seq: i64, record: &IterationRecord) -> Result<String> {
+    let bytes = codec::encode_line(record).map_err(|source| Error::InvalidRecord {
+        file: store.to_string(),
+        at: format!(" (record {seq})"),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|_| Error::Backend {
+        store: store.to_string(),
+        kind: BackendErrorKind::Other,
+        message: "the encoder produced a line that is not UTF-8".into(),
+    })
+}
+
 /// The text PostgreSQL parses into the `jsonb` column, if it differs from
 /// `line`. `strict`: `line` is known to be strict JSON (written by our
 /// encoder); lines from other writers (bare `NaN` from Python) are encoded

@@ -340,3 +340,105 @@ fn a_database_user_who_may_only_read_can_open_a_reader() {
         let _ = a.batch_execute(&format!("DROP ROLE IF EXISTS {role}"));
     }
 }
+
+#[test]
+fn compact_rewrites_every_line_as_the_file_store_does_in_one_transaction() {
+    use iteration_history::storage::MemDir;
+    use iteration_history::{History, ImportMode, Options};
+
+    let Some(base) = base() else { return };
+    let store = PgStore::open(&with_history(&base, "compact")).expect("open");
+    store.clear().expect("clear");
+    // Lines of another tool (no checksum, bare NaN, a BOM, CRLF, blank
+    // lines), then a multi-record commit of ours (tagged lines).
+    let python = |n: u64| {
+        format!(
+            "{{\"iteration_num\": {n}, \"strategy_code\": \"x\", \"execution_result\": {{}}, \"metrics\": {{\"s\": NaN}}, \"classification_level\": \"L\", \"timestamp\": \"t\", \"champion_updated\": false}}"
+        )
+    };
+    let input = format!("\u{feff}{}\r\n\n{}\n  \n{}\n\n", python(0), python(1), python(2));
+    store.import_jsonl(&mut input.as_bytes(), ImportMode::IntoEmpty, &mut |_| {}).expect("import");
+    store.append(&[rec(3), rec(4)]).expect("append");
+    let file = History::open(MemDir::new(), "h.jsonl", Options::default()).expect("file store");
+    file.import_jsonl(&mut input.as_bytes(), ImportMode::IntoEmpty, &mut |_| {}).expect("import");
+    file.save_batch(&[rec(3), rec(4)]).expect("append");
+    let records = |s: &dyn Store| s.page(0, 100).expect("page").records;
+    let before = records(&store);
+    assert_eq!(before, records(&file));
+    let mut old = Vec::new();
+    store.export_jsonl(&mut old).expect("export");
+
+    let report = store.compact().expect("compact");
+    assert_eq!((report.records, report.rewritten), (5, 5));
+    assert_eq!(report.bytes_before, old.len() as u64);
+    file.compact().expect("compact the file");
+    let (mut pg, mut fs) = (Vec::new(), Vec::new());
+    store.export_jsonl(&mut pg).expect("export");
+    file.export_to_writer(&mut fs).expect("export");
+    assert_eq!(pg, fs, "the same canonical lines as a compacted file");
+    assert_eq!(report.bytes_after, pg.len() as u64);
+    assert!(
+        pg.split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .all(|l| l.ends_with(b"\"}") && l.windows(6).any(|w| w == b"\"_ih\":"))
+    );
+    assert_eq!(records(&store), before, "the records do not change");
+    assert_eq!((store.count().expect("count"), store.last_iteration_num().expect("last")), (5, Some(4)));
+    // The jsonb copies are untouched: still queryable.
+    let mut c = Client::connect(&base, NoTls).expect("connect");
+    let nan: i64 = c
+        .query_one(
+            "SELECT count(*) FROM ih_records r JOIN ih_histories h USING (history_id) \
+             WHERE h.name = 'pg-compact' AND r.record->'_nonfinite'->>'/metrics/s' = 'NaN'",
+            &[],
+        )
+        .expect("query")
+        .get(0);
+    assert_eq!(nan, 3);
+    // Appends go on as before; compacting again changes nothing.
+    store.append_if(Some(4), &[rec(5)]).expect("append after compact");
+    assert_eq!(store.compact().expect("again").rewritten, 0);
+    // A reader cannot compact.
+    let reader = PgStore::open_read_only(&with_history(&base, "compact")).expect("reader");
+    assert_eq!(reader.compact().expect_err("read-only").code(), "read-only");
+}
+
+#[test]
+fn compacting_while_writers_append_loses_nothing() {
+    let Some(base) = base() else { return };
+    let url = with_history(&base, "compact-busy");
+    let store = Arc::new(PgStore::open(&url).expect("open"));
+    store.clear().expect("clear");
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                let mut saved = 0;
+                while saved < 25 {
+                    let last = store.last_iteration_num().expect("last");
+                    let mut r = rec(last.map_or(0, |n| n + 1));
+                    r.strategy_code = format!("writer {w}");
+                    match store.append_if(last, &[r]) {
+                        Ok(AppendOutcome::Appended) => saved += 1,
+                        Ok(other) => panic!("{other:?}: records of different writers differ"),
+                        Err(e) if e.code() == "conflict" => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut compactions = 0;
+    while writers.iter().any(|w| !w.is_finished()) {
+        store.compact().expect("compact");
+        compactions += 1;
+    }
+    for w in writers {
+        w.join().expect("writer");
+    }
+    assert!(compactions > 0);
+    let page = store.page(0, 1000).expect("page");
+    let nums: Vec<u64> = page.records.iter().map(|r| r.iteration_num).collect();
+    assert_eq!(nums, (0..100).collect::<Vec<_>>(), "every save kept, in order, after {compactions} compactions");
+    assert_eq!(store.count().expect("count"), 100);
+}
