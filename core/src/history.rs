@@ -87,7 +87,17 @@ pub struct VerifyReport {
 }
 
 struct WriterState {
+    /// The history's file, open for appending (`None` while a replace is
+    /// under way or after one failed). Change it only through
+    /// [`set_file`](WriterState::set_file).
     file: Option<Box<dyn WriteFile>>,
+    /// A read handle on the same file, opened by the first read after `file`
+    /// was set and shared by the reads that follow (saves the open and close
+    /// of each `load_recent`). The file only grows while it is cached, and
+    /// reads stop at `len`; [`set_file`](WriterState::set_file) drops it
+    /// whenever the writer renames another file into place (rewrite commit,
+    /// compact, clear, repair), so a read never sees a replaced file.
+    reader: Option<Arc<dyn ReadFile>>,
     /// Length of the committed (acknowledged) prefix.
     len: u64,
     count: u64,
@@ -97,6 +107,15 @@ struct WriterState {
     /// A rename's directory sync failed: sync the directory before committing.
     dir_unsynced: bool,
     lock: WriterLock,
+}
+
+impl WriterState {
+    /// Sets the history's file handle (`None`: closed) and drops the cached
+    /// read handle, which may be on the file being replaced.
+    fn set_file(&mut self, file: Option<Box<dyn WriteFile>>) {
+        self.file = file;
+        self.reader = None;
+    }
 }
 
 #[derive(Default)]
@@ -222,6 +241,7 @@ impl History {
         let writer = Writer {
             state: Mutex::new(WriterState {
                 file: Some(opened.file),
+                reader: None,
                 len: opened.totals.end,
                 count: opened.totals.records,
                 last: opened.totals.last,
@@ -449,13 +469,13 @@ impl History {
                 let len = st.len;
                 let src =
                     self.dir.open_read(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?;
-                st.file = None;
+                st.set_file(None);
                 st.dirty = true;
                 let replaced = commit::replace(t, src, |src, f| {
                     commit::copy_prefix(&**src, f, len, &self.display)?;
                     f.write_at(&bytes, len).map_err(|e| Error::io(&self.display, "writing a temp file", e))
                 })?;
-                st.file = Some(replaced.file);
+                st.set_file(Some(replaced.file));
                 // If the directory sync failed the new file is visible but not
                 // counted: the next rewrite copies only the committed prefix.
                 replaced.dir_synced?;
@@ -481,7 +501,7 @@ impl History {
     /// Takes the new file of a replace (clear, repair, compact) as the
     /// current state; a failed directory sync is reported and retried later.
     fn adopt(&self, st: &mut WriterState, replaced: commit::Replaced, totals: (u64, u64, Option<u64>)) -> Result<()> {
-        st.file = Some(replaced.file);
+        st.set_file(Some(replaced.file));
         (st.len, st.count, st.last) = totals;
         st.dirty = false;
         if let Err(e) = replaced.dir_synced {
@@ -494,22 +514,31 @@ impl History {
     fn ensure_file(&self, st: &mut WriterState) -> Result<()> {
         if st.file.is_none() {
             let f = self.dir.open_write(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?;
-            st.file = Some(f);
+            st.set_file(Some(f));
         }
         Ok(())
     }
 
     /// A read handle and the end of the valid part to read up to.
-    fn view(&self) -> Result<Option<(Box<dyn ReadFile>, u64)>> {
+    fn view(&self) -> Result<Option<(Arc<dyn ReadFile>, u64)>> {
         let open = || match self.dir.open_read(&self.name) {
-            Ok(f) => Ok(Some(f)),
+            Ok(f) => Ok(Some(Arc::<dyn ReadFile>::from(f))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(&self.display, "opening the history", e)),
         };
         if let Some(w) = &self.writer {
             // Hold the state lock so the handle and the length match.
-            let st = lock(&w.state);
-            return Ok(open()?.map(|f| (f, st.len)));
+            let mut st = lock(&w.state);
+            if let Some(f) = &st.reader {
+                return Ok(Some((f.clone(), st.len)));
+            }
+            let f = open()?;
+            // Cache it only while the writer has the file open: then nothing
+            // replaces the file without going through `set_file`.
+            if st.file.is_some() {
+                st.reader.clone_from(&f);
+            }
+            return Ok(f.map(|f| (f, st.len)));
         }
         let Some(f) = open()? else { return Ok(None) };
         let len = f.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
@@ -528,6 +557,9 @@ impl History {
 
     /// The last `n` records, oldest first. Reads backwards from the end of
     /// the file: the cost depends on `n`, not on the history's length.
+    /// A writer's reads share one read handle, opened by the first read and
+    /// closed whenever the writer replaces the file (rewrite commit,
+    /// `compact`, `clear`, `repair`), so a call costs no open or close.
     ///
     /// # Errors
     /// [`Error::Corrupt`] if a bad line lies among them; I/O errors.
@@ -728,7 +760,7 @@ impl History {
         if s.outcome == Outcome::Clean && s.totals.end == len && len == file_len && len == st.len {
             return Ok(RepairReport { kept: s.totals.records, ..RepairReport::default() });
         }
-        st.file = None;
+        st.set_file(None);
         let (replaced, report, totals) = recovery::repair(self.target(), src, len, st.len)?;
         self.adopt(&mut st, replaced, (totals.end, totals.records, totals.last))?;
         Ok(report)
@@ -750,7 +782,7 @@ impl History {
         let mut count = 0u64;
         let mut last = None;
         let mut new_len = 0u64;
-        st.file = None;
+        st.set_file(None);
         let replaced = commit::replace(self.target(), src, |src, f| {
             let mut lines = Lines::new(0, len, 1);
             let mut out = Vec::with_capacity(1 << 20);
@@ -802,7 +834,7 @@ impl History {
         let mut st = lock(&w.state);
         st.lock.check(&*self.dir)?;
         self.resync_dir(&mut st)?;
-        st.file = None;
+        st.set_file(None);
         st.dirty = true;
         let replaced = commit::replace(self.target(), (), |_, _| Ok(()))?;
         self.adopt(&mut st, replaced, (0, 0, None))
@@ -837,7 +869,7 @@ impl History {
         }
         st.lock.check(&*self.dir)?;
         self.resync_dir(&mut st)?;
-        st.file = None;
+        st.set_file(None);
         st.dirty = true;
         let mut report = None;
         let replaced = commit::replace(self.target(), (), |_, f| {
@@ -915,7 +947,7 @@ impl Drop for History {
 
 /// Streaming iterator over a history's records (see [`History::iter`]).
 pub struct Records {
-    view: Option<(Box<dyn ReadFile>, Lines)>,
+    view: Option<(Arc<dyn ReadFile>, Lines)>,
     display: String,
     failed: bool,
 }

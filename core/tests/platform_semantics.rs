@@ -154,6 +154,48 @@ fn every_rewrite_closes_the_writers_own_handles_before_renaming() {
     assert_eq!(dir.refused.load(Ordering::SeqCst), 0, "no rename was refused");
 }
 
+/// A writer's reads share one read handle until the writer replaces the
+/// file: every replace (rewrite save, compact, clear, repair) drops it before
+/// renaming (else this directory refuses the rename), and the reads after it
+/// show the new file.
+#[test]
+fn a_writers_cached_read_handle_follows_every_replace() {
+    for strategy in [CommitStrategy::Append, CommitStrategy::Rewrite] {
+        let dir = NoReplaceOpen::default();
+        let h = History::open(dir.clone(), "c.jsonl", Options::default().strategy(strategy)).expect("open");
+        h.save_batch(&[rec(1), rec(2), rec(3)]).expect("batch");
+        assert_eq!(nums(&h.load_recent(2).expect("recent")), vec![2, 3]);
+        let opened = dir.next.load(Ordering::SeqCst);
+        for _ in 0..3 {
+            assert_eq!(nums(&h.load_recent(2).expect("recent")), vec![2, 3]);
+            assert_eq!(nums(&h.get_all().expect("all")), vec![1, 2, 3]);
+        }
+        assert_eq!(dir.next.load(Ordering::SeqCst), opened, "{strategy:?}: the reads reused one handle");
+        assert_eq!(dir.open_handles("c.jsonl"), 2, "{strategy:?}: the writer's file and its read handle");
+
+        h.save(&rec(4)).expect("save");
+        assert_eq!(nums(&h.load_recent(2).expect("recent")), vec![3, 4], "{strategy:?}: after a save");
+        assert_eq!(h.compact().expect("compact"), 4);
+        assert_eq!(nums(&h.load_recent(2).expect("recent")), vec![3, 4], "{strategy:?}: after compact");
+        h.clear().expect("clear");
+        assert_eq!(h.load_recent(5).expect("recent"), vec![], "{strategy:?}: after clear");
+        h.save_batch(&[rec(5), rec(6)]).expect("save after clear");
+        assert_eq!(nums(&h.load_recent(5).expect("recent")), vec![5, 6], "{strategy:?}: after clear and save");
+
+        // A program that ignores the lock appends a bad line; repair moves it
+        // away and renames a new file into place.
+        let name = FileName::new("c.jsonl").expect("name");
+        let mut f = dir.open_write(&name).expect("open");
+        let len = f.len().expect("len");
+        f.write_at(b"{damaged\n", len).expect("append");
+        drop(f);
+        assert_eq!(h.repair().expect("repair").kept, 2);
+        h.save(&rec(7)).expect("save after repair");
+        assert_eq!(nums(&h.load_recent(5).expect("recent")), vec![5, 6, 7], "{strategy:?}: after repair");
+        assert_eq!(dir.refused.load(Ordering::SeqCst), 0, "{strategy:?}: no rename was refused");
+    }
+}
+
 #[test]
 fn where_open_files_cannot_be_replaced_a_reader_delays_a_rewrite_and_nothing_is_lost() {
     let dir = NoReplaceOpen::default();
