@@ -122,3 +122,81 @@ fn a_failed_open_leaves_no_lease_behind() {
     let h = History::open(dir, "h.jsonl", Options::default().repair_on_open(true)).expect("repair at once");
     assert_eq!(h.count().expect("count"), 2);
 }
+
+#[test]
+fn a_native_writer_is_seen_by_a_writer_without_os_locks() {
+    let native_dir = MemDir::new();
+    let guest_dir = NoLocks(native_dir.clone()); // the same directory, seen without locks
+    let native = History::open(native_dir.clone(), "h.jsonl", Options::default()).expect("open");
+    assert_eq!(native.lock_kind(), Some(LockKind::Os));
+    let lease = native_dir.contents("h.jsonl.lease").expect("an os lease beside the OS lock");
+    assert!(String::from_utf8_lossy(&lease).trim_end().ends_with(" os"), "{}", String::from_utf8_lossy(&lease));
+    native.save(&rec(1)).expect("save");
+    let err = History::open(guest_dir.clone(), "h.jsonl", Options::default()).expect_err("native writer active");
+    assert!(matches!(&err, Error::Locked { holder, .. } if holder.contains("another process")), "{err}");
+    drop(native);
+    assert!(native_dir.contents("h.jsonl.lease").is_none(), "released on close");
+    let guest = History::open(guest_dir, "h.jsonl", Options::default()).expect("free again");
+    guest.save(&rec(2)).expect("save");
+    assert_eq!(nums(&guest.get_all().expect("all")), vec![1, 2]);
+}
+
+#[test]
+fn an_os_lease_left_by_a_gone_native_writer() {
+    let dir = MemDir::new();
+    // A native writer died: the OS dropped its lock, its lease file stays.
+    dir.put("h.jsonl.lease", format!("00000000000000cd {} os\n", now_ms() + 60_000).as_bytes());
+    let err =
+        History::open(NoLocks(dir.clone()), "h.jsonl", Options::default()).expect_err("live to lease-only writers");
+    assert!(matches!(err, Error::Locked { .. }), "{err}");
+    let native = History::open(dir.clone(), "h.jsonl", Options::default()).expect("stale under the OS lock");
+    native.save(&rec(1)).expect("save");
+    native.save(&rec(2)).expect("save");
+    let lease = dir.contents("h.jsonl.lease").expect("lease");
+    assert!(!lease.starts_with(b"00000000000000cd"), "taken over with a new token");
+    // A failed native open releases its lease too.
+    drop(native);
+    let mut bytes = dir.contents("h.jsonl").expect("file");
+    bytes[3] = b'#';
+    dir.put("h.jsonl", &bytes);
+    let err = History::open(dir.clone(), "h.jsonl", Options::default()).expect_err("corrupt");
+    assert!(matches!(err, Error::Corrupt { line: 1, .. }), "{err}");
+    assert!(dir.contents("h.jsonl.lease").is_none(), "the failed open released its lease");
+}
+
+#[test]
+fn an_idle_native_writer_overtaken_by_a_lease_writer_cannot_commit() {
+    let dir = MemDir::new();
+    let opts = Options::default().lease(Duration::from_millis(150));
+    let native = History::open(dir.clone(), "h.jsonl", opts.clone()).expect("open");
+    native.save(&rec(1)).expect("save");
+    std::thread::sleep(Duration::from_millis(300));
+    let guest = History::open(NoLocks(dir.clone()), "h.jsonl", opts).expect("the expired lease is taken over");
+    guest.save(&rec(2)).expect("guest saves");
+    let err = native.save(&rec(3)).expect_err("lease lost");
+    assert!(matches!(err, Error::LeaseLost { .. }), "{err}");
+    drop(native); // must not remove the guest's lease
+    assert!(dir.contents("h.jsonl.lease").is_some());
+    guest.save(&rec(3)).expect("guest goes on");
+    assert_eq!(nums(&guest.get_all().expect("all")), vec![1, 2, 3]);
+}
+
+#[test]
+fn a_torn_lease_file_counts_as_expired() {
+    let dir = MemDir::new();
+    let future = now_ms() + 60_000;
+    // What a crash can leave of `<token> <expiry> os\n`: a prefix.
+    for torn in [format!("00000000000000cd {future} o"), format!("00000000000000cd {future}"), String::new()] {
+        dir.put("h.jsonl.lease", torn.as_bytes());
+        let h = History::open(NoLocks(dir.clone()), "h.jsonl", Options::default()).expect("a torn lease is expired");
+        drop(h);
+        assert!(dir.contents("h.jsonl.lease").is_none(), "released");
+    }
+    dir.put("h.jsonl.lease", format!("00000000000000cd {future} xx\n").as_bytes());
+    History::open(dir.clone(), "h.jsonl", Options::default()).expect("an unknown lease line is not a live lease");
+    dir.put("h.jsonl.lease", format!("00000000000000cd {future}\n").as_bytes());
+    assert!(
+        matches!(History::open(dir, "h.jsonl", Options::default()), Err(Error::Locked { .. })),
+        "a whole lease is live"
+    );
+}
