@@ -14,16 +14,6 @@
 //!   weaker than an OS lock: it depends on clocks, and a writer that stalls
 //!   longer than the lease can overlap with its successor for that commit.
 //!   Native writers also refuse to open while a live lease exists.
-//! * **Both, natively**: a native writer holding the OS lock also holds a
-//!   lease file marked `os` and renews it as it commits, so that a writer
-//!   without OS locks on the same directory (a WASI guest of our component,
-//!   say) sees it and waits. Another native writer that gets the OS lock
-//!   knows an `os` lease is left over from a writer that is gone (the OS
-//!   dropped its lock) and takes it over at once; a lease-only writer waits
-//!   for it to expire. A native writer idle for longer than the lease can be
-//!   overtaken by a lease-only writer; its next commit then fails with
-//!   [`Error::LeaseLost`](crate::Error#variant.LeaseLost), as a lease
-//!   holder's would.
 //!
 //! Readers take no lock.
 //!
@@ -44,8 +34,7 @@ use crate::storage::{Dir, FileName, LockGuard, WriteFile};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LockKind {
-    /// An OS advisory lock on `<history>.lock`, with a lease file marked
-    /// `os` beside it for writers that have no OS locks.
+    /// An OS advisory lock on `<history>.lock`.
     Os,
     /// A lease file `<history>.lease` (no OS locks on this system).
     Lease,
@@ -53,15 +42,14 @@ pub enum LockKind {
 
 #[derive(Debug)]
 pub(crate) enum WriterLock {
-    /// The OS lock, and the `os` lease that shows it to lease-only writers.
-    Os(#[allow(dead_code)] Box<dyn LockGuard>, Lease),
+    Os(#[allow(dead_code)] Box<dyn LockGuard>),
     Lease(Lease),
 }
 
 impl WriterLock {
     pub(crate) fn kind(&self) -> LockKind {
         match self {
-            WriterLock::Os(..) => LockKind::Os,
+            WriterLock::Os(_) => LockKind::Os,
             WriterLock::Lease(_) => LockKind::Lease,
         }
     }
@@ -69,14 +57,15 @@ impl WriterLock {
     /// Before a commit: make sure the lock is still ours (renewing a lease).
     pub(crate) fn check(&mut self, dir: &dyn Dir) -> Result<()> {
         match self {
-            WriterLock::Os(_, l) | WriterLock::Lease(l) => l.renew(dir),
+            WriterLock::Os(_) => Ok(()),
+            WriterLock::Lease(l) => l.renew(dir),
         }
     }
 
     /// Releases the lock now (also done on drop).
     pub(crate) fn release(&mut self, dir: &dyn Dir) {
-        match self {
-            WriterLock::Os(_, l) | WriterLock::Lease(l) => l.release(dir),
+        if let WriterLock::Lease(l) = self {
+            l.release(dir);
         }
     }
 }
@@ -95,14 +84,13 @@ pub(crate) fn acquire(
     let mut pause = Duration::from_millis(2);
     loop {
         let holder: String = match dir.try_lock(&lock_name) {
-            // Under the OS lock, an `os` lease is a gone writer's: stale.
-            Ok(Some(guard)) => match Lease::try_take(dir, &lease_name, lease, true) {
-                Ok(Ok(l)) => return Ok(WriterLock::Os(guard, l)),
-                Ok(Err(holder)) => holder,
-                Err(e) => return Err(Error::io(display, "taking the lease file", e)),
+            Ok(Some(guard)) => match live_lease(dir, &lease_name) {
+                Ok(None) => return Ok(WriterLock::Os(guard)),
+                Ok(Some(holder)) => holder,
+                Err(e) => return Err(Error::io(display, "reading the lease file", e)),
             },
             Ok(None) => String::new(),
-            Err(e) if e.kind() == io::ErrorKind::Unsupported => match Lease::try_take(dir, &lease_name, lease, false) {
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => match Lease::try_take(dir, &lease_name, lease) {
                 Ok(Ok(l)) => return Ok(WriterLock::Lease(l)),
                 Ok(Err(holder)) => holder,
                 Err(e) => return Err(Error::io(display, "taking the lease file", e)),
@@ -142,17 +130,8 @@ pub(crate) fn random_token() -> u64 {
     h.finish()
 }
 
-/// What a lease file says.
-struct LeaseInfo {
-    token: u64,
-    /// Milliseconds since the epoch.
-    expiry: u64,
-    /// Written by a native writer that also holds the OS lock.
-    os: bool,
-}
-
-/// Parses `<token> <expiry-ms>[ os]` from a lease file.
-fn read_lease(dir: &dyn Dir, name: &FileName) -> io::Result<Option<LeaseInfo>> {
+/// Parses `<token> <expiry-ms>` from a lease file.
+fn read_lease(dir: &dyn Dir, name: &FileName) -> io::Result<Option<(u64, u64)>> {
     let f = match dir.open_read(name) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -160,35 +139,19 @@ fn read_lease(dir: &dyn Dir, name: &FileName) -> io::Result<Option<LeaseInfo>> {
     };
     let mut buf = vec![0u8; 64];
     let n = f.read_at(&mut buf, 0)?;
-    Ok(Some(parse_lease(&buf[..n]).unwrap_or(LeaseInfo { token: 0, expiry: 0, os: false })))
+    let text = String::from_utf8_lossy(&buf[..n]);
+    let mut it = text.split_whitespace();
+    let token = it.next().and_then(|t| u64::from_str_radix(t, 16).ok());
+    let expiry = it.next().and_then(|t| t.parse::<u64>().ok());
+    // An unreadable lease (torn write) counts as expired.
+    Ok(Some((token.unwrap_or(0), expiry.unwrap_or(0))))
 }
 
-/// A lease file's content; `None` unless complete. A lease is written with
-/// one `write_at` and, beside an OS lock, not synced: a crash can leave a
-/// prefix of it, which must not read as a live lease (a prefix without
-/// ` os` would look like a lease-only writer's), so anything but a whole
-/// `\n`-terminated line counts as expired.
-fn parse_lease(bytes: &[u8]) -> Option<LeaseInfo> {
-    let line = std::str::from_utf8(bytes).ok()?.strip_suffix('\n')?;
-    let mut it = line.split(' ');
-    let token = u64::from_str_radix(it.next()?, 16).ok()?;
-    let expiry = it.next()?.parse::<u64>().ok()?;
-    let os = match it.next() {
-        None => false,
-        Some("os") => true,
-        Some(_) => return None,
-    };
-    it.next().is_none().then_some(LeaseInfo { token, expiry, os })
-}
-
-/// `Some(description)` if a lease file exists and has not expired. A
-/// writer holding the OS lock (`under_os_lock`) counts an `os` lease as
-/// expired: the writer that wrote it no longer holds the OS lock.
-fn live_lease(dir: &dyn Dir, name: &FileName, under_os_lock: bool) -> io::Result<Option<String>> {
+/// `Some(description)` if a lease file exists and has not expired.
+fn live_lease(dir: &dyn Dir, name: &FileName) -> io::Result<Option<String>> {
     Ok(match read_lease(dir, name)? {
-        Some(l) if l.expiry > now_ms() && !(under_os_lock && l.os) => {
-            let who = if l.os { "a writer in another process" } else { "a lease-holding writer" };
-            Some(format!(": {who} (token {:016x}) until {} ms since the epoch", l.token, l.expiry))
+        Some((token, expiry)) if expiry > now_ms() => {
+            Some(format!(": a lease-holding writer (token {token:016x}) until {expiry} ms since the epoch"))
         }
         _ => None,
     })
@@ -201,34 +164,26 @@ pub(crate) struct Lease {
     token: u64,
     length: Duration,
     expiry: u64,
-    /// Held beside an OS lock (written as `os`; not synced: it only has to
-    /// be seen by live processes).
-    os: bool,
     released: bool,
 }
 
 impl Lease {
-    fn write(dir: &dyn Dir, name: &FileName, token: u64, expiry: u64, os: bool) -> io::Result<()> {
+    fn write(dir: &dyn Dir, name: &FileName, token: u64, expiry: u64) -> io::Result<()> {
         let mut f: Box<dyn WriteFile> = dir.create_new(name)?;
-        let mark = if os { " os" } else { "" };
-        f.write_at(format!("{token:016x} {expiry}{mark}\n").as_bytes(), 0)?;
-        if os {
-            return Ok(());
-        }
+        f.write_at(format!("{token:016x} {expiry}\n").as_bytes(), 0)?;
         f.sync_data()?;
         dir.sync_dir()
     }
 
-    fn try_take(dir: &dyn Dir, name: &FileName, length: Duration, os: bool) -> io::Result<Result<Lease, String>> {
+    fn try_take(dir: &dyn Dir, name: &FileName, length: Duration) -> io::Result<Result<Lease, String>> {
         let token = random_token();
         let expiry = now_ms() + length.as_millis() as u64;
-        let lease = || Lease { name: name.clone(), token, length, expiry, os, released: false };
-        match Lease::write(dir, name, token, expiry, os) {
-            Ok(()) => return Ok(Ok(lease())),
+        match Lease::write(dir, name, token, expiry) {
+            Ok(()) => return Ok(Ok(Lease { name: name.clone(), token, length, expiry, released: false })),
             Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
             Err(_) => {}
         }
-        if let Some(holder) = live_lease(dir, name, os)? {
+        if let Some(holder) = live_lease(dir, name)? {
             return Ok(Err(holder));
         }
         // Expired: take it over. Two contenders may both remove it; only one
@@ -238,8 +193,8 @@ impl Lease {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        match Lease::write(dir, name, token, expiry, os) {
-            Ok(()) => Ok(Ok(lease())),
+        match Lease::write(dir, name, token, expiry) {
+            Ok(()) => Ok(Ok(Lease { name: name.clone(), token, length, expiry, released: false })),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 Ok(Err(": another writer took the expired lease".into()))
             }
@@ -251,7 +206,7 @@ impl Lease {
     fn renew(&mut self, dir: &dyn Dir) -> Result<()> {
         let display = dir.display_name(&self.name);
         let current = read_lease(dir, &self.name).map_err(|e| Error::io(&display, "reading the lease file", e))?;
-        if current.map(|l| l.token) != Some(self.token) {
+        if current.map(|(t, _)| t) != Some(self.token) {
             self.released = true;
             return Err(Error::LeaseLost { file: display });
         }
@@ -262,7 +217,7 @@ impl Lease {
         let expiry = now + self.length.as_millis() as u64;
         // Replace atomically: write a temp lease, rename it over ours.
         let tmp = FileName::new(&format!(".{}.{:016x}.tmp", self.name, random_token()))?;
-        let res = Lease::write(dir, &tmp, self.token, expiry, self.os).and_then(|()| dir.rename(&tmp, &self.name));
+        let res = Lease::write(dir, &tmp, self.token, expiry).and_then(|()| dir.rename(&tmp, &self.name));
         if let Err(e) = res {
             let _ = dir.remove(&tmp);
             return Err(Error::io(&display, "renewing the lease file", e));
@@ -276,8 +231,8 @@ impl Lease {
             return;
         }
         self.released = true;
-        if let Ok(Some(l)) = read_lease(dir, &self.name)
-            && l.token == self.token
+        if let Ok(Some((token, _))) = read_lease(dir, &self.name)
+            && token == self.token
         {
             let _ = dir.remove(&self.name);
         }

@@ -103,12 +103,9 @@ impl Options {
         self
     }
 
-    /// Lease length of the lease file `<history>.lease`: the lock where the
-    /// OS has no file locks (WASI), and the sign a native writer leaves
-    /// beside its OS lock for such writers (see [`LockKind`](crate::LockKind)).
-    /// A writer that stops committing for longer may lose the lock to a
-    /// lease-only writer (its next commit fails with
-    /// [`Error::LeaseLost`](crate::Error::LeaseLost)). Default: 30 s.
+    /// Lease length of the lock file used where the OS has no file locks
+    /// (WASI). A writer that stops committing for longer may lose the lock to
+    /// another writer. Default: 30 s.
     pub fn lease(mut self, d: Duration) -> Self {
         self.lease = d;
         self
