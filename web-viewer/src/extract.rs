@@ -519,7 +519,7 @@ fn extract_inner(line: &[u8], row: &mut Row) -> Option<()> {
                 F_NONFINITE
             }
             other => {
-                if near_integrity_key(other) {
+                if iteration_history::codec::is_near_integrity_key(other) {
                     return None; // maybe a damaged `_ih`: the core decides
                 }
                 p.skip_value(1)?;
@@ -558,12 +558,6 @@ fn extract_inner(line: &[u8], row: &mut Row) -> Option<()> {
     let applied = nonfinite.iter().all(|(pointer, value)| apply_nonfinite(line, row, &line[pointer.clone()], *value));
     row.nonfinite = nonfinite;
     applied.then_some(())
-}
-
-/// Whether a field name is `_ih` with one byte changed: the core refuses
-/// such a line when it ends with a checksum, so the fast path defers.
-fn near_integrity_key(key: &[u8]) -> bool {
-    key.len() == 3 && key.iter().zip(b"_ih").filter(|(a, b)| a != b).count() == 1
 }
 
 /// Applies one `_nonfinite` entry to a null member; `false` when it names
