@@ -189,7 +189,8 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn add(&mut self, o: &Stats) {
+    /// Adds another run's counts (keeping at most 10 failure messages).
+    pub fn add(&mut self, o: &Stats) {
         self.points += o.points;
         self.images += o.images;
         self.generated += o.generated;

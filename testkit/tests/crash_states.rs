@@ -213,25 +213,13 @@ fn a_crash_during_recovery_loses_nothing() {
                     &CheckOptions { model: model.clone(), reopen: opts(s), process_crashes: true, stride: 1 },
                 );
                 cases += 1;
-                total_add(&mut total, &stats);
+                total.add(&stats);
             }
         }
     }
     println!("crash during recovery: {cases} recoveries crashed; {}", total.summary("second crash"));
     total.assert_ok("crash during recovery");
     assert!(cases >= 10, "enough recoveries were tried");
-}
-
-fn total_add(total: &mut Stats, s: &Stats) {
-    total.points += s.points;
-    total.images += s.images;
-    total.generated += s.generated;
-    total.torn_tails += s.torn_tails;
-    total.rolled_back += s.rolled_back;
-    total.process_crashes += s.process_crashes;
-    total.second_crash_images += s.second_crash_images;
-    total.failed += s.failed;
-    total.failures.extend(s.failures.iter().take(3).cloned());
 }
 
 /// Threads saving at once are committed in groups (one write, one sync for

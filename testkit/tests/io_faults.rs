@@ -12,18 +12,8 @@ use iteration_history::storage::{Dir, FileName};
 use iteration_history::{CommitStrategy, Error, History, IterationRecord, Options};
 use iteration_history_testkit::records::{nums, rec};
 use iteration_history_testkit::workload::NAME;
+use iteration_history_testkit::workload::Step;
 use iteration_history_testkit::{CrashDir, FaultDir, FaultKind, Faults, OpFilter};
-
-#[derive(Clone, Debug)]
-enum Step {
-    Open,
-    Save(u64),
-    Batch(Vec<u64>),
-    Clear,
-    Damage(usize),
-    Repair,
-    Compact,
-}
 
 fn workload() -> Vec<Step> {
     vec![
