@@ -36,8 +36,8 @@ use std::fmt;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::json::{self, JsonError};
-use crate::record::{FieldError, IterationRecord};
+use crate::json::{self, JsonError, LastKey, TopLevel};
+use crate::record::{FIELDS, FieldError, IterationRecord};
 use crate::value::{Map, Number, Value};
 
 /// Key of the integrity field, always the last of a line.
@@ -333,37 +333,40 @@ pub fn decode_line(line: &[u8]) -> Result<(IterationRecord, LineInfo), LineError
 
 /// Parses the JSON of a line whose trailer (if `trailer` is `Some`) was
 /// already verified.
+///
+/// The order of the checks is part of the contract (the differential test
+/// holds it to the previous reader's): JSON syntax, then an object, then
+/// `_ih`, then `_nonfinite`, then the fields in the order of
+/// [`crate::record::FIELDS`]. A repeated key keeps its first position and
+/// its last value, as in Python's `json.loads`.
 fn decode_checked(
     line: &[u8],
     trailer: Option<Option<GroupTag>>,
 ) -> Result<(IterationRecord, Option<GroupTag>, bool), LineError> {
-    let value = json::parse(line).map_err(LineError::Json)?;
-    let Value::Object(mut map) = value else {
+    let Some(mut top) = json::parse_top_level(line).map_err(LineError::Json)? else {
         return Err(LineError::NotAnObject);
     };
-    let has_ih = map.contains_key(INTEGRITY_KEY);
-    let (tag, checksummed) = match (trailer, has_ih) {
+    let (tag, checksummed) = match (trailer, top.integrity.is_some()) {
         (Some(tag), true) => {
             // The verified trailer must be the object's last member.
-            if map.get_index(map.len() - 1).map(|(k, _)| k.as_str()) != Some(INTEGRITY_KEY) {
+            if top.last != LastKey::Integrity {
                 return Err(LineError::Metadata("`_ih` must be the last field"));
             }
-            map.shift_remove(INTEGRITY_KEY);
             (tag, true)
         }
         (None, true) => return Err(LineError::Metadata("`_ih` is present but not in the form `…crc32c\"}`")),
         (Some(_), false) => return Err(LineError::Metadata("`_ih` trailer found but no `_ih` field")),
         (None, false) => {
-            if looks_like_damaged_integrity(&map) {
+            if top.last == LastKey::Extra && looks_like_damaged_integrity(&top.extra) {
                 return Err(LineError::Metadata("the `_ih` field's name is damaged"));
             }
             (None, false)
         }
     };
-    if let Some(index) = map.shift_remove(NONFINITE_KEY) {
-        apply_nonfinite(&mut map, index)?;
+    if let Some(index) = top.nonfinite.take() {
+        apply_nonfinite(&mut top, index)?;
     }
-    let rec = IterationRecord::from_map(map).map_err(LineError::Field)?;
+    let rec = IterationRecord::from_fields(top.fields, top.extra).map_err(LineError::Field)?;
     Ok((rec, tag, checksummed))
 }
 
@@ -372,7 +375,7 @@ fn decode_checked(
 /// damaged there must not be read as another tool's line with an extra
 /// field.
 fn looks_like_damaged_integrity(map: &Map) -> bool {
-    let Some((key, Value::String(v))) = map.get_index(map.len().wrapping_sub(1)) else { return false };
+    let Some((key, Value::String(v))) = map.last() else { return false };
     let differing = is_near_integrity_key(key.as_bytes());
     let v = v.as_bytes();
     if !differing || v.len() < 8 || parse_hex(&v[v.len() - 8..]).is_err() {
@@ -392,7 +395,7 @@ pub fn is_near_integrity_key(key: &[u8]) -> bool {
     key.len() == INTEGRITY_KEY.len() && key.iter().zip(INTEGRITY_KEY.as_bytes()).filter(|(a, b)| a != b).count() == 1
 }
 
-fn apply_nonfinite(map: &mut Map, index: Value) -> Result<(), LineError> {
+fn apply_nonfinite(top: &mut TopLevel, index: Value) -> Result<(), LineError> {
     let Value::Object(entries) = index else {
         return Err(LineError::Metadata("`_nonfinite` must be an object"));
     };
@@ -403,7 +406,7 @@ fn apply_nonfinite(map: &mut Map, index: Value) -> Result<(), LineError> {
             Some("-Infinity") => f64::NEG_INFINITY,
             _ => return Err(LineError::Metadata("`_nonfinite` values must be \"NaN\", \"Infinity\" or \"-Infinity\"")),
         };
-        let slot = resolve_pointer(map, &pointer)
+        let slot = resolve_pointer(top, &pointer)
             .ok_or(LineError::Metadata("`_nonfinite` names a position that does not exist"))?;
         if *slot != Value::Null {
             return Err(LineError::Metadata("`_nonfinite` names a position that is not null"));
@@ -413,10 +416,15 @@ fn apply_nonfinite(map: &mut Map, index: Value) -> Result<(), LineError> {
     Ok(())
 }
 
-fn resolve_pointer<'a>(map: &'a mut Map, pointer: &str) -> Option<&'a mut Value> {
+/// The value a JSON Pointer names among a line's fields (`_ih` and
+/// `_nonfinite` excluded).
+fn resolve_pointer<'a>(top: &'a mut TopLevel, pointer: &str) -> Option<&'a mut Value> {
     let mut parts = pointer.strip_prefix('/')?.split('/').map(unescape_pointer);
     let first = parts.next()?;
-    let mut cur = map.get_mut(&first)?;
+    let mut cur = match FIELDS.iter().position(|f| *f == first) {
+        Some(i) => top.fields[i].as_mut()?,
+        None => top.extra.get_mut(&first)?,
+    };
     for part in parts {
         cur = match cur {
             Value::Object(m) => m.get_mut(&part)?,

@@ -1,15 +1,28 @@
-//! A JSON reader that accepts everything CPython's `json.dumps` writes.
+//! The JSON reader: everything CPython's `json.dumps` writes, on jiter.
 //!
 //! Strict RFC 8259 JSON plus the three bare tokens `NaN`, `Infinity` and
-//! `-Infinity` that Python emits by default (`allow_nan=True`). `\uXXXX`
-//! escapes, surrogate pairs and raw UTF-8 are decoded; a lone surrogate
-//! escape (which Python can write but Rust strings cannot hold) becomes
-//! U+FFFD. Nesting deeper than [`MAX_DEPTH`] is refused instead of
-//! overflowing the stack. The reader works on bytes and never panics.
+//! `-Infinity` that Python emits by default (`allow_nan=True`), parsed by
+//! [jiter](https://docs.rs/jiter) (pydantic's parser) with
+//! `allow_inf_nan`. `\uXXXX` escapes, surrogate pairs and raw UTF-8 are
+//! decoded; a lone surrogate escape (which Python can write but Rust strings
+//! cannot hold) becomes U+FFFD. Nesting deeper than [`MAX_DEPTH`] is refused
+//! instead of overflowing the stack. Integers keep their integer form
+//! ([`Number`]). The reader works on bytes and never panics.
+//!
+//! Records are decoded without a tree for the whole line: the walk of the
+//! top-level object puts each of the record's fields in its own slot
+//! ([`crate::codec::decode_line`]).
 
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::fmt;
 
+use jiter::{Jiter, JiterError, JiterErrorType, JsonErrorType, Peek};
+
+use crate::record::FIELDS;
 use crate::value::{Map, Number, Value};
+
+const INVALID_UTF8: &str = "invalid UTF-8 in a string";
 
 /// Deepest nesting of arrays and objects accepted.
 pub const MAX_DEPTH: usize = 128;
@@ -31,289 +44,330 @@ impl fmt::Display for JsonError {
 
 impl std::error::Error for JsonError {}
 
+impl From<JiterError> for JsonError {
+    fn from(e: JiterError) -> Self {
+        let message = match e.error_type {
+            JiterErrorType::JsonError(t) => match t {
+                JsonErrorType::EofWhileParsingString => "unterminated string",
+                JsonErrorType::EofWhileParsingList
+                | JsonErrorType::EofWhileParsingObject
+                | JsonErrorType::EofWhileParsingValue => "unexpected end of line",
+                JsonErrorType::ExpectedColon => "expected `:` after an object key",
+                JsonErrorType::ExpectedListCommaOrEnd => "expected `,` or `]` in an array",
+                JsonErrorType::ExpectedObjectCommaOrEnd => "expected `,` or `}` in an object",
+                JsonErrorType::ExpectedSomeIdent | JsonErrorType::ExpectedSomeValue => "expected a JSON value",
+                JsonErrorType::InvalidEscape | JsonErrorType::LoneLeadingSurrogateInHexEscape => "invalid escape",
+                JsonErrorType::UnexpectedEndOfHexEscape => "expected four hex digits after `\\u`",
+                JsonErrorType::InvalidNumber | JsonErrorType::FloatExpectingInt => "invalid number",
+                JsonErrorType::NumberOutOfRange => "number with more than 4300 digits",
+                JsonErrorType::InvalidUnicodeCodePoint => INVALID_UTF8,
+                JsonErrorType::ControlCharacterWhileParsingString => "control character in a string",
+                JsonErrorType::KeyMustBeAString => "expected a string key",
+                JsonErrorType::TrailingComma => "trailing comma",
+                JsonErrorType::TrailingCharacters => "unexpected data after the JSON value",
+                JsonErrorType::RecursionLimitExceeded => "nesting too deep",
+                _ => "invalid JSON",
+            },
+            JiterErrorType::WrongType { .. } => "expected a JSON value",
+        };
+        JsonError { offset: e.index, message }
+    }
+}
+
 /// Parses one complete JSON value; only whitespace may follow it.
 pub fn parse(text: &[u8]) -> Result<Value, JsonError> {
-    let mut p = Parser { s: text, i: 0 };
-    p.skip_ws();
-    let v = p.value(0)?;
-    p.skip_ws();
-    if p.i != p.s.len() {
-        return Err(p.err("unexpected data after the JSON value"));
-    }
-    Ok(v)
-}
-
-struct Parser<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl Parser<'_> {
-    fn err(&self, message: &'static str) -> JsonError {
-        JsonError { offset: self.i, message }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
-    }
-
-    fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-            self.i += 1;
-        }
-    }
-
-    fn eat(&mut self, lit: &[u8]) -> bool {
-        if self.s[self.i..].starts_with(lit) {
-            self.i += lit.len();
-            true
-        } else {
-            false
-        }
-    }
-
-    fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
-        match self.peek() {
-            None => Err(self.err("unexpected end of line")),
-            Some(b'{') => self.object(depth),
-            Some(b'[') => self.array(depth),
-            Some(b'"') => Ok(Value::String(self.string()?)),
-            Some(b't') if self.eat(b"true") => Ok(Value::Bool(true)),
-            Some(b'f') if self.eat(b"false") => Ok(Value::Bool(false)),
-            Some(b'n') if self.eat(b"null") => Ok(Value::Null),
-            Some(b'N') if self.eat(b"NaN") => Ok(Value::Number(Number::Float(f64::NAN))),
-            Some(b'I') if self.eat(b"Infinity") => Ok(Value::Number(Number::Float(f64::INFINITY))),
-            Some(b'-') if self.eat(b"-Infinity") => Ok(Value::Number(Number::Float(f64::NEG_INFINITY))),
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            Some(_) => Err(self.err("expected a JSON value")),
-        }
-    }
-
-    fn object(&mut self, depth: usize) -> Result<Value, JsonError> {
-        if depth >= MAX_DEPTH {
-            return Err(self.err("nesting too deep"));
-        }
-        self.i += 1; // '{'
-        let mut map = Map::new();
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-            return Ok(Value::Object(map));
-        }
-        loop {
-            self.skip_ws();
-            if self.peek() != Some(b'"') {
-                return Err(self.err("expected a string key"));
-            }
-            let key = self.string()?;
-            self.skip_ws();
-            if self.peek() != Some(b':') {
-                return Err(self.err("expected `:` after an object key"));
-            }
-            self.i += 1;
-            self.skip_ws();
-            let v = self.value(depth + 1)?;
-            // Like Python's json.loads: a repeated key keeps its first
-            // position and its last value.
-            map.insert(key, v);
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(Value::Object(map));
-                }
-                _ => return Err(self.err("expected `,` or `}` in an object")),
-            }
-        }
-    }
-
-    fn array(&mut self, depth: usize) -> Result<Value, JsonError> {
-        if depth >= MAX_DEPTH {
-            return Err(self.err("nesting too deep"));
-        }
-        self.i += 1; // '['
-        let mut items = Vec::new();
-        self.skip_ws();
-        if self.peek() == Some(b']') {
-            self.i += 1;
-            return Ok(Value::Array(items));
-        }
-        loop {
-            self.skip_ws();
-            items.push(self.value(depth + 1)?);
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b']') => {
-                    self.i += 1;
-                    return Ok(Value::Array(items));
-                }
-                _ => return Err(self.err("expected `,` or `]` in an array")),
-            }
-        }
-    }
-
-    fn number(&mut self) -> Result<Value, JsonError> {
-        let start = self.i;
-        let neg = self.peek() == Some(b'-');
-        if neg {
-            self.i += 1;
-        }
-        match self.peek() {
-            Some(b'0') => self.i += 1,
-            Some(b'1'..=b'9') => {
-                while let Some(b'0'..=b'9') = self.peek() {
-                    self.i += 1;
-                }
-            }
-            _ => return Err(self.err("expected a digit")),
-        }
-        let int_end = self.i;
-        let mut is_float = false;
-        if self.peek() == Some(b'.') {
-            is_float = true;
-            self.i += 1;
-            if !matches!(self.peek(), Some(b'0'..=b'9')) {
-                return Err(self.err("expected a digit after `.`"));
-            }
-            while let Some(b'0'..=b'9') = self.peek() {
-                self.i += 1;
-            }
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            is_float = true;
-            self.i += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.i += 1;
-            }
-            if !matches!(self.peek(), Some(b'0'..=b'9')) {
-                return Err(self.err("expected a digit in the exponent"));
-            }
-            while let Some(b'0'..=b'9') = self.peek() {
-                self.i += 1;
-            }
-        }
-        // The bytes matched above are ASCII, so this cannot fail.
-        let text = std::str::from_utf8(&self.s[start..self.i])
-            .map_err(|_| JsonError { offset: start, message: "invalid number" })?;
-        if !is_float {
-            let digits = &self.s[start + usize::from(neg)..int_end];
-            if let Some(u) = parse_u64(digits) {
-                if !neg {
-                    return Ok(Value::Number(Number::PosInt(u)));
-                }
-                if u == 0 {
-                    return Ok(Value::Number(Number::Float(-0.0)));
-                }
-                if u <= i64::MAX as u64 + 1 {
-                    return Ok(Value::Number(Number::NegInt((u as i128).wrapping_neg() as i64)));
-                }
-            }
-            // Integers beyond 64 bits are read as floats, as serde_json does.
-        }
-        text.parse::<f64>()
-            .map(|f| Value::Number(Number::Float(f)))
-            .map_err(|_| JsonError { offset: start, message: "invalid number" })
-    }
-
-    fn hex4(&mut self) -> Result<u32, JsonError> {
-        let mut v = 0u32;
-        for _ in 0..4 {
-            let d = match self.peek() {
-                Some(c @ b'0'..=b'9') => c - b'0',
-                Some(c @ b'a'..=b'f') => c - b'a' + 10,
-                Some(c @ b'A'..=b'F') => c - b'A' + 10,
-                _ => return Err(self.err("expected four hex digits after `\\u`")),
-            };
-            v = v * 16 + u32::from(d);
-            self.i += 1;
-        }
+    with_jiter(text, |j, data| {
+        let peek = j.peek()?;
+        let v = value(j, data, peek, 0)?;
+        j.finish()?;
         Ok(v)
-    }
-
-    fn string(&mut self) -> Result<String, JsonError> {
-        self.i += 1; // opening quote
-        let mut out: Vec<u8> = Vec::new();
-        loop {
-            let rest = &self.s[self.i..];
-            let Some(pos) = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20) else {
-                self.i = self.s.len();
-                return Err(self.err("unterminated string"));
-            };
-            out.extend_from_slice(&rest[..pos]);
-            self.i += pos;
-            match self.s[self.i] {
-                b'"' => {
-                    self.i += 1;
-                    return String::from_utf8(out).map_err(|e| JsonError {
-                        offset: self.i - 1 - (out_len_after(&e)),
-                        message: "invalid UTF-8 in a string",
-                    });
-                }
-                b'\\' => {
-                    self.i += 1;
-                    let Some(c) = self.peek() else {
-                        return Err(self.err("unterminated escape"));
-                    };
-                    self.i += 1;
-                    match c {
-                        b'"' => out.push(b'"'),
-                        b'\\' => out.push(b'\\'),
-                        b'/' => out.push(b'/'),
-                        b'b' => out.push(0x08),
-                        b'f' => out.push(0x0c),
-                        b'n' => out.push(b'\n'),
-                        b'r' => out.push(b'\r'),
-                        b't' => out.push(b'\t'),
-                        b'u' => {
-                            let cp = self.unicode_escape()?;
-                            let mut buf = [0u8; 4];
-                            out.extend_from_slice(cp.encode_utf8(&mut buf).as_bytes());
-                        }
-                        _ => {
-                            self.i -= 1;
-                            return Err(self.err("invalid escape"));
-                        }
-                    }
-                }
-                _ => return Err(self.err("control character in a string")),
-            }
-        }
-    }
-
-    /// After `\u`: one code point, pairing surrogates; a lone surrogate is U+FFFD.
-    fn unicode_escape(&mut self) -> Result<char, JsonError> {
-        let hi = self.hex4()?;
-        if (0xD800..0xDC00).contains(&hi) {
-            if self.s[self.i..].starts_with(b"\\u") {
-                let save = self.i;
-                self.i += 2;
-                let lo = self.hex4()?;
-                if (0xDC00..0xE000).contains(&lo) {
-                    let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
-                    return Ok(char::from_u32(cp).unwrap_or('\u{FFFD}'));
-                }
-                self.i = save; // not a low surrogate: decode it on its own next
-            }
-            return Ok('\u{FFFD}');
-        }
-        Ok(char::from_u32(hi).unwrap_or('\u{FFFD}'))
-    }
+    })
 }
 
-/// How many bytes of a failed UTF-8 buffer follow the first invalid byte.
-fn out_len_after(e: &std::string::FromUtf8Error) -> usize {
-    let bytes = e.as_bytes();
-    bytes.len().saturating_sub(e.utf8_error().valid_up_to())
+thread_local! {
+    /// jiter's buffer for strings with escapes, kept from line to line.
+    static TAPE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `f` on a jiter over `text` (lone surrogate escapes replaced, see
+/// [`mend_lone_surrogates`]), reusing this thread's string buffer.
+fn with_jiter<T>(text: &[u8], f: impl FnOnce(&mut Jiter<'_>, &[u8]) -> Result<T, JsonError>) -> Result<T, JsonError> {
+    let mended = mend_lone_surrogates(text);
+    let data = mended.as_deref().unwrap_or(text);
+    let tape = TAPE.with(Cell::take);
+    let mut j = Jiter::with_tape(data, tape).with_allow_inf_nan();
+    let out = f(&mut j, data).map_err(|mut e| {
+        if e.message == INVALID_UTF8 {
+            // jiter counts in the decoded string; report the byte itself.
+            e.offset = std::str::from_utf8(text).err().map_or(e.offset, |u| u.valid_up_to());
+        }
+        e
+    });
+    let mut tape = j.into_tape();
+    if tape.capacity() <= 1 << 16 {
+        tape.clear();
+        TAPE.with(|t| t.set(tape));
+    }
+    out
+}
+
+/// A copy of `text` with each lone surrogate escape (`\ud800` not followed
+/// by a low surrogate escape, or a low one on its own) replaced by `\ufffd`
+/// (the same length, so byte offsets stay true), or `None` if there is none.
+/// jiter refuses lone surrogates; CPython writes them and this reader has
+/// always read them as U+FFFD.
+fn mend_lone_surrogates(text: &[u8]) -> Option<Vec<u8>> {
+    if memchr::memmem::find(text, b"\\ud").is_none() && memchr::memmem::find(text, b"\\uD").is_none() {
+        return None;
+    }
+    let surrogate = |at: usize| -> Option<u32> {
+        let hex = text.get(at..at + 6)?;
+        if &hex[..2] != b"\\u" {
+            return None;
+        }
+        let s = std::str::from_utf8(&hex[2..]).ok()?;
+        if !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(s, 16).ok().filter(|u| (0xD800..0xE000).contains(u))
+    };
+    let mut out: Option<Vec<u8>> = None;
+    let mut i = 0;
+    while let Some(pos) = memchr::memchr(b'\\', &text[i..]) {
+        let at = i + pos;
+        match surrogate(at) {
+            Some(hi) if hi < 0xDC00 && surrogate(at + 6).is_some_and(|lo| lo >= 0xDC00) => i = at + 12,
+            Some(_) => {
+                out.get_or_insert_with(|| text.to_vec())[at..at + 6].copy_from_slice(b"\\ufffd");
+                i = at + 6;
+            }
+            // Any other escape: the backslash and the byte it escapes.
+            None => i = at + 2,
+        }
+        if i >= text.len() {
+            break;
+        }
+    }
+    out
+}
+
+fn not_a_value(offset: usize) -> JsonError {
+    JsonError { offset, message: "expected a JSON value" }
+}
+
+fn too_deep(j: &Jiter<'_>) -> JsonError {
+    JsonError { offset: j.current_index(), message: "nesting too deep" }
+}
+
+/// Reads the value whose first byte is `peek`.
+fn value(j: &mut Jiter<'_>, data: &[u8], peek: Peek, depth: usize) -> Result<Value, JsonError> {
+    Ok(match peek {
+        Peek::String => Value::String(j.known_str()?.to_owned()),
+        Peek::Object => Value::Object(object(j, data, depth)?),
+        Peek::Array => {
+            if depth >= MAX_DEPTH {
+                return Err(too_deep(j));
+            }
+            let mut items = Vec::new();
+            let mut next = j.known_array()?;
+            while let Some(p) = next {
+                items.push(value(j, data, p, depth + 1)?);
+                next = j.array_step()?;
+            }
+            items.shrink_to_fit();
+            Value::Array(items)
+        }
+        // A misspelt literal is reported at its first byte.
+        Peek::Null => {
+            let start = j.current_index();
+            j.known_null().map_err(|_| not_a_value(start))?;
+            Value::Null
+        }
+        Peek::True | Peek::False => {
+            let start = j.current_index();
+            Value::Bool(j.known_bool(peek).map_err(|_| not_a_value(start))?)
+        }
+        Peek::NaN | Peek::Infinity => {
+            let start = j.current_index();
+            Value::Number(number(j.known_number_bytes(peek).map_err(|_| not_a_value(start))?))
+        }
+        Peek::Minus => {
+            let start = j.current_index();
+            Value::Number(number(j.known_number_bytes(peek).map_err(|e| {
+                // `-` must be followed by a digit (`-Infinity` aside).
+                match data.get(start + 1) {
+                    Some(b'0'..=b'9') => JsonError::from(e),
+                    _ => JsonError { offset: start + 1, message: "expected a digit" },
+                }
+            })?))
+        }
+        p if p.is_num() => Value::Number(number(j.known_number_bytes(p)?)),
+        _ => return Err(not_a_value(j.current_index())),
+    })
+}
+
+/// Reads an object (the next byte is its `{`).
+fn object(j: &mut Jiter<'_>, data: &[u8], depth: usize) -> Result<Map, JsonError> {
+    if depth >= MAX_DEPTH {
+        return Err(too_deep(j));
+    }
+    let mut pairs = Vec::new();
+    let mut key = j.known_object()?.map(str::to_owned);
+    while let Some(k) = key {
+        let peek = j.peek()?;
+        pairs.push((k, value(j, data, peek, depth + 1)?));
+        key = j.next_key()?.map(str::to_owned);
+    }
+    pairs.shrink_to_fit();
+    Ok(Map::from_pairs(pairs))
+}
+
+/// A number from its JSON text (already checked by jiter): integers that
+/// fit stay integers, `-0` and larger integers become floats (as
+/// `serde_json` reads them).
+fn number(text: &[u8]) -> Number {
+    match text {
+        b"NaN" => return Number::Float(f64::NAN),
+        b"Infinity" => return Number::Float(f64::INFINITY),
+        b"-Infinity" => return Number::Float(f64::NEG_INFINITY),
+        _ => {}
+    }
+    let neg = text.first() == Some(&b'-');
+    let digits = &text[usize::from(neg)..];
+    if digits.iter().all(u8::is_ascii_digit)
+        && let Some(u) = parse_u64(digits)
+    {
+        if !neg {
+            return Number::PosInt(u);
+        }
+        if u == 0 {
+            return Number::Float(-0.0);
+        }
+        if u <= i64::MAX as u64 + 1 {
+            return Number::NegInt((u as i128).wrapping_neg() as i64);
+        }
+    }
+    // jiter checked the syntax; JSON numbers are valid Rust float literals.
+    let f = std::str::from_utf8(text).ok().and_then(|s| s.parse::<f64>().ok());
+    Number::Float(f.unwrap_or(f64::NAN))
 }
 
 fn parse_u64(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
     let mut v: u64 = 0;
     for &d in digits {
         v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
     }
     Some(v)
+}
+
+/// Which top-level key of a record line came last (first occurrences
+/// count, as for a map where a repeated key keeps its first position).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LastKey {
+    /// No key (an empty object).
+    None,
+    /// One of the record's seven fields.
+    Field,
+    /// The integrity field `_ih`.
+    Integrity,
+    /// The `_nonfinite` index.
+    NonFinite,
+    /// Another field: the last of `extra`.
+    Extra,
+}
+
+/// The top-level object of a record line, each field in its slot.
+#[derive(Debug)]
+pub(crate) struct TopLevel {
+    /// The record's fields, in the order of [`FIELDS`] (last value of a
+    /// repeated key).
+    pub(crate) fields: [Option<Value>; 7],
+    /// `_ih`, if present.
+    pub(crate) integrity: Option<Value>,
+    /// `_nonfinite`, if present.
+    pub(crate) nonfinite: Option<Value>,
+    /// Other fields, in order, each key once.
+    pub(crate) extra: Map,
+    /// Which key came last.
+    pub(crate) last: LastKey,
+}
+
+/// Reads a record line: `Ok(None)` if it is valid JSON but not an object.
+pub(crate) fn parse_top_level(text: &[u8]) -> Result<Option<TopLevel>, JsonError> {
+    with_jiter(text, |j, data| {
+        let peek = j.peek()?;
+        if peek != Peek::Object {
+            value(j, data, peek, 0)?;
+            j.finish()?;
+            return Ok(None);
+        }
+        let mut top = TopLevel {
+            fields: Default::default(),
+            integrity: None,
+            nonfinite: None,
+            extra: Map::new(),
+            last: LastKey::None,
+        };
+        let mut extra: Vec<(String, Value)> = Vec::new();
+        // Positions of extra keys, once there are many of them.
+        let mut index: Option<HashMap<String, usize>> = None;
+        let mut key = j.known_object()?.map(|k| slot_of(k).ok_or_else(|| k.to_owned()));
+        while let Some(k) = key {
+            let peek = j.peek()?;
+            let v = value(j, data, peek, 1)?;
+            let (slot, last) = match k {
+                Ok(Slot::Field(i)) => (&mut top.fields[i], LastKey::Field),
+                Ok(Slot::Integrity) => (&mut top.integrity, LastKey::Integrity),
+                Ok(Slot::NonFinite) => (&mut top.nonfinite, LastKey::NonFinite),
+                Err(name) => {
+                    let found = match &index {
+                        Some(ix) => ix.get(&name).copied(),
+                        None => extra.iter().position(|(k, _)| *k == name),
+                    };
+                    match found {
+                        Some(i) => extra[i].1 = v,
+                        None => {
+                            if let Some(ix) = &mut index {
+                                ix.insert(name.clone(), extra.len());
+                            }
+                            extra.push((name, v));
+                            top.last = LastKey::Extra;
+                            if index.is_none() && extra.len() > 32 {
+                                index = Some(extra.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect());
+                            }
+                        }
+                    }
+                    key = j.next_key()?.map(|k| slot_of(k).ok_or_else(|| k.to_owned()));
+                    continue;
+                }
+            };
+            if slot.replace(v).is_none() {
+                top.last = last;
+            }
+            key = j.next_key()?.map(|k| slot_of(k).ok_or_else(|| k.to_owned()));
+        }
+        j.finish()?;
+        top.extra = Map::from_pairs(extra);
+        Ok(Some(top))
+    })
+}
+
+/// Where a top-level key goes.
+enum Slot {
+    Field(usize),
+    Integrity,
+    NonFinite,
+}
+
+fn slot_of(key: &str) -> Option<Slot> {
+    match key {
+        crate::codec::INTEGRITY_KEY => Some(Slot::Integrity),
+        crate::codec::NONFINITE_KEY => Some(Slot::NonFinite),
+        _ => FIELDS.iter().position(|f| *f == key).map(Slot::Field),
+    }
 }
 
 #[cfg(test)]
@@ -373,6 +427,15 @@ mod tests {
         }
         assert!(parse(b"\"\xff\"").is_err());
         assert!(parse(b"\"\xe2\x82\"").is_err(), "torn multi-byte character");
+    }
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters_at_the_same_offsets() {
+        assert_eq!(p(r#""\udc00\ud83d\ude00\uD800""#).as_str(), Some("\u{FFFD}😀\u{FFFD}"));
+        assert_eq!(p(r#""\\ud800""#).as_str(), Some("\\ud800"), "an escaped backslash, not an escape");
+        assert_eq!(p(r#""\ud800\ud800\udc00""#).as_str(), Some("\u{FFFD}\u{10000}"));
+        let e = parse(br#"["\ud800", x]"#).expect_err("x");
+        assert_eq!(e.offset, 11);
     }
 
     #[test]

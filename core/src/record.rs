@@ -127,37 +127,44 @@ impl IterationRecord {
     /// # Errors
     /// A [`FieldError`] naming the first missing or mistyped field.
     pub fn from_map(mut map: Map) -> Result<Self, FieldError> {
-        fn take(map: &mut Map, field: &str) -> Result<Value, FieldError> {
-            map.shift_remove(field).ok_or_else(|| FieldError::new(field, "is missing"))
-        }
+        let fields = FIELDS.map(|f| map.shift_remove(f));
+        Self::from_fields(fields, map)
+    }
+
+    /// Builds a record from the values of [`FIELDS`] (in that order) and
+    /// the other fields, checking every field in that order.
+    pub(crate) fn from_fields(fields: [Option<Value>; 7], extra: Map) -> Result<Self, FieldError> {
         fn wrong(field: &str, want: &str, got: &Value) -> FieldError {
             FieldError::new(field, format!("must be {want}, found {}", got.type_name()))
         }
-        let iteration_num = match take(&mut map, "iteration_num")? {
+        let [iteration_num, strategy_code, execution_result, metrics, classification_level, timestamp, champion] =
+            fields;
+        let take = |v: Option<Value>, field: &str| v.ok_or_else(|| FieldError::new(field, "is missing"));
+        let iteration_num = match take(iteration_num, "iteration_num")? {
             v @ Value::Number(_) => v.as_u64().ok_or_else(|| wrong("iteration_num", "a non-negative integer", &v))?,
             v => return Err(wrong("iteration_num", "a non-negative integer", &v)),
         };
-        let strategy_code = match take(&mut map, "strategy_code")? {
+        let strategy_code = match take(strategy_code, "strategy_code")? {
             Value::String(s) => s,
             v => return Err(wrong("strategy_code", "a string", &v)),
         };
-        let execution_result = match take(&mut map, "execution_result")? {
+        let execution_result = match take(execution_result, "execution_result")? {
             Value::Object(m) => m,
             v => return Err(wrong("execution_result", "an object", &v)),
         };
-        let metrics = match take(&mut map, "metrics")? {
+        let metrics = match take(metrics, "metrics")? {
             Value::Object(m) => m,
             v => return Err(wrong("metrics", "an object", &v)),
         };
-        let classification_level = match take(&mut map, "classification_level")? {
+        let classification_level = match take(classification_level, "classification_level")? {
             Value::String(s) => s,
             v => return Err(wrong("classification_level", "a string", &v)),
         };
-        let timestamp = match take(&mut map, "timestamp")? {
+        let timestamp = match take(timestamp, "timestamp")? {
             Value::String(s) => s,
             v => return Err(wrong("timestamp", "a string", &v)),
         };
-        let champion_updated = match take(&mut map, "champion_updated")? {
+        let champion_updated = match take(champion, "champion_updated")? {
             Value::Bool(b) => b,
             v => return Err(wrong("champion_updated", "a boolean", &v)),
         };
@@ -169,7 +176,7 @@ impl IterationRecord {
             classification_level,
             timestamp,
             champion_updated,
-            extra: map,
+            extra,
         })
     }
 

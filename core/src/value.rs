@@ -9,11 +9,308 @@
 
 use std::fmt;
 
-use indexmap::IndexMap;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
-/// An ordered JSON object: keys keep the order they were read or inserted in.
-pub type Map = IndexMap<String, Value>;
+/// An ordered JSON object: keys keep the order they were read or inserted
+/// in, each key at most once.
+///
+/// A small vector of `(key, value)` pairs, not a hash map: records hold a
+/// handful of keys per object, so a linear search is as fast as hashing and
+/// a history of a million records takes a fraction of the memory. Lookups
+/// and [`insert`](Self::insert) are linear in the number of keys; building
+/// a map with [`FromIterator`] is not quadratic. The method names follow
+/// `indexmap::IndexMap`, which this type replaced.
+#[derive(Clone, Default)]
+pub struct Map {
+    entries: Vec<(String, Value)>,
+}
+
+/// Maps with more keys than this are checked for repeated keys by sorting
+/// instead of pairwise comparison.
+const PAIRWISE_MAX: usize = 16;
+
+impl Map {
+    /// An empty map.
+    pub const fn new() -> Self {
+        Map { entries: Vec::new() }
+    }
+
+    /// An empty map with room for `n` keys.
+    pub fn with_capacity(n: usize) -> Self {
+        Map { entries: Vec::with_capacity(n) }
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the map has no keys.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        self.entries.iter().position(|(k, _)| k == key)
+    }
+
+    /// Sets `key` to `value`. A new key goes last; an existing key keeps its
+    /// position and gets the new value, and the old value is returned.
+    pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
+        match self.position(&key) {
+            Some(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            None => {
+                self.entries.push((key, value));
+                None
+            }
+        }
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// The value of `key`, to change it.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        self.entries.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// Removes `key`, keeping the order of the others; returns its value.
+    pub fn shift_remove(&mut self, key: &str) -> Option<Value> {
+        self.position(key).map(|i| self.entries.remove(i).1)
+    }
+
+    /// The key and value at position `i`.
+    pub fn get_index(&self, i: usize) -> Option<(&String, &Value)> {
+        self.entries.get(i).map(|(k, v)| (k, v))
+    }
+
+    /// The first key and value.
+    pub fn first(&self) -> Option<(&String, &Value)> {
+        self.get_index(0)
+    }
+
+    /// The last key and value.
+    pub fn last(&self) -> Option<(&String, &Value)> {
+        self.entries.last().map(|(k, v)| (k, v))
+    }
+
+    /// Keys in order.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator {
+        self.entries.iter().map(|(k, _)| k)
+    }
+
+    /// Values in order.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator {
+        self.entries.iter().map(|(_, v)| v)
+    }
+
+    /// Values in order, to change them.
+    pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut Value> + ExactSizeIterator {
+        self.entries.iter_mut().map(|(_, v)| v)
+    }
+
+    /// Keys and values in order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter(self.entries.iter())
+    }
+
+    /// Keys and values in order, values to change.
+    pub fn iter_mut(&mut self) -> IterMut<'_> {
+        IterMut(self.entries.iter_mut())
+    }
+
+    /// Removes every key.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Keeps the pairs for which `f` returns true.
+    pub fn retain(&mut self, mut f: impl FnMut(&String, &mut Value) -> bool) {
+        self.entries.retain_mut(|(k, v)| f(k, v));
+    }
+
+    /// Builds a map from pairs in order; a repeated key keeps its first
+    /// position and its last value (as [`insert`](Self::insert) does, and
+    /// as Python's `json.loads` does).
+    pub(crate) fn from_pairs(mut entries: Vec<(String, Value)>) -> Self {
+        dedup_keep_first_position_last_value(&mut entries);
+        Map { entries }
+    }
+}
+
+/// Repeated keys: the first position, the last value; in place.
+fn dedup_keep_first_position_last_value(entries: &mut Vec<(String, Value)>) {
+    let n = entries.len();
+    if n < 2 {
+        return;
+    }
+    // For each position, the position of the first pair with the same key
+    // (itself if it is the first).
+    let mut first: Vec<usize> = Vec::new();
+    if n <= PAIRWISE_MAX {
+        for j in 1..n {
+            if let Some(i) = (0..j).find(|&i| entries[i].0 == entries[j].0) {
+                if first.is_empty() {
+                    first = (0..n).collect();
+                }
+                first[j] = first[i];
+            }
+        }
+    } else {
+        let mut order: Vec<usize> = (0..n).collect();
+        // Stable: equal keys stay in position order.
+        order.sort_by(|&a, &b| entries[a].0.cmp(&entries[b].0));
+        for w in 1..n {
+            let (a, b) = (order[w - 1], order[w]);
+            if entries[a].0 == entries[b].0 {
+                if first.is_empty() {
+                    first = (0..n).collect();
+                }
+                first[b] = first[a];
+            }
+        }
+    }
+    if first.is_empty() {
+        return;
+    }
+    // Later values move to the first position, later pairs are dropped.
+    for j in 0..n {
+        let i = first[j];
+        if i != j {
+            let v = std::mem::take(&mut entries[j].1);
+            entries[i].1 = v;
+        }
+    }
+    let mut j = 0;
+    entries.retain(|_| {
+        let keep = first[j] == j;
+        j += 1;
+        keep
+    });
+}
+
+impl fmt::Debug for Map {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for Map {
+    /// The same keys with equal values, in any order (as `IndexMap`).
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
+impl FromIterator<(String, Value)> for Map {
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Self {
+        Map::from_pairs(iter.into_iter().collect())
+    }
+}
+
+impl Extend<(String, Value)> for Map {
+    fn extend<I: IntoIterator<Item = (String, Value)>>(&mut self, iter: I) {
+        self.entries.extend(iter);
+        dedup_keep_first_position_last_value(&mut self.entries);
+    }
+}
+
+impl<const N: usize> From<[(String, Value); N]> for Map {
+    fn from(pairs: [(String, Value); N]) -> Self {
+        pairs.into_iter().collect()
+    }
+}
+
+/// Iterator over a [`Map`]'s keys and values.
+#[derive(Clone, Debug)]
+pub struct Iter<'a>(std::slice::Iter<'a, (String, Value)>);
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a String, &'a Value);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(k, v)| (k, v))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back().map(|(k, v)| (k, v))
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+/// Iterator over a [`Map`]'s keys and mutable values.
+#[derive(Debug)]
+pub struct IterMut<'a>(std::slice::IterMut<'a, (String, Value)>);
+
+impl<'a> Iterator for IterMut<'a> {
+    type Item = (&'a String, &'a mut Value);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(k, v)| (&*k, v))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for IterMut<'_> {}
+
+/// Owning iterator over a [`Map`]'s keys and values.
+#[derive(Debug)]
+pub struct IntoIter(std::vec::IntoIter<(String, Value)>);
+
+impl Iterator for IntoIter {
+    type Item = (String, Value);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for IntoIter {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back()
+    }
+}
+
+impl ExactSizeIterator for IntoIter {}
+
+impl IntoIterator for Map {
+    type Item = (String, Value);
+    type IntoIter = IntoIter;
+    fn into_iter(self) -> IntoIter {
+        IntoIter(self.entries.into_iter())
+    }
+}
+
+impl<'a> IntoIterator for &'a Map {
+    type Item = (&'a String, &'a Value);
+    type IntoIter = Iter<'a>;
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Map {
+    type Item = (&'a String, &'a mut Value);
+    type IntoIter = IterMut<'a>;
+    fn into_iter(self) -> IterMut<'a> {
+        self.iter_mut()
+    }
+}
 
 /// A JSON number as read from a line.
 ///
@@ -301,6 +598,27 @@ mod tests {
         assert_eq!(Value::from(f64::INFINITY).to_serde_json(), serde_json::Value::Null);
         let v: Value = serde_json::json!({"a": [1, -2, 2.5, "x", null, true]}).into();
         assert_eq!(Value::from(v.to_serde_json()), v);
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_first_position_and_last_value() {
+        for n in [3usize, 40] {
+            let mut pairs: Vec<(String, Value)> = (0..n as u64).map(|i| (format!("k{i}"), Value::from(i))).collect();
+            pairs.push(("k1".into(), Value::from("last")));
+            pairs.push(("k0".into(), Value::Null));
+            let m: Map = pairs.into_iter().collect();
+            assert_eq!(m.len(), n);
+            assert_eq!(m.get_index(1), Some((&"k1".to_string(), &Value::from("last"))));
+            assert_eq!(m.get_index(0).map(|(_, v)| v), Some(&Value::Null));
+            assert_eq!(m.keys().last().map(String::as_str), Some(format!("k{}", n - 1).as_str()));
+        }
+        let mut m = Map::new();
+        assert_eq!(m.insert("a".into(), Value::from(1u64)), None);
+        m.insert("b".into(), Value::from(2u64));
+        assert_eq!(m.insert("a".into(), Value::from(3u64)), Some(Value::from(1u64)));
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(m.shift_remove("a"), Some(Value::from(3u64)));
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["b"]);
     }
 
     #[test]
