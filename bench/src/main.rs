@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p ihist-bench            # full run (several minutes)
 //! cargo run --release -p ihist-bench -- --quick # small sizes, a smoke run
+//! cargo run --release -p ihist-bench -- --decode # decoding only: 100k-record files, get_all's peak at 1M
 //! options: --dir DIR (default target/bench-data; must be on the disk to measure,
 //!          not a tmpfs), --rounds N (default 3; medians are reported)
 //! ```
@@ -22,6 +23,7 @@ use iteration_history::{History, Options};
 
 mod counting;
 mod data;
+mod decode;
 mod saves;
 
 use saves::Method;
@@ -30,11 +32,12 @@ struct Args {
     dir: PathBuf,
     rounds: usize,
     quick: bool,
+    decode: bool,
 }
 
 fn parse_args() -> Result<Result<Args, (String, PathBuf)>, String> {
     let mut args = std::env::args().skip(1);
-    let mut out = Args { dir: PathBuf::from("target/bench-data"), rounds: 3, quick: false };
+    let mut out = Args { dir: PathBuf::from("target/bench-data"), rounds: 3, quick: false, decode: false };
     while let Some(a) = args.next() {
         match a.as_str() {
             "--dir" => out.dir = args.next().ok_or("--dir needs a directory")?.into(),
@@ -43,6 +46,7 @@ fn parse_args() -> Result<Result<Args, (String, PathBuf)>, String> {
                     args.next().and_then(|s| s.parse().ok()).filter(|&n| n > 0).ok_or("--rounds needs N > 0")?
             }
             "--quick" => out.quick = true,
+            "--decode" => out.decode = true,
             "--child" => {
                 let op = args.next().ok_or("--child needs OP PATH")?;
                 let path = args.next().ok_or("--child needs OP PATH")?;
@@ -147,13 +151,22 @@ fn run(args: &Args) -> io::Result<()> {
     }
     println!("- rounds: {} (saves: every save of every round counts; reads: medians of repeated calls)", args.rounds);
     println!("- load average at the start (1, 5, 15 min): {}\n", loadavg());
+    if args.decode {
+        decode::bench(&dir, if args.quick { 10_000 } else { 100_000 })?;
+        let n = if args.quick { 100_000 } else { 1_000_000 };
+        eprintln!("memory: building the {n}-record history");
+        let (big, _) = data::template(&dir, n)?;
+        bench_memory(&big, &["open", "iter", "get_all"])?;
+        let _ = std::fs::remove_dir_all(&work);
+        return Ok(());
+    }
     let save_sizes: &[u64] = if args.quick { &[100, 1000] } else { &[100, 1000, 10_000, 100_000] };
     let read_sizes: &[u64] = if args.quick { &[10_000] } else { &[10_000, 100_000, 1_000_000] };
     let saves_per_run = 100;
     bench_saves(args, &dir, &work, save_sizes, saves_per_run)?;
     bench_threads(&dir, &work, if args.quick { 80 } else { 400 })?;
     let big = bench_reads(&dir, read_sizes)?;
-    bench_memory(&big)?;
+    bench_memory(&big, &["open", "load_recent", "last_iteration_num", "verify", "count", "iter", "get_all"])?;
     println!("Load average at the end (1, 5, 15 min): {}", loadavg());
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
@@ -400,7 +413,7 @@ fn bench_reads(dir: &Path, sizes: &[u64]) -> io::Result<PathBuf> {
     Ok(last)
 }
 
-fn bench_memory(path: &Path) -> io::Result<()> {
+fn bench_memory(path: &Path, ops: &[&str]) -> io::Result<()> {
     let exe = std::env::current_exe()?;
     let size = std::fs::metadata(path)?.len() as f64 / 1e6;
     let records = path
@@ -411,10 +424,11 @@ fn bench_memory(path: &Path) -> io::Result<()> {
         .unwrap_or(0);
     println!("## Peak memory on the {}-record history ({size:.0} MB)\n", size_label(records));
     println!("Each operation runs in a fresh child process; peak resident memory is its `VmHWM`.\n");
-    println!("| operation (read-only handle) | peak RSS (MB) | above the open-only baseline (MB) |");
-    println!("|---|---:|---:|");
+    println!("| operation (read-only handle) | peak RSS (MB) | above the open-only baseline (MB) | peak ÷ file size |");
+    println!("|---|---:|---:|---:|");
     let mut baseline = None;
-    for op in ["open", "load_recent", "last_iteration_num", "verify", "count", "iter", "get_all"] {
+    let mut get_all = 0.0;
+    for &op in ops {
         eprintln!("memory: {op}");
         let out = Command::new(&exe).arg("--child").arg(op).arg(path).output()?;
         if !out.status.success() {
@@ -433,9 +447,13 @@ fn bench_memory(path: &Path) -> io::Result<()> {
             "iter" => "`iter()` over every record (streaming)".to_string(),
             other => format!("`{other}`"),
         };
-        println!("| {label} | {mb:.1} | {:.1} |", mb - b);
+        println!("| {label} | {mb:.1} | {:.1} | {:.2}× |", mb - b, mb * 1.048_576 / size);
+        if op == "get_all" {
+            get_all = mb * 1.048_576 / size;
+        }
     }
     println!();
+    println!("- `get_all` peak RSS ÷ file size: {get_all:.2}× (goal ≤ 2×): {}\n", met(get_all <= 2.0));
     Ok(())
 }
 

@@ -76,37 +76,60 @@ impl From<JiterError> for JsonError {
 
 /// Parses one complete JSON value; only whitespace may follow it.
 pub fn parse(text: &[u8]) -> Result<Value, JsonError> {
-    with_jiter(text, |j, data| {
+    with_jiter(text, |j, c| {
         let peek = j.peek()?;
-        let v = value(j, data, peek, 0)?;
+        let v = value(j, c, peek, 0)?;
         j.finish()?;
         Ok(v)
     })
 }
 
 thread_local! {
-    /// jiter's buffer for strings with escapes, kept from line to line.
-    static TAPE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    /// jiter's buffer for strings with escapes, and the stacks of unfinished
+    /// objects and arrays, kept from line to line.
+    static SCRATCH: Cell<Scratch> =
+        const { Cell::new((Vec::new(), Vec::new(), Vec::new())) };
+}
+
+/// jiter's string buffer, the members stack and the items stack of [`Ctx`].
+type Scratch = (Vec<u8>, Vec<(String, Value)>, Vec<Value>);
+
+/// What the walk of one text needs besides the jiter.
+struct Ctx<'a> {
+    /// The text as parsed.
+    data: &'a [u8],
+    /// Members of the objects being read (innermost last): each object is
+    /// then moved into a vector of exactly its size.
+    pairs: Vec<(String, Value)>,
+    /// Items of the arrays being read, likewise.
+    items: Vec<Value>,
 }
 
 /// Runs `f` on a jiter over `text` (lone surrogate escapes replaced, see
 /// [`mend_lone_surrogates`]), reusing this thread's string buffer.
-fn with_jiter<T>(text: &[u8], f: impl FnOnce(&mut Jiter<'_>, &[u8]) -> Result<T, JsonError>) -> Result<T, JsonError> {
+fn with_jiter<T>(
+    text: &[u8],
+    f: impl FnOnce(&mut Jiter<'_>, &mut Ctx<'_>) -> Result<T, JsonError>,
+) -> Result<T, JsonError> {
     let mended = mend_lone_surrogates(text);
     let data = mended.as_deref().unwrap_or(text);
-    let tape = TAPE.with(Cell::take);
+    let (tape, pairs, items) = SCRATCH.with(Cell::take);
+    let mut ctx = Ctx { data, pairs, items };
     let mut j = Jiter::with_tape(data, tape).with_allow_inf_nan();
-    let out = f(&mut j, data).map_err(|mut e| {
+    let out = f(&mut j, &mut ctx).map_err(|mut e| {
         if e.message == INVALID_UTF8 {
             // jiter counts in the decoded string; report the byte itself.
             e.offset = std::str::from_utf8(text).err().map_or(e.offset, |u| u.valid_up_to());
         }
         e
     });
-    let mut tape = j.into_tape();
-    if tape.capacity() <= 1 << 16 {
-        tape.clear();
-        TAPE.with(|t| t.set(tape));
+    let (mut tape, mut pairs, mut items) = (j.into_tape(), ctx.pairs, ctx.items);
+    // Left over after an error; big buffers are not kept.
+    tape.clear();
+    pairs.clear();
+    items.clear();
+    if tape.capacity() <= 1 << 16 && pairs.capacity() <= 1024 && items.capacity() <= 1024 {
+        SCRATCH.with(|t| t.set((tape, pairs, items)));
     }
     out
 }
@@ -117,7 +140,9 @@ fn with_jiter<T>(text: &[u8], f: impl FnOnce(&mut Jiter<'_>, &[u8]) -> Result<T,
 /// jiter refuses lone surrogates; CPython writes them and this reader has
 /// always read them as U+FFFD.
 fn mend_lone_surrogates(text: &[u8]) -> Option<Vec<u8>> {
-    if memchr::memmem::find(text, b"\\ud").is_none() && memchr::memmem::find(text, b"\\uD").is_none() {
+    static ESCAPE_U: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\\u"));
+    if !ESCAPE_U.find_iter(text).any(|i| matches!(text.get(i + 2), Some(b'd' | b'D'))) {
         return None;
     }
     let surrogate = |at: usize| -> Option<u32> {
@@ -160,22 +185,22 @@ fn too_deep(j: &Jiter<'_>) -> JsonError {
 }
 
 /// Reads the value whose first byte is `peek`.
-fn value(j: &mut Jiter<'_>, data: &[u8], peek: Peek, depth: usize) -> Result<Value, JsonError> {
+fn value(j: &mut Jiter<'_>, c: &mut Ctx<'_>, peek: Peek, depth: usize) -> Result<Value, JsonError> {
     Ok(match peek {
         Peek::String => Value::String(j.known_str()?.to_owned()),
-        Peek::Object => Value::Object(object(j, data, depth)?),
+        Peek::Object => Value::Object(object(j, c, depth)?),
         Peek::Array => {
             if depth >= MAX_DEPTH {
                 return Err(too_deep(j));
             }
-            let mut items = Vec::new();
+            let base = c.items.len();
             let mut next = j.known_array()?;
             while let Some(p) = next {
-                items.push(value(j, data, p, depth + 1)?);
+                let v = value(j, c, p, depth + 1)?;
+                c.items.push(v);
                 next = j.array_step()?;
             }
-            items.shrink_to_fit();
-            Value::Array(items)
+            Value::Array(c.items.drain(base..).collect())
         }
         // A misspelt literal is reported at its first byte.
         Peek::Null => {
@@ -195,7 +220,7 @@ fn value(j: &mut Jiter<'_>, data: &[u8], peek: Peek, depth: usize) -> Result<Val
             let start = j.current_index();
             Value::Number(number(j.known_number_bytes(peek).map_err(|e| {
                 // `-` must be followed by a digit (`-Infinity` aside).
-                match data.get(start + 1) {
+                match c.data.get(start + 1) {
                     Some(b'0'..=b'9') => JsonError::from(e),
                     _ => JsonError { offset: start + 1, message: "expected a digit" },
                 }
@@ -207,19 +232,19 @@ fn value(j: &mut Jiter<'_>, data: &[u8], peek: Peek, depth: usize) -> Result<Val
 }
 
 /// Reads an object (the next byte is its `{`).
-fn object(j: &mut Jiter<'_>, data: &[u8], depth: usize) -> Result<Map, JsonError> {
+fn object(j: &mut Jiter<'_>, c: &mut Ctx<'_>, depth: usize) -> Result<Map, JsonError> {
     if depth >= MAX_DEPTH {
         return Err(too_deep(j));
     }
-    let mut pairs = Vec::new();
+    let base = c.pairs.len();
     let mut key = j.known_object()?.map(str::to_owned);
     while let Some(k) = key {
         let peek = j.peek()?;
-        pairs.push((k, value(j, data, peek, depth + 1)?));
+        let v = value(j, c, peek, depth + 1)?;
+        c.pairs.push((k, v));
         key = j.next_key()?.map(str::to_owned);
     }
-    pairs.shrink_to_fit();
-    Ok(Map::from_pairs(pairs))
+    Ok(Map::from_pairs(c.pairs.drain(base..).collect()))
 }
 
 /// A number from its JSON text (already checked by jiter): integers that
@@ -297,10 +322,10 @@ pub(crate) struct TopLevel {
 
 /// Reads a record line: `Ok(None)` if it is valid JSON but not an object.
 pub(crate) fn parse_top_level(text: &[u8]) -> Result<Option<TopLevel>, JsonError> {
-    with_jiter(text, |j, data| {
+    with_jiter(text, |j, c| {
         let peek = j.peek()?;
         if peek != Peek::Object {
-            value(j, data, peek, 0)?;
+            value(j, c, peek, 0)?;
             j.finish()?;
             return Ok(None);
         }
@@ -317,7 +342,7 @@ pub(crate) fn parse_top_level(text: &[u8]) -> Result<Option<TopLevel>, JsonError
         let mut key = j.known_object()?.map(|k| slot_of(k).ok_or_else(|| k.to_owned()));
         while let Some(k) = key {
             let peek = j.peek()?;
-            let v = value(j, data, peek, 1)?;
+            let v = value(j, c, peek, 1)?;
             let (slot, last) = match k {
                 Ok(Slot::Field(i)) => (&mut top.fields[i], LastKey::Field),
                 Ok(Slot::Integrity) => (&mut top.integrity, LastKey::Integrity),
@@ -366,7 +391,7 @@ fn slot_of(key: &str) -> Option<Slot> {
     match key {
         crate::codec::INTEGRITY_KEY => Some(Slot::Integrity),
         crate::codec::NONFINITE_KEY => Some(Slot::NonFinite),
-        _ => FIELDS.iter().position(|f| *f == key).map(Slot::Field),
+        _ => FIELDS.iter().position(|f| f.len() == key.len() && *f == key).map(Slot::Field),
     }
 }
 

@@ -21,7 +21,6 @@ mod json {
     // U+FFFD. Nesting deeper than [`MAX_DEPTH`] is refused instead of
     // overflowing the stack. The reader works on bytes and never panics.
 
-
     use iteration_history::json::JsonError;
     use iteration_history::{Map, Number, Value};
 
