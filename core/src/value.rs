@@ -86,6 +86,21 @@ impl Map {
         self.position(key).map(|i| self.entries.remove(i).1)
     }
 
+    /// Removes `key`, moving the last pair into its place; returns its value.
+    pub fn swap_remove(&mut self, key: &str) -> Option<Value> {
+        self.position(key).map(|i| self.entries.swap_remove(i).1)
+    }
+
+    /// The stored key and the value of `key`.
+    pub fn get_key_value(&self, key: &str) -> Option<(&String, &Value)> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(k, v)| (k, v))
+    }
+
+    /// Sorts the pairs by key.
+    pub fn sort_keys(&mut self) {
+        self.entries.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+
     /// The key and value at position `i`.
     pub fn get_index(&self, i: usize) -> Option<(&String, &Value)> {
         self.entries.get(i).map(|(k, v)| (k, v))
@@ -206,6 +221,21 @@ impl PartialEq for Map {
     /// The same keys with equal values, in any order (as `IndexMap`).
     fn eq(&self, other: &Self) -> bool {
         self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
+impl std::ops::Index<&str> for Map {
+    type Output = Value;
+
+    /// The value of `key`.
+    ///
+    /// # Panics
+    /// If `key` is absent (as `IndexMap` does).
+    fn index(&self, key: &str) -> &Value {
+        match self.get(key) {
+            Some(v) => v,
+            None => panic!("key {key:?} not in the map"),
+        }
     }
 }
 
