@@ -464,6 +464,13 @@ mod tests {
     }
 
     #[test]
+    fn an_integer_part_of_more_than_4300_digits_is_refused_as_cpython_does() {
+        assert!(parse("9".repeat(4300).as_bytes()).is_ok());
+        let e = parse(format!("[{}]", "9".repeat(4301)).as_bytes()).expect_err("too long");
+        assert_eq!(e.message, "number with more than 4300 digits");
+    }
+
+    #[test]
     fn deep_nesting_is_refused_not_a_stack_overflow() {
         let deep = "[".repeat(100_000);
         assert_eq!(parse(deep.as_bytes()).map_err(|e| e.message), Err("nesting too deep"));
