@@ -54,6 +54,9 @@ impl Map {
         self.entries.iter().position(|(k, _)| k == key)
     }
 
+    // The lookups take any `&Q` that is a `str` (`&str`, `&String`), as
+    // `IndexMap`'s do.
+
     /// Sets `key` to `value`. A new key goes last; an existing key keeps its
     /// position and gets the new value, and the old value is returned.
     pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
@@ -67,32 +70,35 @@ impl Map {
     }
 
     /// The value of `key`.
-    pub fn get(&self, key: &str) -> Option<&Value> {
+    pub fn get<Q: ?Sized + AsRef<str>>(&self, key: &Q) -> Option<&Value> {
+        let key = key.as_ref();
         self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     /// The value of `key`, to change it.
-    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+    pub fn get_mut<Q: ?Sized + AsRef<str>>(&mut self, key: &Q) -> Option<&mut Value> {
+        let key = key.as_ref();
         self.entries.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     /// Whether `key` is present.
-    pub fn contains_key(&self, key: &str) -> bool {
-        self.position(key).is_some()
+    pub fn contains_key<Q: ?Sized + AsRef<str>>(&self, key: &Q) -> bool {
+        self.position(key.as_ref()).is_some()
     }
 
     /// Removes `key`, keeping the order of the others; returns its value.
-    pub fn shift_remove(&mut self, key: &str) -> Option<Value> {
-        self.position(key).map(|i| self.entries.remove(i).1)
+    pub fn shift_remove<Q: ?Sized + AsRef<str>>(&mut self, key: &Q) -> Option<Value> {
+        self.position(key.as_ref()).map(|i| self.entries.remove(i).1)
     }
 
     /// Removes `key`, moving the last pair into its place; returns its value.
-    pub fn swap_remove(&mut self, key: &str) -> Option<Value> {
-        self.position(key).map(|i| self.entries.swap_remove(i).1)
+    pub fn swap_remove<Q: ?Sized + AsRef<str>>(&mut self, key: &Q) -> Option<Value> {
+        self.position(key.as_ref()).map(|i| self.entries.swap_remove(i).1)
     }
 
     /// The stored key and the value of `key`.
-    pub fn get_key_value(&self, key: &str) -> Option<(&String, &Value)> {
+    pub fn get_key_value<Q: ?Sized + AsRef<str>>(&self, key: &Q) -> Option<(&String, &Value)> {
+        let key = key.as_ref();
         self.entries.iter().find(|(k, _)| k == key).map(|(k, v)| (k, v))
     }
 
@@ -480,7 +486,7 @@ impl Value {
     }
 
     /// Member `key` of an object, or `None`.
-    pub fn get(&self, key: &str) -> Option<&Value> {
+    pub fn get<Q: ?Sized + AsRef<str>>(&self, key: &Q) -> Option<&Value> {
         self.as_object().and_then(|m| m.get(key))
     }
 
