@@ -261,7 +261,15 @@ fn readers_in_other_processes_never_see_a_partial_record_or_half_a_batch() {
         for r in readers {
             let out = r.wait_with_output().expect("reader");
             assert!(out.status.success(), "a reader failed: {}", String::from_utf8_lossy(&out.stderr));
-            reads.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+            let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            // "reads N max M": each reader read at least once, and saw records.
+            let field = |k: &str| -> u64 {
+                let mut it = line.split_whitespace().skip_while(|w| *w != k).skip(1);
+                it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("reader output `{line}` has no {k}"))
+            };
+            assert!(field("reads") > 0, "{mode}: a reader never read: `{line}`");
+            assert!(field("max") > 0, "{mode}: a reader never saw a record: `{line}`");
+            reads.push(line);
         }
         println!("readers during {mode} writes ({last}+ records): {}", reads.join("; "));
     }
