@@ -24,7 +24,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use iteration_history::storage::{Dir, FileName, WriteFile};
-use iteration_history::{History, IterationRecord, Options};
+use iteration_history::{History, IterationRecord, Options, codec};
 
 use crate::crash::{CrashDir, CrashModel, Image, Snapshot};
 use crate::records::{nums, rec};
@@ -360,7 +360,7 @@ pub fn check_image_with(
             return Err(format!("torn tail at byte {} not kept whole in {}", t.offset, t.sidecar));
         }
     }
-    nothing_dropped(&before, &dir, repaired)?;
+    nothing_dropped(&before, &dir, repaired, &records)?;
     // The history accepts a new save, which then survives a power loss.
     h.save(&rec(PROBE)).map_err(|e| format!("a new save after recovery failed: {e}"))?;
     let mut expected = records.clone();
@@ -391,8 +391,9 @@ pub fn check_image_with(
 /// unchanged (or only gained the `\n` that ends an unterminated last line),
 /// or it is a prefix of `before` and another file holds exactly the bytes
 /// cut off; after a repair, every line of `before` is in the history or in
-/// another file.
-fn nothing_dropped(before: &[u8], dir: &CrashDir, repaired: bool) -> Result<(), String> {
+/// another file, or is a valid line whose record the writer returns (repair
+/// drops the commit tags of batch lines) or a blank line.
+fn nothing_dropped(before: &[u8], dir: &CrashDir, repaired: bool, records: &[IterationRecord]) -> Result<(), String> {
     let now = dir.contents(NAME).unwrap_or_default();
     if now == before || (now.len() == before.len() + 1 && now.starts_with(before) && now.ends_with(b"\n")) {
         return Ok(());
@@ -402,7 +403,11 @@ fn nothing_dropped(before: &[u8], dir: &CrashDir, repaired: bool) -> Result<(), 
     let contains = |hay: &[u8], needle: &[u8]| needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle);
     if repaired {
         for (i, line) in before.split_inclusive(|&b| b == b'\n').enumerate() {
-            if !contains(&now, line) && !others.iter().any(|(_, c)| contains(c, line)) {
+            let kept = contains(&now, line)
+                || others.iter().any(|(_, c)| contains(c, line))
+                || codec::is_blank(line)
+                || codec::decode_line(line).is_ok_and(|(r, _)| records.contains(&r));
+            if !kept {
                 return Err(format!(
                     "repair on open dropped line {} ({} bytes): in no file of the directory",
                     i + 1,
@@ -448,7 +453,7 @@ fn check_process_crash(
         return Err(format!("after a process crash: {:?}", nums(&records)));
     }
     let repaired = h.recovery_report().and_then(|r| r.repaired.as_ref()).is_some();
-    nothing_dropped(&before, &dir, repaired).map_err(|e| format!("after a process crash: {e}"))?;
+    nothing_dropped(&before, &dir, repaired, &records).map_err(|e| format!("after a process crash: {e}"))?;
     h.save(&rec(PROBE)).map_err(|e| format!("save after a process crash: {e}"))?;
     let mut expected = records;
     expected.push(rec(PROBE));

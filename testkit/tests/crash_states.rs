@@ -399,8 +399,10 @@ fn lease_lock_histories_survive_every_crash() {
     let run = workload::Run { trace: dir.take_trace(), models, spans };
     let label = "lease lock (no OS locks, as under WASI)";
     let model = CrashModel { byte_cut_limit: 256, ..CrashModel::default() };
-    let stats =
-        check_trace(label, &run, &CheckOptions { model, reopen: o, os_locks: false, ..CheckOptions::default() });
+    // A check's writer renews its lease when it saves; the reopens after
+    // the second power loss wait for that lease to expire.
+    let reopen = o.lock_timeout(Some(std::time::Duration::from_millis(200)));
+    let stats = check_trace(label, &run, &CheckOptions { model, reopen, os_locks: false, ..CheckOptions::default() });
     println!("{}", stats.summary(label));
     stats.assert_ok(label);
     assert!(stats.process_crashes > 0 && stats.second_crash_images > 0, "process crashes and second power losses ran");
