@@ -421,9 +421,14 @@ fn open_dir(dir: &Path) -> Result<CapStdDir, String> {
     CapStdDir::open_ambient(dir).map_err(|e| format!("opening {}: {e}", dir.display()))
 }
 
-/// The acknowledged records of `a` that `recs` lacks.
-fn missing(recs: &[IterationRecord], a: &Expect) -> Vec<u64> {
-    a.records.iter().copied().filter(|i| !recs.iter().any(|r| r.iteration_num == *i)).collect()
+/// The acknowledged records of `a` that `recs` lacks, unless `recs` is the
+/// complete result of the operation in flight `n` (e.g. a `clear`).
+fn missing(recs: &[IterationRecord], a: &Expect, n: Option<&Expect>) -> Vec<u64> {
+    let nums: Vec<u64> = recs.iter().map(|r| r.iteration_num).collect();
+    if n.is_some_and(|n| nums == n.records) {
+        return Vec::new();
+    }
+    a.records.iter().copied().filter(|i| !nums.contains(i)).collect()
 }
 
 fn check_history(
@@ -445,7 +450,7 @@ fn check_history(
         Some(f) if f.starts_with(&a.content) => Seen::TornTail,
         _ => Seen::Other,
     };
-    if file.is_none() {
+    if file.is_none() && !a.content.is_empty() {
         lost.extend_from_slice(&a.records);
     }
     match &file {
@@ -477,7 +482,7 @@ fn check_history(
     let reader = History::open_read_only(open_dir(dir)?, HISTORY).map_err(|e| e.to_string())?;
     match reader.get_all() {
         Ok(recs) => {
-            lost.extend(missing(&recs, a));
+            lost.extend(missing(&recs, a, n));
             problems.extend(compare_records("reader", &recs, a, n));
         }
         Err(e) if e.code() == "corrupt" && may_be_corrupt => {}
@@ -534,7 +539,7 @@ fn check_history(
     };
     let recs = match writer.get_all() {
         Ok(recs) => {
-            lost.extend(missing(&recs, a));
+            lost.extend(missing(&recs, a, n));
             problems.extend(compare_records("writer", &recs, a, n));
             recs
         }
