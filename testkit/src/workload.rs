@@ -559,3 +559,29 @@ pub fn original_module_save(dir: &dyn Dir, file: &str, line: &[u8]) -> std::io::
     drop(f);
     dir.rename(&tmp, &name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(files: &[(&str, &[u8])]) -> CrashDir {
+        CrashDir::from_image(&files.iter().map(|(n, c)| (n.to_string(), c.to_vec())).collect())
+    }
+
+    #[test]
+    fn bytes_cut_off_without_a_sidecar_fail_the_check() {
+        let before = b"{\"a\":1}\n{\"b\":";
+        let cut = dir_with(&[(NAME, b"{\"a\":1}\n")]);
+        assert!(nothing_dropped(before, &cut, false, &[]).is_err(), "cut, no sidecar");
+        let kept = dir_with(&[(NAME, b"{\"a\":1}\n"), ("h.jsonl.torn.1", b"{\"b\":")]);
+        assert!(nothing_dropped(before, &kept, false, &[]).is_ok(), "cut, sidecar holds it");
+        let partly = dir_with(&[(NAME, b"{\"a\":1}\n"), ("h.jsonl.torn.1", b"{\"b")]);
+        assert!(nothing_dropped(before, &partly, false, &[]).is_err(), "the sidecar holds only part");
+        let changed = dir_with(&[(NAME, b"{\"a\":2}\n")]);
+        assert!(nothing_dropped(before, &changed, false, &[]).is_err(), "changed, not cut");
+        let ended = dir_with(&[(NAME, b"{\"a\":1}\n{\"b\":\n")]);
+        assert!(nothing_dropped(before, &ended, false, &[]).is_ok(), "a final newline added");
+        let repaired = dir_with(&[(NAME, b"")]);
+        assert!(nothing_dropped(before, &repaired, true, &[]).is_err(), "a repair that dropped lines");
+    }
+}

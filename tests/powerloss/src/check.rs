@@ -569,3 +569,22 @@ fn check_history(
     }
     Ok(seen)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expect(records: &[u64]) -> Expect {
+        Expect { label: "x".into(), state: State::default(), content: Vec::new(), records: records.to_vec() }
+    }
+
+    #[test]
+    fn missing_records_are_lost_unless_the_operation_in_flight_completed() {
+        let recs: Vec<IterationRecord> = [0, 2].into_iter().map(record).collect();
+        assert_eq!(missing(&recs, &expect(&[0, 1, 2]), None), vec![1]);
+        assert!(missing(&recs, &expect(&[0, 2]), None).is_empty());
+        // A clear in flight: none of the acknowledged records, all of the next state.
+        assert!(missing(&[], &expect(&[0, 1]), Some(&expect(&[]))).is_empty());
+        assert_eq!(missing(&[], &expect(&[0, 1]), Some(&expect(&[0, 1, 2]))), vec![0, 1]);
+    }
+}
