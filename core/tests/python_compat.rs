@@ -23,6 +23,25 @@ fn skip(why: &str) {
     eprintln!("SKIP {why}");
 }
 
+/// Whether `python3` runs here; if not, says why (a failure under `CI=true`).
+fn python3_here() -> bool {
+    match Command::new("python3").arg("--version").output() {
+        Err(_) => {
+            skip("python3 not found (scripts/setup installs it)");
+            false
+        }
+        // e.g. the Microsoft Store's `python3` alias, which only prints a hint.
+        Ok(out) if cfg!(windows) && !out.status.success() => {
+            eprintln!("SKIP on Windows: `python3 --version` failed: {}", String::from_utf8_lossy(&out.stderr));
+            false
+        }
+        Ok(out) => {
+            assert!(out.status.success(), "python3 --version: {}", String::from_utf8_lossy(&out.stderr));
+            true
+        }
+    }
+}
+
 #[test]
 fn cpython_bytes_are_read_exactly() {
     let dir = MemDir::new();
@@ -73,16 +92,9 @@ fn bom_crlf_blank_lines_and_no_final_newline() {
 #[test]
 fn written_records_read_back_in_python() {
     // Skips only where no python3 exists; CI has CPython.
-    let Ok(out) = Command::new("python3").arg("--version").output() else {
-        skip("python3 not found (scripts/setup installs it)");
-        return;
-    };
-    if cfg!(windows) && !out.status.success() {
-        // e.g. the Microsoft Store's `python3` alias, which only prints a hint.
-        eprintln!("SKIP on Windows: `python3 --version` failed: {}", String::from_utf8_lossy(&out.stderr));
+    if !python3_here() {
         return;
     }
-    assert!(out.status.success());
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = iteration_history::storage::CapStdDir::open_ambient(tmp.path()).expect("dir");
     let h = History::open(dir, "h.jsonl", Options::default()).expect("open");
@@ -105,12 +117,7 @@ print("ok", len(rows))
 
 #[test]
 fn history_written_by_python_json_module_opens_for_writing() {
-    let Ok(out) = Command::new("python3").arg("--version").output() else {
-        skip("python3 not found (scripts/setup installs it)");
-        return;
-    };
-    if cfg!(windows) && !out.status.success() {
-        eprintln!("SKIP on Windows: `python3 --version` failed: {}", String::from_utf8_lossy(&out.stderr));
+    if !python3_here() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tmp");
@@ -149,12 +156,7 @@ for i in range(5):
 /// keeps every one of those bytes as they are.
 #[test]
 fn python_bytes_are_cpythons_output_and_a_writer_keeps_them() {
-    let Ok(out) = Command::new("python3").arg("--version").output() else {
-        skip("python3 not found (scripts/setup installs it)");
-        return;
-    };
-    if cfg!(windows) && !out.status.success() {
-        eprintln!("SKIP on Windows: `python3 --version` failed: {}", String::from_utf8_lossy(&out.stderr));
+    if !python3_here() {
         return;
     }
     let script = r##"

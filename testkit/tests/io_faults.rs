@@ -32,6 +32,21 @@ fn durable_states(dir: &CrashDir, o: &Options) -> Result<Vec<Vec<IterationRecord
         .collect()
 }
 
+/// Every durable state holds exactly `acked` (whole records); returns how
+/// many states were checked.
+fn check_durable(dir: &CrashDir, o: &Options, acked: &[IterationRecord], what: &str) -> u64 {
+    let states = durable_states(dir, o).unwrap_or_else(|e| panic!("{what}: {e}"));
+    for durable in &states {
+        assert!(
+            durable == acked,
+            "{what}: acknowledged but not durable, or altered: {:?}, acknowledged {:?}",
+            nums(durable),
+            nums(acked)
+        );
+    }
+    states.len() as u64
+}
+
 fn workload() -> Vec<Step> {
     vec![
         Step::Open,
@@ -170,15 +185,7 @@ fn run_with_fault(
         // Acknowledged: the state a power loss right now leaves must hold it
         // (failed syncs' pages were forgotten by the simulator).
         faults.pause(true);
-        for durable in durable_states(&dir, &o).unwrap_or_else(|e| panic!("{label}: after {step:?}: {e}")) {
-            assert!(
-                durable == model,
-                "{label}: after {step:?}: acknowledged but not durable, or altered: {:?}, expected {:?}",
-                nums(&durable),
-                nums(&model)
-            );
-            t.ack_checks += 1;
-        }
+        t.ack_checks += check_durable(&dir, &o, &model, &format!("{label}: after {step:?}"));
         faults.pause(false);
     }
     faults.lift();
@@ -339,15 +346,7 @@ fn run_skipping(strategy: CommitStrategy, kind: FaultKind, n: u64, t: &mut Tally
         faults.pause(true);
         let own = h.as_ref().expect("open").get_all().unwrap_or_else(|e| panic!("{label}: after {step:?}: {e}"));
         assert!(models.contains(&own), "{label}: after {step:?}: writer sees {:?}", nums(&own));
-        for durable in durable_states(&dir, &o).unwrap_or_else(|e| panic!("{label}: after {step:?}: {e}")) {
-            assert!(
-                durable == own,
-                "{label}: after {step:?}: acknowledged but not durable, or altered: {:?}, the writer sees {:?}",
-                nums(&durable),
-                nums(&own)
-            );
-            t.ack_checks += 1;
-        }
+        t.ack_checks += check_durable(&dir, &o, &own, &format!("{label}: after {step:?}"));
         models = vec![own];
         faults.pause(false);
     }
