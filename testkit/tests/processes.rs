@@ -276,6 +276,10 @@ fn readers_in_other_processes_never_see_a_partial_record_or_half_a_batch() {
             };
             assert!(field("reads") > 0, "{mode}: a reader never read: `{line}`");
             assert!(field("max") > 0, "{mode}: a reader never saw a record: `{line}`");
+            assert!(
+                field("final") > last,
+                "{mode}: after the writer stopped a reader sees all {last}+ records: `{line}`"
+            );
             reads.push(line);
         }
         println!("readers during {mode} writes ({last}+ records): {}", reads.join("; "));
