@@ -749,6 +749,12 @@ function renderChart() {
     champ[k] = m.champion[i] ? (fin ? v : floor) : null;
     failed[k] = m.success[i] === 0 ? floor : null;
   }
+  // A run's best-so-far line ends at its last iteration.
+  if (series.length > 1) {
+    const lastK = series.map(() => -1);
+    for (let k = 0; k < n; k++) lastK[slot[m.run[order[k]]]] = k;
+    series.forEach((sr, q) => sr.best.fill(null, lastK[q] + 1));
+  }
   drawChart($('chart'), { order, x, series, champ, failed, label: col ? col.key : 'no numeric metric' }, (row) => select(row));
 }
 
