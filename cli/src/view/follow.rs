@@ -11,7 +11,7 @@
 //!
 //! A file is read as it is on disk, torn tail included (the page's loader
 //! reports it, as the library's readers do); another store (PostgreSQL) is
-//! polled through the [`Store`] contract (`count`, `last_iteration_num`)
+//! polled through the `Store` contract (`count`, `last_iteration_num`)
 //! and exported when it changed.
 
 use std::fs::File;
