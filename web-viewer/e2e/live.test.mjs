@@ -174,6 +174,13 @@ test('follow: 300 records saved at ~30/s all appear; delay from save to visible;
   await waitRows(page, 307, 5000);
   assert.equal(await page.getAttribute('body', 'data-live'), 'on');
   await page.screenshot({ path: path.join(OUT, 'live.png') });
+  // CSV export of a followed history: the filtered rows.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  const csvFile = path.join(OUT, 'live.csv');
+  await download.saveAs(csvFile);
+  const okRows = [...records(307)].filter((r) => r.execution_result.success).map((r) => r.iteration_num);
+  const csvRows = fs.readFileSync(csvFile, 'utf8').split('\n').filter((l) => /^\d+,2025-/.test(l)).map((l) => Number(l.split(',')[0]));
+  assert.deepEqual(csvRows, [...okRows].reverse());
 
   // clear() while following: the page notices the replaced history and starts over.
   const cleared = spawnSync(IHIST, ['clear', file, '--yes'], { encoding: 'utf8' });

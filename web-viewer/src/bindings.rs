@@ -261,6 +261,17 @@ impl Live {
         Ok(Uint32Array::from(&text::rank(&self.loader, text_field(field)?)[..self.sent]))
     }
 
+    /// As [`History::csv`].
+    ///
+    /// # Errors
+    /// A row index out of range.
+    pub fn csv(&self, rows: &[u32]) -> Result<String, JsError> {
+        if let Some(&row) = rows.iter().find(|&&r| r as usize >= self.sent) {
+            return Err(JsError::new(&format!("row {row} does not exist")));
+        }
+        crate::export::to_csv(&self.loader, rows).map_err(|e| JsError::new(&e))
+    }
+
     /// As [`History::csv_with`].
     ///
     /// # Errors
