@@ -112,6 +112,9 @@ test('follow: 300 records saved at ~30/s all appear; delay from save to visible;
   await page.click('#rows .vrow >> nth=1');
   const selected = await text(page, '#detail-title');
 
+  // A second page follows the same server at the same time.
+  const other = await open(server.url);
+  await waitRows(other, 5);
   const writer = spawn(process.execPath, [path.join(here, 'writer.mjs'), '--ihist', IHIST, '--history', file,
     '--records', '300', '--rate', '30', '--start', '5'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const saved = new Map();
@@ -122,6 +125,8 @@ test('follow: 300 records saved at ~30/s all appear; delay from save to visible;
   await page.locator('#rows').evaluate((b) => { b.scrollTop = 260; });
   assert.equal(await done, 0, 'the writer failed');
   await waitRows(page, 305);
+  await waitRows(other, 305, 5000);
+  await other.close();
   const arrivals = await page.evaluate(() => window.__ih.arrivals);
   const delays = [];
   for (const [i, t] of saved) {
