@@ -203,6 +203,12 @@ test('follow: 300 records saved at ~30/s all appear; delay from save to visible;
   await page.waitForFunction(() => /torn tail/.test(document.getElementById('live-state').textContent), null, { timeout: 5000 });
   assert.equal(await page.locator('#warnings li[data-kind="torn-tail"]').count(), 1);
   assert.equal(await loadedCount(page), 4);
+  // repair moves the torn tail aside: noticed, reloaded, the note is gone.
+  const repaired = spawnSync(IHIST, ['repair', file], { encoding: 'utf8' });
+  assert.equal(repaired.status, 0, repaired.stderr);
+  await page.waitForFunction(() => !/torn tail/.test(document.getElementById('live-state').textContent), null, { timeout: 5000 });
+  assert.equal(await page.locator('#warnings li[data-kind="torn-tail"]').count(), 0);
+  assert.equal(await loadedCount(page), 4);
   assert.deepEqual(page.errors, []);
   await page.close();
   server.stop();

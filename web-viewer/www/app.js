@@ -1010,7 +1010,8 @@ async function liveRender() {
     try { state.ranks.set(state.sort.key, await textRanks(state.sort.key)); } catch { /* unsorted */ }
   }
   const first = !state.shape;
-  if (first) show(m); else refresh();
+  const t0 = performance.now();
+  const phases = first ? show(m) : refresh();
   table.refresh();
   if (state.selected >= 0 && $('detail-title') === null) showDetail(state.selected);
   document.body.dataset.loaded = String(m.n);
@@ -1018,7 +1019,7 @@ async function liveRender() {
   live.updated = Date.now();
   setLive(live.paused ? 'paused' : 'on', liveText());
   await nextFrame();
-  window.__ih.arrivals.push({ t: Date.now(), counts: m.runs.map((r) => r.n) });
+  window.__ih.arrivals.push({ t: Date.now(), counts: m.runs.map((r) => r.n), ms: { ...phases, all: performance.now() - t0 } });
   if (window.__ih.arrivals.length > 5000) window.__ih.arrivals.splice(0, 1000);
 }
 
@@ -1079,7 +1080,14 @@ async function follow() {
     if (session !== live.session) return;
     try {
       const changed = await applyFollow(buf);
-      if (changed || wait === 0) await liveRender();
+      if (changed || wait === 0) {
+        const t = performance.now();
+        await liveRender();
+        // A large history costs tens of ms to redraw: leave the page at
+        // least as long idle before the next update (updates coalesce).
+        const ms = performance.now() - t;
+        if (ms > 50) await sleep(Math.min(500, ms));
+      }
     } catch (err) {
       setStatus(`Could not follow: ${err.message}`, true);
       document.body.dataset.loaded = 'error';
