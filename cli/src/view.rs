@@ -86,23 +86,32 @@ fn check_www(www: &Path) -> Result<()> {
 /// Runs `view`: binds 127.0.0.1:`port` (0: any free port), prints the URL
 /// and serves `histories` until the process is stopped.
 pub(crate) fn run(ctx: &Ctx, histories: &[Target], port: u16, www: Option<&Path>) -> Result {
-    let mut runs = Vec::new();
+    if histories.len() > MAX_RUNS {
+        return Err(CliError::usage(format!(
+            "{} histories given: the viewer compares at most {MAX_RUNS} on one page",
+            histories.len()
+        )));
+    }
+    let mut sources = Vec::new();
     let mut names = Vec::new();
     let mut first = None;
     for target in histories {
         let opened = Arc::new(target.reader()?);
-        let name = opened.name();
-        let source = match target.file_path() {
+        names.push(opened.name());
+        sources.push(match target.file_path() {
             Some(path) => Source::File(path.to_path_buf()),
             None => Source::Store(Arc::clone(&opened)),
-        };
+        });
         first.get_or_insert(opened);
-        names.push(name.clone());
-        runs.push(Run::new(short_name(&name), source));
     }
     let Some(first) = first else {
         return Err(CliError::usage("no history given: pass one or more history files or PostgreSQL URLs"));
     };
+    // Runs are named by their file names, unless two would look the same.
+    let short: Vec<String> = names.iter().map(|n| short_name(n)).collect();
+    let unique = short.iter().enumerate().all(|(i, a)| short[..i].iter().all(|b| b != a));
+    let labels = if unique { short } else { names.clone() };
+    let runs: Vec<Run> = labels.into_iter().zip(sources).map(|(label, source)| Run::new(label, source)).collect();
     let www = www.map_or_else(default_www, Path::to_path_buf);
     check_www(&www)?;
     let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
@@ -131,6 +140,9 @@ pub(crate) fn run(ctx: &Ctx, histories: &[Target], port: u16, www: Option<&Path>
     http::serve(&listener, Arc::new(move |r: &Request, c: &Conn<'_>| site.handle(r, c)));
     Ok(EXIT_OK)
 }
+
+/// The most histories one page compares.
+const MAX_RUNS: usize = 64;
 
 /// The query of the printed URL: the page follows the served histories.
 const PAGE_QUERY: &str = "?live=1";

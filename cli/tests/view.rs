@@ -271,3 +271,41 @@ fn follow_sends_what_was_appended_and_notices_a_replacement() {
     assert_eq!(head["runs"][0]["reset"], true, "{head}");
     assert_eq!(bytes, read(&file));
 }
+
+#[test]
+fn several_histories_are_named_by_file_unless_two_look_the_same() {
+    let tmp = tempdir();
+    let d = tmp.path();
+    let www = viewer_dir(d);
+    for f in ["a/h.jsonl", "b/h.jsonl", "c.jsonl"] {
+        ok(ihist_stdin(d, &["save", f], jsonl(0..2).as_bytes()));
+    }
+    let runs_of = |args: &[&str]| {
+        let mut child = Command::new(IHIST)
+            .arg("view")
+            .args(args)
+            .args(["--port", "0", "--www"])
+            .arg(&www)
+            .current_dir(d)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("url line");
+        let server = Server { child, port: 0 };
+        let port: u16 = line
+            .trim()
+            .strip_prefix("http://127.0.0.1:")
+            .and_then(|r| r.split('/').next())
+            .expect("url")
+            .parse()
+            .expect("port");
+        let body = get(port, "/runs").body;
+        drop(server);
+        String::from_utf8(body).expect("utf-8")
+    };
+    assert_eq!(runs_of(&["a/h.jsonl", "c.jsonl"]), r#"{"runs":[{"name":"h.jsonl"},{"name":"c.jsonl"}]}"#);
+    assert_eq!(runs_of(&["a/h.jsonl", "b/h.jsonl"]), r#"{"runs":[{"name":"a/h.jsonl"},{"name":"b/h.jsonl"}]}"#);
+}
