@@ -267,7 +267,13 @@ const nextFrame = () => new Promise((r) => requestAnimationFrame(() => r()));
 
 // ---------------------------------------------------------------- loading
 /** Opens one or more files (picker, drop, ?src=): one run each. */
+const MAX_RUNS = 64;
+
 async function openBlobs(files, t0 = performance.now()) {
+  if (files.length > MAX_RUNS) {
+    setStatus(`${files.length} files chosen: the viewer compares at most ${MAX_RUNS} histories on one page`, true);
+    return;
+  }
   stopFollowing();
   document.body.dataset.loaded = '';
   const name = files.length === 1 ? files[0].name : `${files.length} histories`;
