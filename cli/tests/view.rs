@@ -24,8 +24,15 @@ impl Drop for Server {
 }
 
 fn start(dir: &std::path::Path, www: &std::path::Path) -> Server {
+    start_with(dir, www, &["h.jsonl"])
+}
+
+/// `ihist view HISTORIES... --port 0 --www WWW` in `dir`.
+fn start_with(dir: &std::path::Path, www: &std::path::Path, histories: &[&str]) -> Server {
     let mut child = Command::new(IHIST)
-        .args(["view", "h.jsonl", "--port", "0", "--www"])
+        .arg("view")
+        .args(histories)
+        .args(["--port", "0", "--www"])
         .arg(www)
         .current_dir(dir)
         .stdin(Stdio::null())
@@ -179,13 +186,18 @@ fn follow_parts(body: &[u8]) -> (serde_json::Value, Vec<u8>) {
     (serde_json::from_slice(&body[..nl]).expect("json head"), body[nl + 1..].to_vec())
 }
 
+/// A history of 3 records in a temp dir, served with dummy viewer files.
+fn served() -> (tempfile::TempDir, Server) {
+    let tmp = tempdir();
+    let www = viewer_dir(tmp.path());
+    ok(ihist_stdin(tmp.path(), &["save", "h.jsonl"], jsonl(0..3).as_bytes()));
+    let server = start(tmp.path(), &www);
+    (tmp, server)
+}
+
 #[test]
 fn keep_alive_pipelining_and_clients_that_go_away() {
-    let tmp = tempdir();
-    let d = tmp.path();
-    let www = viewer_dir(d);
-    ok(ihist_stdin(d, &["save", "h.jsonl"], jsonl(0..3).as_bytes()));
-    let server = start(d, &www);
+    let (_tmp, server) = served();
     let p = server.port;
     // Clients that go away mid-response (a 4 MiB file) do not stop the server.
     for _ in 0..20 {
@@ -231,11 +243,8 @@ fn keep_alive_pipelining_and_clients_that_go_away() {
 
 #[test]
 fn follow_sends_what_was_appended_and_notices_a_replacement() {
-    let tmp = tempdir();
+    let (tmp, server) = served();
     let d = tmp.path();
-    let www = viewer_dir(d);
-    ok(ihist_stdin(d, &["save", "h.jsonl"], jsonl(0..3).as_bytes()));
-    let server = start(d, &www);
     let p = server.port;
     let file = d.join("h.jsonl");
     // First request: everything.
@@ -281,30 +290,8 @@ fn several_histories_are_named_by_file_unless_two_look_the_same() {
         ok(ihist_stdin(d, &["save", f], jsonl(0..2).as_bytes()));
     }
     let runs_of = |args: &[&str]| {
-        let mut child = Command::new(IHIST)
-            .arg("view")
-            .args(args)
-            .args(["--port", "0", "--www"])
-            .arg(&www)
-            .current_dir(d)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("url line");
-        let server = Server { child, port: 0 };
-        let port: u16 = line
-            .trim()
-            .strip_prefix("http://127.0.0.1:")
-            .and_then(|r| r.split('/').next())
-            .expect("url")
-            .parse()
-            .expect("port");
-        let body = get(port, "/runs").body;
-        drop(server);
-        String::from_utf8(body).expect("utf-8")
+        let server = start_with(d, &www, args);
+        String::from_utf8(get(server.port, "/runs").body).expect("utf-8")
     };
     assert_eq!(runs_of(&["a/h.jsonl", "c.jsonl"]), r#"{"runs":[{"name":"h.jsonl"},{"name":"c.jsonl"}]}"#);
     assert_eq!(runs_of(&["a/h.jsonl", "b/h.jsonl"]), r#"{"runs":[{"name":"a/h.jsonl"},{"name":"b/h.jsonl"}]}"#);
