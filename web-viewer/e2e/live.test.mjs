@@ -255,9 +255,17 @@ test('compare two runs: colours, legend toggles, counts per run, run filter, CSV
   const failedB = [...records(25, 2)].filter((r) => !r.execution_result.success).length;
   assert.equal(starts.filter((l) => l.startsWith('run-a')).length, failedA);
   assert.equal(starts.filter((l) => l.startsWith('run-b')).length, failedB);
-  // One run grows while compared.
+  // Zoom into the chart (drag), then one run grows while compared: the zoom stays.
+  const over = await page.locator('#chart .u-over').boundingBox();
+  await page.mouse.move(over.x + over.width * 0.2, over.y + over.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(over.x + over.width * 0.5, over.y + over.height / 2, { steps: 5 });
+  await page.mouse.up();
+  const zoom = await page.evaluate(() => { const x = document.getElementById('chart').plot.scales.x; return [x.min, x.max]; });
+  assert.ok(zoom[1] - zoom[0] < 25, `zoomed to ${zoom}`);
   save(b, [...records(26, 2)][25]);
   await page.waitForFunction(() => document.querySelector('#run-1 .count').dataset.count === '26', null, { timeout: 5000 });
+  assert.deepEqual(await page.evaluate(() => { const x = document.getElementById('chart').plot.scales.x; return [x.min, x.max]; }), zoom);
   assert.deepEqual(page.errors, []);
   await page.close();
   server.stop();
