@@ -209,6 +209,13 @@ test('follow: 300 records saved at ~30/s all appear; delay from save to visible;
   await page.waitForFunction(() => !/torn tail/.test(document.getElementById('live-state').textContent), null, { timeout: 5000 });
   assert.equal(await page.locator('#warnings li[data-kind="torn-tail"]').count(), 0);
   assert.equal(await loadedCount(page), 4);
+  // The file moved away: said on the page; back: reloaded, the note gone.
+  fs.renameSync(file, `${file}.away`);
+  await page.waitForSelector('#run-0 .run-error', { timeout: 5000 });
+  assert.match(await text(page, '#run-0 .run-error'), /cannot read: .*live\.jsonl/);
+  fs.renameSync(`${file}.away`, file);
+  await page.waitForSelector('#run-0 .run-error', { state: 'detached', timeout: 5000 });
+  assert.equal(await loadedCount(page), 4);
   assert.deepEqual(page.errors, []);
   await page.close();
   server.stop();

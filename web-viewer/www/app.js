@@ -682,7 +682,7 @@ function renderRuns() {
     toggle.addEventListener('change', () => { run.visible = toggle.checked; refresh(); });
     const notes = [];
     if (run.torn) notes.push(h('span', { class: 'torn', title: 'the history ends with an unfinished write: a write in progress, or a writer that stopped' }, 'torn tail'));
-    if (run.error) notes.push(h('span', { class: 'torn' }, run.error));
+    if (run.error) notes.push(h('span', { class: 'torn run-error' }, `cannot read: ${run.error}`));
     return h('div', { class: `run${run.visible ? '' : ' off'}`, id: `run-${r}`, 'data-run': String(r) },
       h('label', {}, toggle, h('i', { class: 'swatch', style: `background:${run.color}` }), h('b', { class: 'run-label' }, run.name)),
       h('span', { class: 'count', 'data-count': String(c.n) }, `${fmtInt(c.n)} iterations`),
@@ -981,7 +981,8 @@ async function applyFollow(buf) {
     const run = m.runs[r];
     const chunk = buf.subarray(at, at + part.length);
     at += part.length;
-    if ((part.error || null) !== run.error) { run.error = part.error || null; changed = true; }
+    // A run that changed says whether it is readable; an unchanged one does not.
+    if ('error' in part && (part.error || null) !== run.error) { run.error = part.error || null; changed = true; }
     if (part.reset) {
       await ask({ op: 'live-reset', run: r });
       if (run.n) { removeRun(m, r); reloaded = true; }
@@ -1065,7 +1066,7 @@ async function follow() {
       if (session !== live.session) return;
       setLive('on', liveText());
     }
-    const q = m.runs.map((r) => `${r.generation}.${r.offset}`).join(',');
+    const q = m.runs.map((r) => `${r.generation}.${r.offset}${r.error ? '!' : ''}`).join(',');
     live.ctrl = new AbortController();
     let buf;
     try {

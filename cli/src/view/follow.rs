@@ -107,7 +107,8 @@ impl Run {
             Source::File(path) => match std::fs::metadata(path) {
                 Ok(m) => {
                     let id = identity(&m);
-                    if (s.identity.is_some() && id != s.identity) || m.len() < s.len {
+                    // Another file, a shorter one, or one that was missing: replaced.
+                    if (s.identity.is_some() && id != s.identity) || m.len() < s.len || s.error.is_some() {
                         s.generation += 1;
                     }
                     s.identity = id;
@@ -150,13 +151,20 @@ impl Run {
         (s.generation, s.len)
     }
 
-    /// The change since (`generation`, `from`), if any.
-    fn part(&self, generation: u64, from: u64) -> Option<Part> {
+    /// The change since (`generation`, `from`, whether the page shows an
+    /// error for this run), if any.
+    fn part(&self, mark: Mark) -> Option<Part> {
+        let Mark { generation, from, error: shown } = mark;
         let (current, len) = self.refresh();
         let error = self.state().error.clone();
+        if error.is_some() {
+            // Unreadable (deleted, or between a rewrite's steps): say so once.
+            return (!shown).then_some(Part { generation, from, bytes: Vec::new(), reset: false, error });
+        }
         let reset = current != generation || from > len;
         if !reset && from == len {
-            return None;
+            // Readable again: the page clears its note.
+            return shown.then_some(Part { generation, from, bytes: Vec::new(), reset: false, error: None });
         }
         let from = if reset { 0 } else { from };
         let bytes = match &self.source {
@@ -195,17 +203,29 @@ fn read_file(
     Ok(Some(out))
 }
 
-/// Parses `GEN.OFFSET,GEN.OFFSET,...` (one per run; missing or bad: `0.0`,
-/// which asks for everything).
-pub(crate) fn parse_marks(q: Option<&str>, runs: usize) -> Vec<(u64, u64)> {
+/// What the page has of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Mark {
+    /// The generation its bytes are from.
+    pub(crate) generation: u64,
+    /// How many bytes it has.
+    pub(crate) from: u64,
+    /// It shows an error for this run.
+    pub(crate) error: bool,
+}
+
+/// Parses `GEN.OFFSET,GEN.OFFSET,...` (one per run, `!` appended when the
+/// page shows an error for it; missing or bad: `0.0`, which asks for
+/// everything).
+pub(crate) fn parse_marks(q: Option<&str>, runs: usize) -> Vec<Mark> {
     let given: Vec<&str> = q.map(|q| q.split(',').collect()).unwrap_or_default();
     (0..runs)
         .map(|i| {
-            given
-                .get(i)
-                .and_then(|m| m.split_once('.'))
-                .and_then(|(g, o)| Some((g.parse().ok()?, o.parse().ok()?)))
-                .unwrap_or((0, 0))
+            let Some(m) = given.get(i) else { return Mark::default() };
+            let (m, error) = m.strip_suffix('!').map_or((*m, false), |m| (m, true));
+            m.split_once('.')
+                .and_then(|(g, o)| Some(Mark { generation: g.parse().ok()?, from: o.parse().ok()?, error }))
+                .unwrap_or_default()
         })
         .collect()
 }
@@ -214,12 +234,12 @@ pub(crate) fn parse_marks(q: Option<&str>, runs: usize) -> Vec<(u64, u64)> {
 /// `{"runs":[{"generation","from","length","reset","error"}]}` (`length`:
 /// bytes that follow for this run), then each run's bytes in order.
 /// With `wait`, waits up to [`WAIT`] for a change (or the client to go away).
-pub(crate) fn answer(runs: &[Run], marks: &[(u64, u64)], wait: bool, conn: &Conn<'_>) -> Vec<u8> {
+pub(crate) fn answer(runs: &[Run], marks: &[Mark], wait: bool, conn: &Conn<'_>) -> Vec<u8> {
     let deadline = Instant::now() + WAIT;
     let poll = if runs.iter().any(|r| matches!(r.source, Source::Store(_))) { STORE_POLL } else { FILE_POLL };
     let mut checks = 0u32;
     loop {
-        let parts: Vec<Option<Part>> = runs.iter().zip(marks).map(|(r, &(g, o))| r.part(g, o)).collect();
+        let parts: Vec<Option<Part>> = runs.iter().zip(marks).map(|(r, &m)| r.part(m)).collect();
         let changed = parts.iter().any(Option::is_some);
         if changed || !wait || Instant::now() >= deadline {
             return encode(&parts, marks);
@@ -232,16 +252,17 @@ pub(crate) fn answer(runs: &[Run], marks: &[(u64, u64)], wait: bool, conn: &Conn
     }
 }
 
-fn encode(parts: &[Option<Part>], marks: &[(u64, u64)]) -> Vec<u8> {
+/// A changed run has `error` (null when readable); an unchanged one has none.
+fn encode(parts: &[Option<Part>], marks: &[Mark]) -> Vec<u8> {
     let head: Vec<serde_json::Value> = parts
         .iter()
         .zip(marks)
-        .map(|(p, &(g, o))| match p {
+        .map(|(p, m)| match p {
             Some(p) => serde_json::json!({
                 "generation": p.generation, "from": p.from, "length": p.bytes.len(),
                 "reset": p.reset, "error": p.error,
             }),
-            None => serde_json::json!({ "generation": g, "from": o, "length": 0, "reset": false, "error": null }),
+            None => serde_json::json!({ "generation": m.generation, "from": m.from, "length": 0, "reset": false }),
         })
         .collect();
     let mut out = serde_json::to_vec(&serde_json::json!({ "runs": head })).unwrap_or_default();
@@ -258,9 +279,14 @@ mod tests {
 
     #[test]
     fn marks_are_parsed_per_run() {
-        assert_eq!(parse_marks(Some("3.120,1.0"), 2), vec![(3, 120), (1, 0)]);
-        assert_eq!(parse_marks(Some("x,2.5"), 3), vec![(0, 0), (2, 5), (0, 0)]);
-        assert_eq!(parse_marks(None, 1), vec![(0, 0)]);
+        let m = |generation, from, error| Mark { generation, from, error };
+        assert_eq!(parse_marks(Some("3.120,1.0!"), 2), vec![m(3, 120, false), m(1, 0, true)]);
+        assert_eq!(parse_marks(Some("x,2.5"), 3), vec![m(0, 0, false), m(2, 5, false), m(0, 0, false)]);
+        assert_eq!(parse_marks(None, 1), vec![m(0, 0, false)]);
+    }
+
+    fn mark(generation: u64, from: u64) -> Mark {
+        Mark { generation, from, error: false }
     }
 
     #[test]
@@ -270,29 +296,38 @@ mod tests {
         let path = dir.join("h.jsonl");
         std::fs::write(&path, b"{\"a\":1}\n").expect("write");
         let run = Run::new("h".into(), Source::File(path.clone()));
-        let p = run.part(0, 0).expect("first");
+        let p = run.part(mark(0, 0)).expect("first");
         assert!(p.reset);
         assert_eq!(p.bytes, b"{\"a\":1}\n");
         let g = p.generation;
-        assert_eq!(run.part(g, 8), None, "no change");
+        assert_eq!(run.part(mark(g, 8)), None, "no change");
         let mut f = std::fs::OpenOptions::new().append(true).open(&path).expect("open");
         std::io::Write::write_all(&mut f, b"{\"a\":2}\n{\"a\":").expect("append");
-        let p = run.part(g, 8).expect("appended");
+        let p = run.part(mark(g, 8)).expect("appended");
         assert!(!p.reset);
         assert_eq!((p.from, p.bytes.as_slice()), (8, &b"{\"a\":2}\n{\"a\":"[..]));
         // Replaced by a rename (what compact, repair and clear do).
         let tmp = dir.join("h.jsonl.tmp");
         std::fs::write(&tmp, b"{\"a\":9}\n").expect("tmp");
         std::fs::rename(&tmp, &path).expect("rename");
-        let p = run.part(g, 21).expect("replaced");
+        let p = run.part(mark(g, 21)).expect("replaced");
         assert!(p.reset);
         assert_ne!(p.generation, g);
         assert_eq!(p.bytes, b"{\"a\":9}\n");
         // Shrunk in place.
         let g = p.generation;
         std::fs::write(&path, b"").expect("truncate");
-        let p = run.part(g, 8).expect("shrunk");
+        let p = run.part(mark(g, 8)).expect("shrunk");
         assert!(p.reset && p.bytes.is_empty() && p.generation != g);
+        // Deleted: said once; back: all of it again, and the note cleared.
+        let g = p.generation;
+        std::fs::remove_file(&path).expect("remove");
+        let p = run.part(mark(g, 0)).expect("gone");
+        assert!(p.error.as_ref().is_some_and(|e| e.contains("h.jsonl")), "{p:?}");
+        assert_eq!(run.part(Mark { generation: g, from: 0, error: true }), None, "said once");
+        std::fs::write(&path, b"{\"a\":3}\n").expect("back");
+        let p = run.part(Mark { generation: g, from: 0, error: true }).expect("back");
+        assert!(p.reset && p.error.is_none() && p.bytes == b"{\"a\":3}\n", "{p:?}");
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }
