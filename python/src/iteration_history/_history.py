@@ -201,6 +201,8 @@ class IterationHistory:
         self.filepath = os.fspath(filepath)
         directory, name = os.path.split(os.path.abspath(self.filepath))
         self._handle: Any = None
+        self._store: Any = None
+        self._funcs: Dict[str, Any] = {}
         self._os_lock: Optional[OsLock] = None
         if not read_only:
             os.makedirs(directory, exist_ok=True)
@@ -222,7 +224,7 @@ class IterationHistory:
                 raise HistoryIOError(f"the component does not export {n}")
             return instance.get_func(self._store, index)
 
-        self._funcs: Dict[str, Any] = {m: func(f"[method]history.{m}") for m in _METHODS}
+        self._funcs = {m: func(f"[method]history.{m}") for m in _METHODS}
         if read_only:
             self._handle = self._check(func("[static]history.open-read-only")(self._store, name))
             return
@@ -363,17 +365,17 @@ class IterationHistory:
         return bool(outcome == "appended")
 
     @staticmethod
-    def _wit_record(d: Dict[str, Any], index: Optional[int]) -> Record:
+    def _wit_record(d: Dict[str, Any], index: Optional[int]) -> Any:
         for f in ("iteration_num", "strategy_code", "classification_level", "timestamp"):
             if f not in d:
                 raise InvalidRecord(f"invalid record: field `{f}` is missing; nothing was written", f, "missing", index)
-        rec = Record()
+        rec: Any = Record()
         setattr(rec, "iteration-num", d["iteration_num"])
         setattr(rec, "strategy-code", d["strategy_code"])
         setattr(rec, "execution-result", json.dumps(d.get("execution_result", {})))
         metrics = []
         for k, v in d.get("metrics", {}).items():
-            m = Record()
+            m: Any = Record()
             m.name = k
             if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, int) and not -(2**63) <= v < 2**63):
                 m.value = json.dumps(v)
@@ -397,7 +399,7 @@ class IterationHistory:
         return OpenReport(
             file=r.file,
             writable=r.writable,
-            lock="os" if lock in ("os", "host-os") else lock,
+            lock=lock,
             dir_sync=_attr(r, "dir_sync"),
             created=r.created,
             removed_temp_files=list(_attr(r, "removed_temp_files")),
@@ -420,6 +422,9 @@ class IterationHistory:
         if self._handle is not None:
             handle, self._handle = self._handle, None
             handle.drop(self._store)
+            # The store owns the preopened directory's descriptor.
+            self._store = None
+            self._funcs = {}
         self._release_lock()
 
     def __enter__(self) -> "IterationHistory":

@@ -5,12 +5,13 @@ each other, and the kernel drops it when the process dies (a successor
 opens at once after a `kill -9`)."""
 
 import os
+import sys
 import time
 from typing import Optional
 
 __all__ = ["OsLock", "try_os_lock"]
 
-if os.name == "nt":  # pragma: no cover - tested on Windows only
+if sys.platform == "win32":  # pragma: no cover - tested on Windows only
     import msvcrt
 
     def _try(fd: int) -> bool:
