@@ -120,6 +120,19 @@ def main() -> None:
     print(f"| warm (compiled component from the cache) | {statistics.median(warm):.0f} | {len(warm)} |")
     print(f"| for scale: `python -c pass` | {statistics.median(plain):.0f} | {len(plain)} |")
     print(f"\nwarm start goal <= 150 ms: {'met' if statistics.median(warm) <= 150 else 'NOT met'}\n")
+    if a.node:
+        node = []
+        for _ in range(a.rounds * 3):
+            p = os.path.join(a.dir, "start-node.jsonl")
+            if os.path.exists(p):
+                os.unlink(p)
+            os.sync()
+            t = time.perf_counter()
+            subprocess.run(["node", a.node, p, template, "1", "start"], check=True, capture_output=True)
+            node.append((time.perf_counter() - t) * 1000)
+        print("npm package (Node; compiles the component in every process, no cache): "
+              f"median {statistics.median(node):.0f} ms from spawn to exit after the first durable save "
+              f"({len(node)} runs)\n")
 
     for durability in ("full", "none"):
         what = "durable save" if durability == "full" else "save without syncs (durability none: the packages' own cost)"
