@@ -14,6 +14,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as cli from '@bytecodealliance/preview2-shim/cli';
 import * as clocks from '@bytecodealliance/preview2-shim/clocks';
 import * as io from '@bytecodealliance/preview2-shim/io';
@@ -219,17 +221,94 @@ function imports(dir) {
   };
 }
 
+// ---- the OS lock ----------------------------------------------------------
+
+// Node's standard library has no flock. Where util-linux's `flock` command
+// exists, a small child process takes the same exclusive flock on
+// `<history>.lock` that native writers (ihist, the Rust library) and the
+// Python package take, and holds it while its stdin is open: `close()` kills
+// it, and if this process dies (even kill -9) the pipe closes, the child
+// exits and the kernel drops the lock. Elsewhere the component's lease is
+// used instead (see README).
+let flockAvailable;
+const releasing = new Map(); // lock path → { promise, child } of a release in progress
+
+function hasFlock() {
+  if (flockAvailable === undefined) {
+    const r = spawnSync('flock', ['--version'], { stdio: 'ignore' });
+    flockAvailable = process.env.IHIST_NO_FLOCK !== '1' && r.status === 0;
+  }
+  return flockAvailable;
+}
+
+const HELD = 75; // flock's exit code when another holder has the lock
+
+function tryFlock(lockPath) {
+  return new Promise((resolve, reject) => {
+    // --close: only flock itself holds the lock (its command, which waits
+    // for our end of the pipe to close, does not inherit it).
+    const child = spawn('flock', ['--nonblock', '--close', '--conflict-exit-code', String(HELD), lockPath,
+      'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => { err += d; });
+    child.on('error', reject);
+    child.stdout.once('data', () => {
+      child.stdout.destroy();
+      child.stderr.destroy();
+      child.removeAllListeners('exit');
+      const exited = new Promise((r) => child.once('exit', r));
+      // Neither the child nor its pipe keeps the event loop alive.
+      child.unref();
+      child.stdin.unref?.();
+      resolve({
+        release() {
+          child.stdin.destroy();
+          child.kill('SIGKILL'); // the kernel drops the lock as flock dies
+          const promise = exited.then(() => releasing.delete(lockPath));
+          releasing.set(lockPath, { promise, child });
+        },
+      });
+    });
+    child.once('exit', (code) => {
+      if (code === HELD) resolve(null);
+      else reject(new HistoryIOError(`${lockPath}: flock exited with ${code}: ${err.trim()}`));
+    });
+  });
+}
+
+/** The OS lock (`{ release }`), null if another writer holds it, undefined if flock is unavailable. */
+async function osLock(lockPath, timeoutMs) {
+  if (!hasFlock()) return undefined;
+  const pending = releasing.get(lockPath);
+  if (pending) {
+    // Our own writer of this history just closed: wait for its lock to go
+    // (the helper is unref'd, so hold the event loop open meanwhile).
+    pending.child.ref();
+    await pending.promise;
+  }
+  const deadline = timeoutMs === undefined ? undefined : Date.now() + Number(timeoutMs);
+  let pause = 2;
+  for (;;) {
+    const lock = await tryFlock(lockPath);
+    if (lock || deadline === undefined || Date.now() >= deadline) return lock;
+    await sleep(Math.min(pause, Math.max(0, deadline - Date.now())));
+    pause = Math.min(pause * 2, 100);
+  }
+}
+
 const toBig = (x) => (x === undefined || x === null ? undefined : BigInt(x));
 
 class History {
   #h;
   #store;
   #path;
+  #lock;
 
-  constructor(handle, store, filepath) {
+  constructor(handle, store, filepath, lock) {
     this.#h = handle;
     this.#store = store;
     this.#path = filepath;
+    this.#lock = lock;
   }
 
   #handle() {
@@ -291,6 +370,10 @@ class History {
       this.#store = undefined;
       h[Symbol.dispose]();
     }
+    if (this.#lock) {
+      this.#lock.release();
+      this.#lock = undefined;
+    }
   }
 
   [Symbol.dispose]() { this.close(); }
@@ -319,17 +402,23 @@ export async function openHistory(filepath, options = {}) {
   const mods = await coreModules();
   const root = await instantiate((n) => mods.get(n), imports(dir));
   const store = root.store;
-  let handle;
-  if (readOnly) {
-    handle = call(() => store.History.openReadOnly(name));
-  } else {
-    const o = { ...store.defaultOptions() };
-    if (opts.strategy !== undefined) o.strategy = opts.strategy;
-    if (opts.durability !== undefined) o.durability = opts.durability;
-    if (opts.lockTimeoutMs !== undefined) o.lockTimeoutMs = toBig(opts.lockTimeoutMs);
-    if (opts.repairOnOpen !== undefined) o.repairOnOpen = Boolean(opts.repairOnOpen);
-    if (opts.leaseMs !== undefined) o.leaseMs = toBig(opts.leaseMs);
-    handle = call(() => store.History.openWith(name, o));
+  if (readOnly) return new History(call(() => store.History.openReadOnly(name)), store, abs);
+  const o = { ...store.defaultOptions() };
+  if (opts.strategy !== undefined) o.strategy = opts.strategy;
+  if (opts.durability !== undefined) o.durability = opts.durability;
+  if (opts.lockTimeoutMs !== undefined) o.lockTimeoutMs = toBig(opts.lockTimeoutMs);
+  if (opts.repairOnOpen !== undefined) o.repairOnOpen = Boolean(opts.repairOnOpen);
+  if (opts.leaseMs !== undefined) o.leaseMs = toBig(opts.leaseMs);
+  const lock = await osLock(`${abs}.lock`, opts.lockTimeoutMs);
+  if (lock === null) {
+    throw new HistoryLocked(`${abs} is locked by another writer (an OS lock on ${name}.lock): wait for it to close, `
+      + 'pass lockTimeoutMs, or open it with { readOnly: true }', 'locked');
   }
-  return new History(handle, store, abs);
+  if (lock) o.hostLock = true; // the component then takes no lease
+  try {
+    return new History(call(() => store.History.openWith(name, o)), store, abs, lock);
+  } catch (e) {
+    lock?.release();
+    throw e;
+  }
 }

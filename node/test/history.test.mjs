@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import * as ih from 'iteration-history';
 
 const { openHistory, parsePython } = ih;
@@ -40,6 +41,8 @@ test('the original API round-trips NaN, infinities and extra fields', async () =
   assert.equal(h.count(), 0);
   const report = h.openReport();
   assert.ok(report.created && report.writable && report.dirSync, JSON.stringify(report));
+  assert.equal(report.lock, 'host', 'the OS lock, taken through flock(1), no lease');
+  assert.ok(!fs.existsSync(`${file}.lease`) && fs.existsSync(`${file}.lock`));
   for (let i = 0; i < 6; i++) h.save(rec(i, { seed: 40 + i }));
   h.saveBatch([rec(6), rec(7)]);
   assert.equal(h.getLastIterationNum(), 7);
@@ -123,13 +126,77 @@ test('every error is a HistoryError subclass with its details', async () => {
   }
 });
 
-test('a native writer (ihist) honours the Node writer\'s lease', { skip: !process.env.IHIST_BIN }, async () => {
+const WRITER = `
+  import { openHistory } from 'iteration-history';
+  const h = await openHistory(process.argv[1]);
+  h.save(${JSON.stringify({ iteration_num: 0, strategy_code: 'x', execution_result: {}, metrics: {},
+    classification_level: 'L', timestamp: 't', champion_updated: false })});
+  console.log('saved', h.openReport().lock);
+  setInterval(() => {}, 1000);
+`;
+
+function startWriter(file, env = {}) {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', WRITER, file],
+    { cwd: process.cwd(), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = new Promise((resolve) => child.stdout.once('data', (d) => resolve(String(d).trim())));
+  return { child, line };
+}
+
+test('restart right after kill -9 of a Node writer opens at once (the kernel dropped the OS lock)', async () => {
+  const file = path.join(tmp(), 'h.jsonl');
+  const { child, line } = startWriter(file);
+  assert.equal(await line, 'saved host');
+  await assert.rejects(openHistory(file), ih.HistoryLocked);
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+  const t = Date.now();
+  // The lock-holding helper exits when its pipe closes: a few ms, not the 30 s of a lease.
+  const h = await openHistory(file, { lockTimeoutMs: 5000 });
+  assert.ok(Date.now() - t < 2000, `took ${Date.now() - t} ms`);
+  assert.equal(h.count(), 1);
+  h.close();
+});
+
+test('without flock(1) a Node writer holds the lease instead', async () => {
+  const file = path.join(tmp(), 'h.jsonl');
+  const { child, line } = startWriter(file, { IHIST_NO_FLOCK: '1' });
+  assert.equal(await line, 'saved lease');
+  assert.ok(fs.existsSync(`${file}.lease`));
+  await assert.rejects(openHistory(file), (e) => e instanceof ih.HistoryLocked && /lease/.test(e.message));
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+});
+
+test('Node and native (ihist) writers exclude each other', { skip: !process.env.IHIST_BIN }, async () => {
+  const ihist = process.env.IHIST_BIN;
   const file = path.join(tmp(), 'h.jsonl');
   const h = await openHistory(file);
   h.save(rec(0));
-  const out = spawnSync(process.env.IHIST_BIN, ['save', file, JSON.stringify(rec(1))], { encoding: 'utf8' });
+  const out = spawnSync(ihist, ['save', file, JSON.stringify(rec(1))], { encoding: 'utf8' });
   assert.equal(out.status, 5, out.stderr);
-  h.close();
-  const ok = spawnSync(process.env.IHIST_BIN, ['save', file, JSON.stringify(rec(1))], { encoding: 'utf8' });
+  h.close(); // the lock helper exits within milliseconds: ihist waits up to 5 s
+  const ok = spawnSync(ihist, ['--lock-timeout', '5', 'save', file, JSON.stringify(rec(1))], { encoding: 'utf8' });
   assert.equal(ok.status, 0, ok.stderr);
+  // A native writer (the demo loop) holds the lock; killed, its successor opens at once.
+  const demo = spawn(ihist, ['-q', 'demo', file, '-n', '1000000'], { stdio: 'ignore' });
+  try {
+    for (let i = 0; ; i++) {
+      const r = await openHistory(file, { readOnly: true });
+      const n = r.count();
+      r.close();
+      if (n > 4) break;
+      assert.ok(i < 600, 'the demo loop did not write');
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    await assert.rejects(openHistory(file), ih.HistoryLocked);
+    demo.kill('SIGKILL');
+    await once(demo, 'exit');
+    const h2 = await openHistory(file);
+    const n = h2.count();
+    h2.save(rec(10 ** 9));
+    assert.equal(h2.count(), n + 1);
+    h2.close();
+  } finally {
+    demo.kill('SIGKILL');
+  }
 });
