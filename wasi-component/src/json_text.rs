@@ -5,7 +5,7 @@
 //! `json.dumps`: strict JSON, except that a non-finite number is the bare
 //! token `NaN`, `Infinity` or `-Infinity`, so nothing is lost (Python's
 //! `json.loads` reads them back). Written by the core's
-//! [`pyjson`](iteration_history::pyjson) (compact style), read with the
+//! `iteration_history::pyjson` (compact style), read with the
 //! core's parser, which accepts the same dialect.
 
 use iteration_history::json;
