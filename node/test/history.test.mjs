@@ -200,3 +200,49 @@ test('Node and native (ihist) writers exclude each other', { skip: !process.env.
     demo.kill('SIGKILL');
   }
 });
+
+test('Node and Python package writers exclude each other', { skip: !process.env.IHIST_PYTHON }, async () => {
+  const file = path.join(tmp(), 'h.jsonl');
+  const h = await openHistory(file);
+  h.save(rec(0));
+  const tryPython = () => spawnSync(process.env.IHIST_PYTHON, ['-c', `
+import sys
+from iteration_history import IterationHistory, HistoryLocked
+try:
+    IterationHistory(sys.argv[1], lock_timeout_ms=3000).close()
+    print("opened")
+except HistoryLocked:
+    print("locked")
+`, file], { encoding: 'utf8' });
+  const held = spawnSync(process.env.IHIST_PYTHON, ['-c', `
+import sys
+from iteration_history import IterationHistory, HistoryLocked
+try:
+    IterationHistory(sys.argv[1])
+    print("opened")
+except HistoryLocked:
+    print("locked")
+`, file], { encoding: 'utf8' });
+  assert.equal(held.stdout.trim(), 'locked', held.stderr);
+  h.close();
+  assert.equal(tryPython().stdout.trim(), 'opened');
+  // A Python writer holds it: Node is kept out; killed, Node opens at once.
+  const py = spawn(process.env.IHIST_PYTHON, ['-c', `
+import sys, time
+from iteration_history import IterationHistory
+h = IterationHistory(sys.argv[1])
+print("open", flush=True)
+time.sleep(60)
+`, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise((resolve) => py.stdout.once('data', resolve));
+    await assert.rejects(openHistory(file), ih.HistoryLocked);
+    py.kill('SIGKILL');
+    await once(py, 'exit');
+    const again = await openHistory(file);
+    assert.equal(again.count(), 1);
+    again.close();
+  } finally {
+    py.kill('SIGKILL');
+  }
+});
