@@ -382,3 +382,16 @@ def test_the_way_back_ihist_export_format_python_is_what_the_original_module_wro
         again = subprocess.run([IHIST, "export", imported, "--format", "python"], check=True, capture_output=True)
         with open(SAMPLE, "rb") as f:
             assert again.stdout == f.read()
+
+
+def test_calls_take_the_fast_path_with_this_wasmtime(tmp_path: Any) -> None:
+    # The cached-type call (`_Call`) relies on wasmtime-py internals: it must
+    # be in use with every wasmtime of the supported range, and give the
+    # same results and errors as the plain call.
+    with IterationHistory(tmp_path / "h.jsonl") as h:
+        assert all(f._fast for f in h._funcs.values())
+        h.save(rec(0))
+        plain = h._funcs["count"]._func
+        assert plain(h._store, h._handle) == h.count() == 1
+        with pytest.raises(ih.InvalidRecord):
+            h.save(rec(1, timestamp=""))
