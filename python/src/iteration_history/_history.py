@@ -127,7 +127,7 @@ class _Call:
             fty = func.type(store)
             params = fty.params
             result = fty.result
-            if result is not None:
+            if result is not None and hasattr(result, "_tagged"):
                 cases = result._cases()
                 tagged = result._tagged()
                 result._cases = lambda: cases
