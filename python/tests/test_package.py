@@ -314,8 +314,15 @@ def test_the_compiled_component_is_cached_and_a_damaged_entry_is_recompiled(tmp_
     assert _load_in_new_process(cache) == "cache"
     full = os.path.join(cache, entry)
     data = bytearray(open(full, "rb").read())
-    for damage in ("flip", "truncate", "garbage"):
-        if damage == "flip":
+    for damage in ("flip", "truncate", "garbage", "stale"):
+        if damage == "stale":
+            # A whole, checksummed entry, but for another wasmtime version.
+            stale_key = key.replace("wasmtime", "wasmtime0.0.0-other", 1).encode()
+            body = bytes(data[len(b"IHISTCC1") + 2 + len(key.encode()) + 32 :])
+            import hashlib
+
+            bad = bytearray(b"IHISTCC1" + len(stale_key).to_bytes(2, "little") + stale_key + hashlib.sha256(body).digest() + body)
+        elif damage == "flip":
             bad = bytearray(data)
             bad[len(bad) // 2] ^= 0x40  # in the compiled code
         elif damage == "truncate":
