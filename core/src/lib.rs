@@ -71,6 +71,7 @@ pub mod import;
 pub mod json;
 pub mod lock;
 mod options;
+pub mod pyjson;
 pub mod record;
 pub mod recovery;
 pub mod scan;
