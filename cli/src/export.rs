@@ -24,6 +24,10 @@ pub(crate) enum Format {
     /// One row per record, nested fields as dotted columns
     /// (`metrics.sharpe_ratio`); non-finite numbers as `NaN`, `inf`, `-inf`.
     Csv,
+    /// The lines the original Python module would have written:
+    /// `json.dumps(record)` with CPython's defaults (`\uXXXX` escapes, bare
+    /// `NaN`/`Infinity`, `", "`/`": "` separators; no `_ih`, no `_nonfinite`).
+    Python,
 }
 
 /// A writer that remembers its first error, so a failed export names the
@@ -144,6 +148,14 @@ fn export<W: Write>(
                     Some(io) => Err(output_error(out, &io)),
                     None => Err(e.into()),
                 },
+            }
+        }
+        Format::Python => {
+            let r = export_python(ctx, h, w);
+            match (r, w.error.take()) {
+                (Ok(v), _) => Ok(v),
+                (Err(_), Some(io)) => Err(output_error(out, &io)),
+                (Err(e), None) => Err(e),
             }
         }
         Format::Csv => {
@@ -270,6 +282,25 @@ fn export_csv<W: Write>(ctx: &Ctx, h: &Opened, w: &mut W) -> Result<(u64, Option
     }
     pb.finish_and_clear();
     Ok((counter.bytes, Some(n)))
+}
+
+/// Every record as the original module wrote it (`pyjson::python_line`),
+/// one per line.
+fn export_python<W: Write>(ctx: &Ctx, h: &Opened, w: &mut W) -> Result<(u64, Option<u64>)> {
+    let spin = progress::spinner(ctx, "exporting for Python");
+    let (mut bytes, mut n) = (0u64, 0u64);
+    for r in h.records()? {
+        let mut line = iteration_history::pyjson::python_line(&r?);
+        line.push('\n');
+        w.write_all(line.as_bytes()).map_err(CliError::stdout)?;
+        bytes += line.len() as u64;
+        n += 1;
+        if n.is_multiple_of(4096) {
+            spin.set_message(format!("exporting for Python: {n} records"));
+        }
+    }
+    spin.finish_and_clear();
+    Ok((bytes, Some(n)))
 }
 
 struct CountingWriter<'a, W> {

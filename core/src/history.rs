@@ -226,7 +226,7 @@ impl History {
     pub fn open_shared(dir: Arc<dyn Dir>, name: &str, options: Options) -> Result<History> {
         let name = FileName::new(name)?;
         let display = dir.display_name(&name);
-        let mut lock = lock::acquire(&*dir, &name, &display, options.lock_timeout, options.lease)?;
+        let mut lock = lock::acquire(&*dir, &name, &display, &options)?;
         let t = Target { dir: &*dir, name: &name, display: &display, durability: options.durability };
         let opened = match recovery::open(t, options.repair_on_open) {
             Ok(opened) => opened,

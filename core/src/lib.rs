@@ -71,6 +71,7 @@ pub mod import;
 pub mod json;
 pub mod lock;
 mod options;
+pub mod pyjson;
 pub mod record;
 pub mod recovery;
 pub mod scan;
@@ -89,3 +90,8 @@ pub use store::Store;
 #[cfg(not(target_family = "wasm"))]
 pub use store::copy;
 pub use value::{Map, Number, Value};
+
+/// The crate's README, compiled and run as doctests (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

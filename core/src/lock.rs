@@ -14,6 +14,11 @@
 //!   weaker than an OS lock: it depends on clocks, and a writer that stalls
 //!   longer than the lease can overlap with its successor for that commit.
 //!   Native writers also refuse to open while a live lease exists.
+//! * **Host lock** ([`Options::host_lock`](crate::Options::host_lock)): the
+//!   process embedding a guest without OS locks takes the OS lock on
+//!   `<history>.lock` itself and says so; the writer then takes no lease
+//!   (but still refuses a live one), so hosts and native writers exclude
+//!   each other through the one OS lock.
 //!
 //! Readers take no lock.
 //!
@@ -28,6 +33,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
+use crate::options::Options;
 use crate::storage::{Dir, FileName, LockGuard, WriteFile};
 
 /// Which kind of lock a writer holds.
@@ -38,12 +44,17 @@ pub enum LockKind {
     Os,
     /// A lease file `<history>.lease` (no OS locks on this system).
     Lease,
+    /// The OS lock on `<history>.lock`, held by the embedding host on this
+    /// writer's behalf ([`Options::host_lock`](crate::Options::host_lock)).
+    Host,
 }
 
 #[derive(Debug)]
 pub(crate) enum WriterLock {
     Os(#[allow(dead_code)] Box<dyn LockGuard>),
     Lease(Lease),
+    /// Held by the host (`Options::host_lock`): nothing to renew or release.
+    Host,
 }
 
 impl WriterLock {
@@ -51,13 +62,14 @@ impl WriterLock {
         match self {
             WriterLock::Os(_) => LockKind::Os,
             WriterLock::Lease(_) => LockKind::Lease,
+            WriterLock::Host => LockKind::Host,
         }
     }
 
     /// Before a commit: make sure the lock is still ours (renewing a lease).
     pub(crate) fn check(&mut self, dir: &dyn Dir) -> Result<()> {
         match self {
-            WriterLock::Os(_) => Ok(()),
+            WriterLock::Os(_) | WriterLock::Host => Ok(()),
             WriterLock::Lease(l) => l.renew(dir),
         }
     }
@@ -70,32 +82,38 @@ impl WriterLock {
     }
 }
 
-/// Takes the writer lock of history `name`, waiting up to `timeout`.
-pub(crate) fn acquire(
-    dir: &dyn Dir,
-    name: &FileName,
-    display: &str,
-    timeout: Option<Duration>,
-    lease: Duration,
-) -> Result<WriterLock> {
+/// Takes the writer lock of history `name` (or, with
+/// [`Options::host_lock`], checks that no lease is live), waiting up to the
+/// lock timeout.
+pub(crate) fn acquire(dir: &dyn Dir, name: &FileName, display: &str, options: &Options) -> Result<WriterLock> {
     let lock_name = name.with_suffix(".lock")?;
     let lease_name = name.with_suffix(".lease")?;
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = options.lock_timeout.map(|t| Instant::now() + t);
     let mut pause = Duration::from_millis(2);
     loop {
-        let holder: String = match dir.try_lock(&lock_name) {
-            Ok(Some(guard)) => match live_lease(dir, &lease_name) {
-                Ok(None) => return Ok(WriterLock::Os(guard)),
+        let holder: String = if options.host_lock {
+            match live_lease(dir, &lease_name) {
+                Ok(None) => return Ok(WriterLock::Host),
                 Ok(Some(holder)) => holder,
                 Err(e) => return Err(Error::io(display, "reading the lease file", e)),
-            },
-            Ok(None) => String::new(),
-            Err(e) if e.kind() == io::ErrorKind::Unsupported => match Lease::try_take(dir, &lease_name, lease) {
-                Ok(Ok(l)) => return Ok(WriterLock::Lease(l)),
-                Ok(Err(holder)) => holder,
-                Err(e) => return Err(Error::io(display, "taking the lease file", e)),
-            },
-            Err(e) => return Err(Error::io(display, "taking the writer lock", e)),
+            }
+        } else {
+            match dir.try_lock(&lock_name) {
+                Ok(Some(guard)) => match live_lease(dir, &lease_name) {
+                    Ok(None) => return Ok(WriterLock::Os(guard)),
+                    Ok(Some(holder)) => holder,
+                    Err(e) => return Err(Error::io(display, "reading the lease file", e)),
+                },
+                Ok(None) => String::new(),
+                Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+                    match Lease::try_take(dir, &lease_name, options.lease) {
+                        Ok(Ok(l)) => return Ok(WriterLock::Lease(l)),
+                        Ok(Err(holder)) => holder,
+                        Err(e) => return Err(Error::io(display, "taking the lease file", e)),
+                    }
+                }
+                Err(e) => return Err(Error::io(display, "taking the writer lock", e)),
+            }
         };
         match deadline {
             Some(d) if Instant::now() < d => {

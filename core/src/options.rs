@@ -61,6 +61,7 @@ pub struct Options {
     pub(crate) lock_timeout: Option<Duration>,
     pub(crate) repair_on_open: bool,
     pub(crate) lease: Duration,
+    pub(crate) host_lock: bool,
 }
 
 impl Default for Options {
@@ -71,6 +72,7 @@ impl Default for Options {
             lock_timeout: None,
             repair_on_open: false,
             lease: Duration::from_secs(30),
+            host_lock: false,
         }
     }
 }
@@ -108,6 +110,22 @@ impl Options {
     /// another writer. Default: 30 s.
     pub fn lease(mut self, d: Duration) -> Self {
         self.lease = d;
+        self
+    }
+
+    /// States that the caller already holds the history's OS lock: the
+    /// exclusive advisory lock on `<history>.lock` that native writers take
+    /// (`flock` on Unix, `LockFileEx` on Windows), for as long as the
+    /// history stays open. For hosts that lock on behalf of a guest without
+    /// OS locks (the Python and Node packages of the WASI component): the
+    /// writer then takes no lease file, so a crashed writer's successor
+    /// opens at once (the OS dropped its lock) and native writers and these
+    /// hosts exclude each other. It still refuses to open while another
+    /// writer's lease is live (a host that cannot lock). Taking no lock of
+    /// its own, it must only be set by a caller that really holds the lock.
+    /// Default: `false`.
+    pub fn host_lock(mut self, yes: bool) -> Self {
+        self.host_lock = yes;
         self
     }
 

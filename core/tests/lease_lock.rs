@@ -122,3 +122,22 @@ fn a_failed_open_leaves_no_lease_behind() {
     let h = History::open(dir, "h.jsonl", Options::default().repair_on_open(true)).expect("repair at once");
     assert_eq!(h.count().expect("count"), 2);
 }
+
+#[test]
+fn a_host_held_lock_takes_no_lease_but_still_refuses_a_live_one() {
+    let dir = NoLocks::default();
+    let host = Options::default().host_lock(true);
+    let a = History::open(dir.clone(), "h.jsonl", host.clone()).expect("open with the host's lock");
+    assert_eq!(a.lock_kind(), Some(LockKind::Host));
+    assert!(dir.0.contents("h.jsonl.lease").is_none(), "no lease file");
+    a.save(&rec(1)).expect("save");
+    drop(a);
+    // A lease-holding writer (a host that cannot lock) keeps it out.
+    let leased = History::open(dir.clone(), "h.jsonl", Options::default()).expect("lease");
+    assert_eq!(leased.lock_kind(), Some(LockKind::Lease));
+    let err = History::open(dir.clone(), "h.jsonl", host.clone()).expect_err("live lease");
+    assert!(matches!(&err, Error::Locked { holder, .. } if holder.contains("lease")), "{err}");
+    drop(leased);
+    let b = History::open(dir.clone(), "h.jsonl", host).expect("reopen");
+    assert_eq!(nums(&b.get_all().expect("all")), vec![1]);
+}

@@ -116,7 +116,8 @@ pub(crate) fn options_from_wit(o: &wit::OpenOptions) -> Options {
             wit::Durability::None => Durability::None,
         })
         .lock_timeout(o.lock_timeout_ms.map(Duration::from_millis))
-        .repair_on_open(o.repair_on_open);
+        .repair_on_open(o.repair_on_open)
+        .host_lock(o.host_lock);
     match o.lease_ms {
         Some(ms) => opts.lease(Duration::from_millis(ms)),
         None => opts,
@@ -131,6 +132,7 @@ pub(crate) fn default_options() -> wit::OpenOptions {
         lock_timeout_ms: None,
         repair_on_open: false,
         lease_ms: None,
+        host_lock: false,
     }
 }
 
@@ -173,6 +175,7 @@ pub(crate) fn open_report(
         lock: match lock {
             Some(LockKind::Os) => wit::LockKind::Os,
             Some(LockKind::Lease) => wit::LockKind::Lease,
+            Some(LockKind::Host) => wit::LockKind::Host,
             // Unknown future kinds are still locks; read-only handles have none.
             Some(_) => wit::LockKind::Lease,
             None => wit::LockKind::None,

@@ -4,79 +4,22 @@
 //! Written compact, keys in the record's order, in the dialect of Python's
 //! `json.dumps`: strict JSON, except that a non-finite number is the bare
 //! token `NaN`, `Infinity` or `-Infinity`, so nothing is lost (Python's
-//! `json.loads` reads them back). Read with the core's parser, which accepts
-//! the same dialect.
+//! `json.loads` reads them back). Written by the core's
+//! `iteration_history::pyjson` (compact style), read with the
+//! core's parser, which accepts the same dialect.
 
 use iteration_history::json;
+use iteration_history::pyjson::{self, Style};
 use iteration_history::{Map, Value};
 
-/// Writes `v` as JSON text to `out`.
-pub fn write_value(v: &Value, out: &mut String) {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        // `Number`'s Display is the JSON form (shortest round-trip float,
-        // integers without a fraction) and `NaN`/`Infinity`/`-Infinity`.
-        Value::Number(n) => out.push_str(&n.to_string()),
-        Value::String(s) => write_string(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_value(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(m) => write_object(m, out),
-    }
-}
-
-/// Writes an object as JSON text to `out`.
-pub fn write_object(m: &Map, out: &mut String) {
-    out.push('{');
-    for (i, (k, v)) in m.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_string(k, out);
-        out.push(':');
-        write_value(v, out);
-    }
-    out.push('}');
-}
-
-/// An object as JSON text.
+/// An object as JSON text (the core's Python-dialect writer, compact).
 pub fn object_text(m: &Map) -> String {
-    let mut out = String::new();
-    write_object(m, &mut out);
-    out
+    pyjson::object_text(m, Style::Compact)
 }
 
-/// A value as JSON text.
+/// A value as JSON text (the core's Python-dialect writer, compact).
 pub fn value_text(v: &Value) -> String {
-    let mut out = String::new();
-    write_value(v, &mut out);
-    out
-}
-
-fn write_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    pyjson::value_text(v, Style::Compact)
 }
 
 /// Parses JSON text (strict JSON or Python's dialect).

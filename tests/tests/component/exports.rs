@@ -27,7 +27,7 @@ fn default_options_are_the_documented_defaults() {
     let o = s.default_options();
     assert!(matches!(o.strategy, wit::CommitStrategy::Append));
     assert!(matches!(o.durability, wit::Durability::Full));
-    assert_eq!((o.lock_timeout_ms, o.repair_on_open, o.lease_ms), (None, false, None));
+    assert_eq!((o.lock_timeout_ms, o.repair_on_open, o.lease_ms, o.host_lock), (None, false, None, false));
 }
 
 #[test]
@@ -387,6 +387,40 @@ fn an_expired_lease_is_taken_over_and_the_old_writer_commits_nothing() {
     }
     b.save(h2, &sample(1)).expect("b saves");
     assert_eq!(b.count(h2), Ok(2));
+}
+
+#[test]
+fn with_host_lock_the_guest_takes_no_lease_and_native_writers_are_kept_out_by_the_hosts_lock() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // The host's side: the same OS lock native writers take on <name>.lock.
+    let lock = fs::File::create(tmp.path().join("h.jsonl.lock")).expect("lock file");
+    lock.try_lock().expect("host takes the OS lock");
+    let mut a = session(tmp.path());
+    let mut opts = a.default_options();
+    opts.host_lock = true;
+    let h = a.open_with("h.jsonl", &opts).expect("open with the host's lock");
+    let report = a.open_report(h);
+    assert!(matches!(report.lock, wit::LockKind::Host), "{report:?}");
+    assert!(!tmp.path().join("h.jsonl.lease").exists(), "no lease file");
+    a.save(h, &sample(0)).expect("save");
+    let native = iteration_history::History::open(
+        iteration_history::storage::CapStdDir::open_ambient(tmp.path()).expect("dir"),
+        "h.jsonl",
+        iteration_history::Options::default(),
+    );
+    assert!(matches!(native, Err(iteration_history::Error::Locked { .. })), "native writer kept out: {native:?}");
+    a.close(h);
+    drop(lock);
+    // A leasing guest keeps a host-locked one out.
+    let mut b = session(tmp.path());
+    let leased = b.open("h.jsonl").expect("leasing writer");
+    match a.open_with("h.jsonl", &opts) {
+        Err(E::Locked(m)) => assert!(m.contains("lease"), "{m}"),
+        other => panic!("expected locked, got {other:?}"),
+    }
+    b.close(leased);
+    let h = a.open_with("h.jsonl", &opts).expect("reopens once the lease is gone");
+    assert_eq!(a.count(h), Ok(1));
 }
 
 #[test]

@@ -1,0 +1,424 @@
+// iteration-history for Node: the iteration-history WASI component,
+// transpiled by jco (../gen), running on @bytecodealliance/preview2-shim.
+//
+//   import { openHistory } from 'iteration-history';
+//   const history = await openHistory('runs/history.jsonl');
+//   const last = history.getLastIterationNum();     // undefined when empty
+//   history.save({ iteration_num: (last ?? -1) + 1, ... });
+//   history.loadRecent(5);
+//   history.close();
+//
+// Each opened history gets its own component instance whose only preopened
+// directory is that history's directory (preview2-shim's createFilesystem),
+// so histories in different directories can be open at once.
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as cli from '@bytecodealliance/preview2-shim/cli';
+import * as clocks from '@bytecodealliance/preview2-shim/clocks';
+import * as io from '@bytecodealliance/preview2-shim/io';
+import * as random from '@bytecodealliance/preview2-shim/random';
+import { createFilesystem } from '@bytecodealliance/preview2-shim/filesystem';
+import { instantiate } from '../gen/history.js';
+
+const FIELDS = ['iteration_num', 'strategy_code', 'execution_result', 'metrics',
+  'classification_level', 'timestamp', 'champion_updated'];
+
+// ---- errors ---------------------------------------------------------------
+
+/** Base of every error of the history; `tag` is the WIT error case. */
+export class HistoryError extends Error {
+  constructor(message, tag = 'io') {
+    super(message);
+    this.name = new.target.name;
+    this.tag = tag;
+  }
+}
+export class HistoryLocked extends HistoryError {}
+export class CorruptHistory extends HistoryError {
+  constructor(message, { line = 0, offset = 0, reason = '' } = {}) {
+    super(message, 'corrupt');
+    Object.assign(this, { line: Number(line), offset: Number(offset), reason });
+  }
+}
+export class InvalidRecord extends HistoryError {
+  constructor(message, { field = '', reason = '', index } = {}) {
+    super(message, 'invalid-record');
+    Object.assign(this, { field, reason, index });
+  }
+}
+export class InvalidName extends HistoryError {}
+export class DiskFull extends HistoryError {}
+export class HistoryPermissionError extends HistoryError {}
+export class SyncFailed extends HistoryError {}
+export class ReadOnlyHistory extends HistoryError {}
+export class Conflict extends HistoryError {
+  constructor(message, actual) {
+    super(message, 'conflict');
+    this.actual = actual === undefined ? undefined : Number(actual);
+  }
+}
+export class ChangedExternally extends HistoryError {}
+export class InvalidCursor extends HistoryError {}
+export class LeaseLost extends HistoryError {}
+export class HistoryIOError extends HistoryError {}
+export class HistoryClosed extends HistoryError {}
+
+const BY_TAG = {
+  locked: HistoryLocked,
+  'invalid-name': InvalidName,
+  'disk-full': DiskFull,
+  'permission-denied': HistoryPermissionError,
+  'sync-failed': SyncFailed,
+  'read-only': ReadOnlyHistory,
+  'changed-externally': ChangedExternally,
+  'invalid-cursor': InvalidCursor,
+  'lease-lost': LeaseLost,
+  io: HistoryIOError,
+};
+
+/** The exception for a WIT `error` value `{ tag, val }`. */
+export function errorFromWit({ tag, val }) {
+  if (tag === 'corrupt') return new CorruptHistory(val.message, val);
+  if (tag === 'invalid-record') return new InvalidRecord(val.message, val);
+  if (tag === 'conflict') return new Conflict(val.message, val.actual);
+  const Cls = BY_TAG[tag] ?? HistoryIOError;
+  return new Cls(typeof val === 'string' ? val : String(val?.message ?? val), tag);
+}
+
+function call(fn) {
+  try {
+    return fn();
+  } catch (e) {
+    // jco throws a ComponentError whose payload is the WIT error.
+    if (e && e.payload && typeof e.payload.tag === 'string') throw errorFromWit(e.payload);
+    throw e;
+  }
+}
+
+// ---- JSON text in Python's dialect ----------------------------------------
+
+// The component writes and reads JSON text in the dialect of Python's
+// json.dumps: strict JSON plus bare NaN / Infinity / -Infinity.
+const NONCE = `\u0000ih-${randomBytes(8).toString('hex')}:`;
+
+/** JSON.stringify that keeps non-finite numbers as bare NaN/Infinity tokens. */
+export function stringifyPython(value) {
+  const marked = JSON.stringify(value, (_k, v) => {
+    if (typeof v === 'number' && !Number.isFinite(v)) return NONCE + String(v);
+    if (typeof v === 'bigint') return NONCE + v.toString();
+    return v;
+  });
+  if (marked === undefined) return marked;
+  const quoted = JSON.stringify(NONCE).slice(1, -1);
+  return marked.replaceAll(new RegExp(`"${quoted.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}([^"]*)"`, 'g'), '$1');
+}
+
+/** JSON.parse that also reads bare NaN / Infinity / -Infinity. */
+export function parsePython(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    const marked = text.replace(/"(?:[^"\\]|\\.)*"|-?Infinity|NaN/g,
+      (m) => (m[0] === '"' ? m : JSON.stringify(NONCE + m)));
+    return JSON.parse(marked, (_k, v) =>
+      (typeof v === 'string' && v.startsWith(NONCE) ? Number(v.slice(NONCE.length)) : v));
+  }
+}
+
+// ---- records --------------------------------------------------------------
+
+function metricFromWit({ tag, val }) {
+  if (tag === 'integer') return Number.isSafeInteger(Number(val)) ? Number(val) : val;
+  if (tag === 'number') return val;
+  return parsePython(val);
+}
+
+function metricToWit(v) {
+  if (typeof v === 'bigint') return { tag: 'integer', val: v };
+  if (typeof v === 'number') {
+    return Number.isSafeInteger(v) ? { tag: 'integer', val: BigInt(v) } : { tag: 'number', val: v };
+  }
+  return { tag: 'json', val: stringifyPython(v) };
+}
+
+function recordToWit(r) {
+  const extra = Object.fromEntries(Object.entries(r).filter(([k]) => !FIELDS.includes(k)));
+  return {
+    iterationNum: BigInt(r.iteration_num),
+    strategyCode: r.strategy_code,
+    executionResult: stringifyPython(r.execution_result ?? {}),
+    metrics: Object.entries(r.metrics ?? {}).map(([name, v]) => ({ name, value: metricToWit(v) })),
+    classificationLevel: r.classification_level,
+    timestamp: r.timestamp,
+    championUpdated: Boolean(r.champion_updated),
+    extra: stringifyPython(extra),
+  };
+}
+
+function recordFromWit(w) {
+  const rec = {
+    iteration_num: Number(w.iterationNum),
+    strategy_code: w.strategyCode,
+    execution_result: parsePython(w.executionResult),
+    metrics: Object.fromEntries(w.metrics.map((m) => [m.name, metricFromWit(m.value)])),
+    classification_level: w.classificationLevel,
+    timestamp: w.timestamp,
+    champion_updated: w.championUpdated,
+  };
+  return w.extra && w.extra !== '{}' ? Object.assign(rec, parsePython(w.extra)) : rec;
+}
+
+function line(record, index) {
+  if (record === null || typeof record !== 'object' || Array.isArray(record)) {
+    const what = Array.isArray(record) ? 'an array' : typeof record;
+    throw new InvalidRecord(`invalid record: must be an object, not ${what}; nothing was written`,
+      { field: '', reason: `not an object (${what})`, index });
+  }
+  return stringifyPython(record);
+}
+
+// ---- the component --------------------------------------------------------
+
+let modules;
+const GEN = new URL('../gen/', import.meta.url);
+
+/** The component's core modules, compiled once per process. */
+function coreModules() {
+  modules ??= (async () => {
+    const names = fs.readdirSync(GEN).filter((n) => n.endsWith('.wasm'));
+    const compiled = await Promise.all(names.map(async (n) => [n, await WebAssembly.compile(fs.readFileSync(new URL(n, GEN)))]));
+    return new Map(compiled);
+  })();
+  return modules;
+}
+
+function imports(dir) {
+  const filesystem = createFilesystem({ preopens: { '.': dir } });
+  // jco 1.35's generated code looks the imports up without their version.
+  const v = (name) => name;
+  return {
+    [v('wasi:cli/environment')]: cli.environment,
+    [v('wasi:cli/exit')]: cli.exit,
+    [v('wasi:cli/stderr')]: cli.stderr,
+    [v('wasi:cli/stdin')]: cli.stdin,
+    [v('wasi:cli/stdout')]: cli.stdout,
+    [v('wasi:cli/terminal-input')]: cli.terminalInput,
+    [v('wasi:cli/terminal-output')]: cli.terminalOutput,
+    [v('wasi:cli/terminal-stderr')]: cli.terminalStderr,
+    [v('wasi:cli/terminal-stdin')]: cli.terminalStdin,
+    [v('wasi:cli/terminal-stdout')]: cli.terminalStdout,
+    [v('wasi:clocks/monotonic-clock')]: clocks.monotonicClock,
+    [v('wasi:clocks/wall-clock')]: clocks.wallClock,
+    [v('wasi:filesystem/preopens')]: filesystem.preopens,
+    [v('wasi:filesystem/types')]: filesystem.types,
+    [v('wasi:io/error')]: io.error,
+    [v('wasi:io/poll')]: io.poll,
+    [v('wasi:io/streams')]: io.streams,
+    [v('wasi:random/insecure-seed')]: random.insecureSeed,
+  };
+}
+
+// ---- the OS lock ----------------------------------------------------------
+
+// Node's standard library has no flock. Where util-linux's `flock` command
+// exists, a small child process takes the same exclusive flock on
+// `<history>.lock` that native writers (ihist, the Rust library) and the
+// Python package take, and holds it while its stdin is open: `close()` kills
+// it, and if this process dies (even kill -9) the pipe closes, the child
+// exits and the kernel drops the lock. Elsewhere the component's lease is
+// used instead (see README).
+let flockAvailable;
+const releasing = new Map(); // lock path → { promise, child } of a release in progress
+
+function hasFlock() {
+  if (flockAvailable === undefined) {
+    const r = spawnSync('flock', ['--version'], { stdio: 'ignore' });
+    flockAvailable = process.env.IHIST_NO_FLOCK !== '1' && r.status === 0;
+  }
+  return flockAvailable;
+}
+
+const HELD = 75; // flock's exit code when another holder has the lock
+
+function tryFlock(lockPath) {
+  return new Promise((resolve, reject) => {
+    // --close: only flock itself holds the lock (its command, which waits
+    // for our end of the pipe to close, does not inherit it).
+    const child = spawn('flock', ['--nonblock', '--close', '--conflict-exit-code', String(HELD), lockPath,
+      'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => { err += d; });
+    child.on('error', reject);
+    child.stdout.once('data', () => {
+      child.stdout.destroy();
+      child.stderr.destroy();
+      child.removeAllListeners('exit');
+      const exited = new Promise((r) => child.once('exit', r));
+      // Neither the child nor its pipe keeps the event loop alive.
+      child.unref();
+      child.stdin.unref?.();
+      resolve({
+        release() {
+          child.stdin.destroy();
+          child.kill('SIGKILL'); // the kernel drops the lock as flock dies
+          const promise = exited.then(() => releasing.delete(lockPath));
+          releasing.set(lockPath, { promise, child });
+        },
+      });
+    });
+    child.once('exit', (code) => {
+      if (code === HELD) resolve(null);
+      else reject(new HistoryIOError(`${lockPath}: flock exited with ${code}: ${err.trim()}`));
+    });
+  });
+}
+
+/** The OS lock (`{ release }`), null if another writer holds it, undefined if flock is unavailable. */
+async function osLock(lockPath, timeoutMs) {
+  if (!hasFlock()) return undefined;
+  const pending = releasing.get(lockPath);
+  if (pending) {
+    // Our own writer of this history just closed: wait for its lock to go
+    // (the helper is unref'd, so hold the event loop open meanwhile).
+    pending.child.ref();
+    await pending.promise;
+  }
+  const deadline = timeoutMs === undefined ? undefined : Date.now() + Number(timeoutMs);
+  let pause = 2;
+  for (;;) {
+    const lock = await tryFlock(lockPath);
+    if (lock || deadline === undefined || Date.now() >= deadline) return lock;
+    await sleep(Math.min(pause, Math.max(0, deadline - Date.now())));
+    pause = Math.min(pause * 2, 100);
+  }
+}
+
+const toBig = (x) => (x === undefined || x === null ? undefined : BigInt(x));
+
+class History {
+  #h;
+  #store;
+  #path;
+  #lock;
+
+  constructor(handle, store, filepath, lock) {
+    this.#h = handle;
+    this.#store = store;
+    this.#path = filepath;
+    this.#lock = lock;
+  }
+
+  #handle() {
+    if (!this.#h) throw new HistoryClosed(`${this.#path}: the history is closed`, 'closed');
+    return this.#h;
+  }
+
+  get path() { return this.#path; }
+  get closed() { return !this.#h; }
+
+  save(record) { call(() => this.#handle().saveJson(line(record))); }
+
+  saveBatch(records) {
+    const list = [...records];
+    const batch = list.length > 1;
+    call(() => this.#handle().saveBatchJson(list.map((r, i) => line(r, batch ? i : undefined))));
+  }
+
+  saveIfLast(expectedLast, records) {
+    const outcome = call(() => this.#handle().saveIfLast(toBig(expectedLast), [...records].map(recordToWit)));
+    return outcome === 'appended';
+  }
+
+  loadRecent(n = 5) {
+    if (n <= 0) return [];
+    return call(() => this.#handle().loadRecent(Math.min(n, 2 ** 32 - 1))).map(recordFromWit);
+  }
+
+  getLastIterationNum() {
+    const n = call(() => this.#handle().lastIterationNum());
+    return n === undefined ? undefined : Number(n);
+  }
+
+  getAll() { return [...this.iter()]; }
+
+  *iter(pageSize = 1000) {
+    let cursor = 0n;
+    while (cursor !== undefined) {
+      const page = call(() => this.#handle().getAll(cursor, pageSize));
+      for (const r of page.records) yield recordFromWit(r);
+      cursor = page.nextCursor;
+    }
+  }
+
+  [Symbol.iterator]() { return this.iter(); }
+
+  count() { return Number(call(() => this.#handle().count())); }
+  clear() { call(() => this.#handle().clear()); }
+  verify() { return plain(call(() => this.#handle().verify())); }
+  repair() { return plain(call(() => this.#handle().repair())); }
+  compact() { return Number(call(() => this.#handle().compact())); }
+  export(name) { return Number(call(() => this.#handle().export(name))); }
+  openReport() { return plain(this.#handle().openReport()); }
+
+  close() {
+    if (this.#h) {
+      const h = this.#h;
+      this.#h = undefined;
+      this.#store = undefined;
+      h[Symbol.dispose]();
+    }
+    if (this.#lock) {
+      this.#lock.release();
+      this.#lock = undefined;
+    }
+  }
+
+  [Symbol.dispose]() { this.close(); }
+}
+
+/** bigint fields of reports as numbers. */
+function plain(v) {
+  if (typeof v === 'bigint') return Number(v);
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  return v;
+}
+
+/**
+ * Opens the history at `filepath` (creating it and its directory), for
+ * writing unless `{ readOnly: true }`. Options: strategy ('append' |
+ * 'rewrite'), durability ('full' | 'none'), lockTimeoutMs, repairOnOpen,
+ * leaseMs.
+ */
+export async function openHistory(filepath, options = {}) {
+  const { readOnly = false, ...opts } = options;
+  const abs = path.resolve(String(filepath));
+  const dir = path.dirname(abs);
+  const name = path.basename(abs);
+  if (!readOnly) fs.mkdirSync(dir, { recursive: true });
+  const mods = await coreModules();
+  const root = await instantiate((n) => mods.get(n), imports(dir));
+  const store = root.store;
+  if (readOnly) return new History(call(() => store.History.openReadOnly(name)), store, abs);
+  const o = { ...store.defaultOptions() };
+  if (opts.strategy !== undefined) o.strategy = opts.strategy;
+  if (opts.durability !== undefined) o.durability = opts.durability;
+  if (opts.lockTimeoutMs !== undefined) o.lockTimeoutMs = toBig(opts.lockTimeoutMs);
+  if (opts.repairOnOpen !== undefined) o.repairOnOpen = Boolean(opts.repairOnOpen);
+  if (opts.leaseMs !== undefined) o.leaseMs = toBig(opts.leaseMs);
+  const lock = await osLock(`${abs}.lock`, opts.lockTimeoutMs);
+  if (lock === null) {
+    throw new HistoryLocked(`${abs} is locked by another writer (an OS lock on ${name}.lock): wait for it to close, `
+      + 'pass lockTimeoutMs, or open it with { readOnly: true }', 'locked');
+  }
+  if (lock) o.hostLock = true; // the component then takes no lease
+  try {
+    return new History(call(() => store.History.openWith(name, o)), store, abs, lock);
+  } catch (e) {
+    lock?.release();
+    throw e;
+  }
+}
