@@ -9,10 +9,8 @@
 #[path = "support/old_reader.rs"]
 mod old_reader;
 
-use std::fmt::Write as _;
-
 use iteration_history::codec::{self, LineError};
-use iteration_history::{IterationRecord, Map, Number, Value};
+use iteration_history::{IterationRecord, Map, Number, Value, pyjson};
 use proptest::prelude::*;
 
 /// Where the two readers disagree on `line`, if they do.
@@ -124,71 +122,12 @@ fn fuzz_corpus() -> Vec<Vec<u8>> {
     entries.filter_map(|e| std::fs::read(e.ok()?.path()).ok()).collect()
 }
 
-/// A record written the way CPython's `json.dumps` writes it (defaults:
-/// `", "`/`": "`, ASCII-only with `\uXXXX` escapes, bare `NaN`).
+/// A record as CPython's `json.dumps` writes it (the core's Python-dialect
+/// writer, checked against a real python3 in `python_compat.rs`).
 fn python_line(r: &IterationRecord) -> Vec<u8> {
-    fn string(s: &str, out: &mut String) {
-        out.push('"');
-        for c in s.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                '\u{8}' => out.push_str("\\b"),
-                '\u{c}' => out.push_str("\\f"),
-                ' '..='~' => out.push(c),
-                _ => {
-                    let mut buf = [0u16; 2];
-                    for u in c.encode_utf16(&mut buf) {
-                        let _ = write!(out, "\\u{u:04x}");
-                    }
-                }
-            }
-        }
-        out.push('"');
-    }
-    fn value(v: &Value, out: &mut String) {
-        match v {
-            Value::Null => out.push_str("null"),
-            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Number(Number::Float(f)) if f.is_finite() => {
-                let _ = write!(out, "{f:?}");
-            }
-            Value::Number(n) => {
-                let _ = write!(out, "{n}");
-            }
-            Value::String(s) => string(s, out),
-            Value::Array(a) => {
-                out.push('[');
-                for (i, x) in a.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    value(x, out);
-                }
-                out.push(']');
-            }
-            Value::Object(m) => object(m, out),
-        }
-    }
-    fn object(m: &Map, out: &mut String) {
-        out.push('{');
-        for (i, (k, v)) in m.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            string(k, out);
-            out.push_str(": ");
-            value(v, out);
-        }
-        out.push('}');
-    }
-    let mut out = String::new();
-    object(&r.to_map(), &mut out);
-    out.push('\n');
-    out.into_bytes()
+    let mut line = pyjson::python_line(r).into_bytes();
+    line.push(b'\n');
+    line
 }
 
 /// The byte values mutations use: JSON's structure, CPython's tokens,
