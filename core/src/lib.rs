@@ -63,11 +63,13 @@
 //! * Integers beyond 64 bits are read as floats; a lone UTF-16 surrogate
 //!   escape (possible in Python output) is read as U+FFFD.
 
+mod checkpoint;
 pub mod codec;
 pub mod commit;
 mod error;
 mod history;
 pub mod import;
+pub mod intent;
 pub mod json;
 pub mod lock;
 mod options;
@@ -84,7 +86,7 @@ pub use import::{ImportMode, ImportReport};
 pub use lock::LockKind;
 pub use options::{CommitStrategy, Durability, Options};
 pub use record::{FieldError, IterationRecord};
-pub use recovery::{BadLineReport, RecoveryReport, RepairReport, TornTail};
+pub use recovery::{BadLineReport, CutReport, RecoveryReport, RepairReport, TornTail};
 pub use store::Store;
 #[cfg(not(target_family = "wasm"))]
 pub use store::copy;

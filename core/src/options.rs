@@ -61,6 +61,7 @@ pub struct Options {
     pub(crate) lock_timeout: Option<Duration>,
     pub(crate) repair_on_open: bool,
     pub(crate) lease: Duration,
+    pub(crate) rename_batches_over: usize,
 }
 
 impl Default for Options {
@@ -71,6 +72,7 @@ impl Default for Options {
             lock_timeout: None,
             repair_on_open: false,
             lease: Duration::from_secs(30),
+            rename_batches_over: 1000,
         }
     }
 }
@@ -108,6 +110,18 @@ impl Options {
     /// another writer. Default: 30 s.
     pub fn lease(mut self, d: Duration) -> Self {
         self.lease = d;
+        self
+    }
+
+    /// A commit of more than `n` records (a large `save_batch`, such as
+    /// `ihist import`) is made atomic by a rename instead of an append: the
+    /// history's bytes plus the new lines are written to a temp file, synced
+    /// and renamed over the history (then the directory is synced). Its lines
+    /// carry no commit tag, so a history cut by a line tool (`head`, `grep`)
+    /// holds only whole commits. Costs a copy of the history; smaller
+    /// batches are appended as one tagged commit. Default: 1000.
+    pub fn rename_batches_over(mut self, n: usize) -> Self {
+        self.rename_batches_over = n;
         self
     }
 
