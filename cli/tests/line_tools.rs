@@ -43,11 +43,7 @@ fn check_cut_file(dir: &Path, name: &str, what: &str) {
     let expected = iteration_nums(&path);
     assert_eq!(ok(ihist(dir, &["count", name])).trim(), n.to_string(), "{what}: count of {name}");
     let v = json(&ok(ihist(dir, &["--json", "verify", name])));
-    assert_eq!(
-        (v["health"].as_str(), v["records"].as_u64()),
-        (Some("healthy"), Some(n)),
-        "{what}: verify {name}: {v}"
-    );
+    assert_eq!((v["health"].as_str(), v["records"].as_u64()), (Some("healthy"), Some(n)), "{what}: verify {name}: {v}");
     // A read-only handle reads every record, in order.
     let h = History::open_read_only(CapStdDir::open_ambient(dir).expect("dir"), name).expect("reader");
     let got: Vec<u64> = h.get_all().expect("get_all").iter().map(|r| r.iteration_num).collect();
