@@ -25,6 +25,7 @@ fn workload() -> Vec<Step> {
         Step::Clear,
         Step::Save(6),
         Step::Batch(vec![7, 8]),
+        Step::Open,
         Step::Save(9),
         Step::Damage(1),
         Step::Repair,
@@ -58,6 +59,7 @@ fn damage(dir: &CrashDir, i: usize) {
 fn exec(h: &mut Option<History>, dir: &CrashDir, faults: &Faults, step: &Step, o: &Options) -> Result<(), Error> {
     match step {
         Step::Open => {
+            *h = None;
             *h = Some(History::open(dir.clone(), NAME, o.clone())?);
             Ok(())
         }

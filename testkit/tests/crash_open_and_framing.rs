@@ -1,0 +1,143 @@
+//! Power loss after every operation of the open path and commit framing of
+//! issue 13: a writer reopened after a close (its checkpoint written at
+//! close, read at open), histories whose checkpoint is stale, damaged or
+//! missing, and large batches committed by rename (untagged lines) next to
+//! small ones appended with the in-flight commit record.
+//!
+//! The full-model runs are `#[ignore]`d in the plain workspace run and run
+//! by `scripts/test-crash` (release, `--include-ignored`).
+
+use iteration_history::{CommitStrategy, History, Options};
+use iteration_history_testkit::records::rec;
+use iteration_history_testkit::workload::{self, CheckOptions, NAME, Scenario, Stats, Step, check_trace};
+use iteration_history_testkit::{CrashDir, CrashModel, Image};
+
+fn check(scenario: &Scenario, check: &CheckOptions) -> Stats {
+    let started = std::time::Instant::now();
+    let run = workload::run(scenario);
+    let stats = check_trace(&scenario.label, &run, check);
+    println!("{} ({:.1} s)", stats.summary(&scenario.label), started.elapsed().as_secs_f64());
+    stats.assert_ok(&scenario.label);
+    stats
+}
+
+fn reopening_steps() -> Vec<Step> {
+    vec![
+        Step::Open,
+        Step::Save(0),
+        Step::Save(1),
+        Step::Batch(vec![2, 3, 4]),
+        Step::Open,
+        Step::Save(5),
+        Step::Batch(vec![6, 7]),
+        Step::Open,
+        Step::Save(8),
+        Step::Open,
+    ]
+}
+
+fn large_batch_steps() -> Vec<Step> {
+    vec![
+        Step::Open,
+        Step::Save(0),
+        Step::Batch(vec![1, 2, 3, 4, 5]),
+        Step::Save(6),
+        Step::Batch(vec![7, 8]),
+        Step::Batch(vec![9, 10, 11, 12]),
+        Step::Open,
+        Step::Save(13),
+    ]
+}
+
+fn opts(s: CommitStrategy) -> Options {
+    Options::default().strategy(s)
+}
+
+#[test]
+fn reopening_and_large_batches_survive_power_loss_quick() {
+    // The quick version for every `cargo test`: fewer byte cuts.
+    let model = CrashModel { byte_cut_limit: 64, ..CrashModel::default() };
+    let o = opts(CommitStrategy::Append).rename_batches_over(3);
+    let sc = Scenario::new("Append: reopen + large batches (quick)", o.clone(), large_batch_steps());
+    check(&sc, &CheckOptions { model, reopen: o, ..CheckOptions::default() });
+}
+
+#[test]
+#[ignore = "heavy: run by scripts/test-crash"]
+fn a_writer_reopened_after_a_close_survives_power_loss_after_every_operation() {
+    for s in [CommitStrategy::Append, CommitStrategy::Rewrite] {
+        let sc = Scenario::new(format!("{s:?}: reopened after close (checkpoint)"), opts(s), reopening_steps());
+        check(&sc, &CheckOptions { reopen: opts(s), ..CheckOptions::default() });
+    }
+}
+
+#[test]
+#[ignore = "heavy: run by scripts/test-crash"]
+fn large_batches_committed_by_rename_survive_power_loss_after_every_operation() {
+    let o = opts(CommitStrategy::Append).rename_batches_over(3);
+    let sc = Scenario::new(
+        "Append: batches over 3 records by rename, smaller ones appended",
+        o.clone(),
+        large_batch_steps(),
+    );
+    let stats = check(&sc, &CheckOptions { reopen: o, ..CheckOptions::default() });
+    assert!(stats.rolled_back > 0);
+}
+
+/// A history of records 0..10 closed by its writer (so checkpointed), and
+/// the files it left.
+fn closed_history() -> Image {
+    let dir = CrashDir::new();
+    let h = History::open(dir.clone(), NAME, Options::default()).expect("open");
+    for n in 0..6 {
+        h.save(&rec(n)).expect("save");
+    }
+    h.save_batch(&[rec(6), rec(7), rec(8), rec(9)]).expect("batch");
+    drop(h);
+    let img = dir.snapshot().durable_image();
+    assert!(img.contains_key("h.jsonl.idx") && img.contains_key("h.jsonl.commit"), "{:?}", img.keys());
+    img
+}
+
+#[test]
+#[ignore = "heavy: run by scripts/test-crash"]
+fn a_stale_damaged_or_missing_checkpoint_changes_no_result_at_any_crash_point() {
+    let base = closed_history();
+    let records: Vec<_> = (0..10).map(rec).collect();
+    let idx = base["h.jsonl.idx"].clone();
+    let history = base[NAME].clone();
+    let mut cases: Vec<(&str, Image, Vec<_>)> = Vec::new();
+    cases.push(("valid checkpoint", base.clone(), records.clone()));
+    let mut missing = base.clone();
+    missing.remove("h.jsonl.idx");
+    cases.push(("missing checkpoint", missing, records.clone()));
+    let mut damaged = base.clone();
+    let mut bad = idx.clone();
+    bad[30] ^= 0x10;
+    damaged.insert("h.jsonl.idx".into(), bad);
+    cases.push(("damaged checkpoint", damaged, records.clone()));
+    // Stale: the history cut back to 7 records by another program (the
+    // checkpoint's prefix is longer than the file), and one where the
+    // history was replaced by other records of the same length.
+    let ends: Vec<usize> = history.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1).collect();
+    let mut shorter = base.clone();
+    shorter.insert(NAME.into(), history[..ends[6]].to_vec());
+    cases.push(("checkpoint of a longer file", shorter, records[..7].to_vec()));
+    let mut replaced = base.clone();
+    let other: Vec<u8> =
+        (100..110).flat_map(|n| iteration_history::codec::encode_line(&rec(n)).expect("line")).collect();
+    replaced.insert(NAME.into(), other);
+    cases.push(("checkpoint of another file", replaced, (100..110).map(rec).collect()));
+    let mut total = Stats::default();
+    for (what, initial, initial_records) in cases {
+        let sc = Scenario {
+            label: format!("Append: {what}"),
+            options: Options::default(),
+            initial,
+            initial_records,
+            steps: vec![Step::Open, Step::Save(500), Step::Batch(vec![501, 502]), Step::Open, Step::Save(503)],
+        };
+        total.add(&check(&sc, &CheckOptions::default()));
+    }
+    println!("{}", total.summary("checkpoints valid, missing, damaged, stale"));
+}
