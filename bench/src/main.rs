@@ -22,6 +22,7 @@ use iteration_history::{History, Options};
 
 mod counting;
 mod data;
+mod reopen;
 mod saves;
 
 use saves::Method;
@@ -152,6 +153,8 @@ fn run(args: &Args) -> io::Result<()> {
     let saves_per_run = 100;
     bench_saves(args, &dir, &work, save_sizes, saves_per_run)?;
     bench_threads(&dir, &work, if args.quick { 80 } else { 400 })?;
+    let np_sizes: &[u64] = if args.quick { &[100, 10_000] } else { &[100, 10_000, 100_000, 1_000_000] };
+    reopen::bench(&dir, &work, np_sizes)?;
     let big = bench_reads(&dir, read_sizes)?;
     bench_memory(&big)?;
     println!("Load average at the end (1, 5, 15 min): {}", loadavg());
@@ -343,7 +346,7 @@ fn bench_reads(dir: &Path, sizes: &[u64]) -> io::Result<PathBuf> {
         ("`load_recent(5)`, read-only handle (µs)".into(), vec![]),
         ("`last_iteration_num`, read-only handle (µs)".into(), vec![]),
         ("`count`, read-only handle: scans checksums (ms)".into(), vec![]),
-        ("open for writing: one scan, then O(1) (ms)".into(), vec![]),
+        ("open for writing, no checkpoint: one scan, then O(1) (ms)".into(), vec![]),
         ("`get_all` (ms)".into(), vec![]),
         ("`get_all` throughput, wall clock (MB/s)".into(), vec![]),
         ("`get_all` throughput, CPU time (MB/s)".into(), vec![]),
@@ -357,14 +360,20 @@ fn bench_reads(dir: &Path, sizes: &[u64]) -> io::Result<PathBuf> {
         let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("").to_string();
         let reader = History::open_read_only(CapStdDir::open_ambient(dir)?, &name).map_err(io::Error::other)?;
         let e = io::Error::other;
+        // No checkpoint (an earlier run may have left one for these bytes).
+        let _ = std::fs::remove_file(dir.join(format!("{name}.idx")));
         // Warm the page cache once: these are warm-cache figures.
         reader.count().map_err(e)?;
         let recent = time_median(201, || reader.load_recent(5).map(drop).map_err(e))?;
         let lastn = time_median(201, || reader.last_iteration_num().map(drop).map_err(e))?;
         let count = time_median(3, || reader.count().map(drop).map_err(e))?;
+        // Without a checkpoint (the open writes one; delete it each time).
+        let idx = dir.join(format!("{name}.idx"));
         let open = time_median(3, || {
+            let _ = std::fs::remove_file(&idx);
             History::open(CapStdDir::open_ambient(dir)?, &name, Options::default()).map(drop).map_err(e)
         })?;
+        let _ = std::fs::remove_file(&idx);
         let all = time_median(3, || reader.get_all().map(drop).map_err(e))?;
         let stream = time_median(3, || {
             for r in reader.iter().map_err(e)? {
@@ -441,6 +450,10 @@ fn bench_memory(path: &Path) -> io::Result<()> {
 
 /// A child process: runs one read operation on `path`, prints its peak RSS.
 fn child(op: &str, path: &Path) -> io::Result<()> {
+    if op == "save" {
+        let n = std::env::var("IHIST_BENCH_RECORD").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        return reopen::child_save(path, n);
+    }
     let dir = path.parent().ok_or_else(|| io::Error::other("no parent"))?;
     let name = path.file_name().and_then(|s| s.to_str()).ok_or_else(|| io::Error::other("no name"))?;
     let h = History::open_read_only(CapStdDir::open_ambient(dir)?, name).map_err(io::Error::other)?;

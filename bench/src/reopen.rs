@@ -1,0 +1,131 @@
+//! A new process per save, as the CLI, a component instance or a script
+//! makes it: open for writing + one durable save + close, at 100 to 1M
+//! records; and `count()` on a read-only handle at each size.
+
+use std::io;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use iteration_history::storage::CapStdDir;
+use iteration_history::{History, Options};
+
+use crate::{data, median, ms, size_label};
+
+/// Saves per size (each in a fresh process).
+const SAVES: u64 = 21;
+
+/// The child: open `path` for writing, save record `n`, close. Prints the
+/// time of the three, in nanoseconds, and the bytes the open scanned.
+pub(crate) fn child_save(path: &Path, n: u64) -> io::Result<()> {
+    let dir = path.parent().ok_or_else(|| io::Error::other("no parent"))?;
+    let name = path.file_name().and_then(|s| s.to_str()).ok_or_else(|| io::Error::other("no name"))?;
+    let started = Instant::now();
+    let h = History::open(CapStdDir::open_ambient(dir)?, name, Options::default()).map_err(io::Error::other)?;
+    let scanned = h.recovery_report().map_or(0, |r| r.scanned_bytes);
+    h.save(&data::record(n)).map_err(io::Error::other)?;
+    drop(h);
+    println!("{} {scanned}", started.elapsed().as_nanos());
+    Ok(())
+}
+
+struct Row {
+    n: u64,
+    first_open: Duration,
+    first_scanned: u64,
+    in_process: Duration,
+    wall: Duration,
+    scanned: u64,
+    count: Duration,
+    count_no_checkpoint: Duration,
+}
+
+pub(crate) fn bench(dir: &Path, work: &Path, sizes: &[u64]) -> io::Result<()> {
+    let exe = std::env::current_exe()?;
+    let mut rows = Vec::new();
+    for &n in sizes {
+        eprintln!("new-process saves: the {n}-record history");
+        let (template, _) = data::template(dir, n)?;
+        let path = work.join(format!("np-{n}.jsonl"));
+        data::copy_synced(&template, &path)?;
+        let _ = std::fs::remove_file(work.join(format!("np-{n}.jsonl.idx")));
+        let name = format!("np-{n}.jsonl");
+        // The first open of a history without a checkpoint scans it all
+        // (and writes the checkpoint); a new process after that reads the tail.
+        let started = Instant::now();
+        let h = History::open(CapStdDir::open_ambient(work)?, &name, Options::default()).map_err(io::Error::other)?;
+        let first_open = started.elapsed();
+        let first_scanned = h.recovery_report().map_or(0, |r| r.scanned_bytes);
+        drop(h);
+        let (mut inside, mut wall, mut scanned) = (Vec::new(), Vec::new(), 0);
+        for i in 0..SAVES {
+            let started = Instant::now();
+            let out = Command::new(&exe)
+                .arg("--child")
+                .arg("save")
+                .arg(&path)
+                .env("IHIST_BENCH_RECORD", (n + i).to_string())
+                .output()?;
+            wall.push(started.elapsed());
+            if !out.status.success() {
+                return Err(io::Error::other(format!("child save: {}", String::from_utf8_lossy(&out.stderr))));
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut parts = text.split_whitespace();
+            let nanos: u64 = parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| io::Error::other("no time"))?;
+            scanned = scanned.max(parts.next().and_then(|s| s.parse().ok()).unwrap_or(0));
+            inside.push(Duration::from_nanos(nanos));
+        }
+        let reader = History::open_read_only(CapStdDir::open_ambient(work)?, &name).map_err(io::Error::other)?;
+        let expected = n + SAVES;
+        let count = crate::time_median(5, || {
+            let c = reader.count().map_err(io::Error::other)?;
+            if c != expected {
+                return Err(io::Error::other(format!("count {c}, expected {expected}")));
+            }
+            Ok(())
+        })?;
+        std::fs::remove_file(work.join(format!("np-{n}.jsonl.idx")))?;
+        let count_no_checkpoint = crate::time_median(3, || reader.count().map(drop).map_err(io::Error::other))?;
+        rows.push(Row {
+            n,
+            first_open,
+            first_scanned,
+            in_process: median(inside),
+            wall: median(wall),
+            scanned,
+            count: count.0,
+            count_no_checkpoint: count_no_checkpoint.0,
+        });
+        std::fs::remove_file(&path)?;
+    }
+    println!("## A new process per save (open for writing + one durable save + close)\n");
+    println!(
+        "Each size: a copy of the N-record history, opened once by this process (no checkpoint yet: the whole file is scanned, synced, and a checkpoint written); then {SAVES} saves, each by a fresh process (`ihist-bench --child save`) that opens the history, saves one record durably and closes it. Medians; \"in the process\" is open + save + close as the child timed it, \"wall\" adds process start and exit. `count()` on a read-only handle (warm cache, median of 5), with the checkpoint and after deleting it.\n"
+    );
+    let heads: Vec<String> = rows.iter().map(|r| format!("{} records", size_label(r.n))).collect();
+    println!("| | {} |", heads.join(" | "));
+    println!("|---|{}", "---:|".repeat(rows.len()));
+    let line = |label: &str, f: &dyn Fn(&Row) -> String| {
+        println!("| {label} | {} |", rows.iter().map(f).collect::<Vec<_>>().join(" | "));
+    };
+    line("open + save + close, in the process (ms)", &|r| format!("{:.3}", ms(r.in_process)));
+    line("the same, process wall time (ms)", &|r| format!("{:.3}", ms(r.wall)));
+    line("bytes the open scanned (max)", &|r| r.scanned.to_string());
+    line("first open without a checkpoint (ms)", &|r| format!("{:.1}", ms(r.first_open)));
+    line("bytes that first open scanned", &|r| r.first_scanned.to_string());
+    line("`count()`, read-only handle, checkpoint (ms)", &|r| format!("{:.3}", ms(r.count)));
+    line("`count()`, read-only handle, no checkpoint (ms)", &|r| format!("{:.1}", ms(r.count_no_checkpoint)));
+    println!();
+    if let (Some(small), Some(big)) = (rows.first(), rows.last()) {
+        let ratio = ms(big.in_process) / ms(small.in_process);
+        let wall = ms(big.wall) / ms(small.wall);
+        println!(
+            "- new-process save at {} ÷ at {} records: {ratio:.2}× in the process, {wall:.2}× wall (goal ≤ 3×): {}\n",
+            size_label(big.n),
+            size_label(small.n),
+            crate::met(ratio <= 3.0)
+        );
+    }
+    Ok(())
+}
