@@ -19,10 +19,13 @@
 //!   `json`, `jq`, pandas) see `null`.
 //! * `_ih` (always last): integrity. Its value ends with the CRC-32C, as 8
 //!   lowercase hex digits, of every byte of the line before those digits. A
-//!   record written as part of a multi-record commit (a batch, or several
+//!   record appended as part of a multi-record commit (a batch, or several
 //!   threads' saves committed together) also carries `k/n+off`: it is record
 //!   `k` of `n` of that commit, starting `off` bytes after the commit's first
-//!   byte. Recovery uses this to treat a commit as all-or-nothing.
+//!   byte. Recovery uses this to treat a commit as all-or-nothing, and to
+//!   tell lines removed by a tool from a write cut short (see
+//!   [`crate::scan`]). Commits made atomic by a rename are written untagged
+//!   ([`finish_untagged`]).
 //!
 //! Lines without `_ih` (written by the original Python module or by hand)
 //! are read as records if they are valid; they are reported as unchecked.

@@ -215,10 +215,13 @@ impl History {
     /// Takes the writer lock, then recovers: removes our stale temp files,
     /// moves a torn tail to a sidecar file, and fails on corruption unless
     /// [`Options::repair_on_open`] is set. What it did is in
-    /// [`recovery_report`](Self::recovery_report). Opening reads the whole
-    /// file once (checksums only), so it takes time proportional to its size;
-    /// after that, saves, `count`, `last_iteration_num` and `load_recent`
-    /// do not depend on the history's length.
+    /// [`recovery_report`](Self::recovery_report). Opening reads only what
+    /// follows the history's checkpoint (see [`crate::checkpoint`]), or the
+    /// whole file (checksums only) when there is no valid one (then it syncs
+    /// the file and writes one); after that, saves, `count`,
+    /// `last_iteration_num` and `load_recent` do not depend on the history's
+    /// length. Damage inside a checkpointed prefix is found by reads,
+    /// [`verify`](Self::verify) and [`Options::repair_on_open`], not here.
     ///
     /// # Errors
     /// [`Error::Locked`] if another writer holds it, [`Error::Corrupt`],
