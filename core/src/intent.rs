@@ -92,7 +92,7 @@ pub(crate) fn read(dir: &dyn Dir, history: &FileName, display: &str) -> Result<O
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(display, "reading the writer's in-flight commit record", e)),
     };
-    let mut buf = vec![0u8; 128];
+    let mut buf = [0u8; 128];
     let mut n = 0;
     while n < buf.len() {
         match f.read_at(&mut buf[n..], n as u64) {

@@ -112,7 +112,7 @@ pub fn run(scenario: &Scenario) -> Run {
         match step {
             Step::Open => {
                 // A second `Open` closes the writer first (a new process).
-                history = None;
+                drop(history.take());
                 history = Some(
                     History::open(dir.clone(), NAME, scenario.options.clone())
                         .unwrap_or_else(|e| panic!("{}: open: {e}", scenario.label)),

@@ -59,7 +59,7 @@ fn damage(dir: &CrashDir, i: usize) {
 fn exec(h: &mut Option<History>, dir: &CrashDir, faults: &Faults, step: &Step, o: &Options) -> Result<(), Error> {
     match step {
         Step::Open => {
-            *h = None;
+            drop(h.take());
             *h = Some(History::open(dir.clone(), NAME, o.clone())?);
             Ok(())
         }
