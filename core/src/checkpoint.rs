@@ -6,15 +6,15 @@
 //! last `iteration_num`, and CRC-32Cs of the prefix's first and last 64 KiB
 //! (so a history replaced or rewritten since — `compact`, `clear`, another
 //! program's rewrite — is recognised as not the one checkpointed). A
-//! writer writes it when it closes the history (and after recovering a torn
-//! tail on open), without
-//! a sync, only for a prefix its own syncs made durable; nothing depends on
-//! it being there or being right:
+//! writer writes it when it closes the history, without a sync, and only
+//! for a prefix its own syncs made durable (a writer that committed nothing
+//! since it opened writes none); nothing depends on it being there or
+//! being right:
 //!
 //! * missing, damaged (its own CRC fails), or stale (the history is shorter
 //!   than its prefix, or the bytes at either end of the prefix differ): the
-//!   history is scanned from the start, as without a checkpoint, and a
-//!   writer writes a new one;
+//!   history is scanned from the start, as without a checkpoint, and the
+//!   writer writes a new one when it closes;
 //! * valid: opening for writing scans only the bytes after the prefix, and
 //!   `count()` on a read-only handle does the same.
 //!

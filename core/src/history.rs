@@ -217,8 +217,7 @@ impl History {
     /// [`Options::repair_on_open`] is set. What it did is in
     /// [`recovery_report`](Self::recovery_report). Opening reads only what
     /// follows the history's checkpoint (see [`crate::checkpoint`]), or the
-    /// whole file (checksums only) when there is no valid one (then it syncs
-    /// the file and writes one); after that, saves, `count`,
+    /// whole file (checksums only) when there is no valid one; after that, saves, `count`,
     /// `last_iteration_num` and `load_recent` do not depend on the history's
     /// length. Damage inside a checkpointed prefix is found by reads,
     /// [`verify`](Self::verify) and [`Options::repair_on_open`], not here.

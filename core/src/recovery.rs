@@ -251,18 +251,6 @@ pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
             report.repaired = Some(rep);
         }
     }
-    if !durable && report.scanned_bytes > 0 && t.durability == crate::Durability::Full {
-        // Bytes were read that no checkpoint covers: make them durable (a
-        // writer that stopped may have left them unsynced), so a checkpoint
-        // can describe them. A failed sync fails the open: the kernel may
-        // have dropped those pages, and an append after them must not be
-        // acknowledged.
-        file.sync_data().map_err(|e| Error::sync(t.display, "syncing the history before checkpointing it", e))?;
-        durable = true;
-    }
-    if durable || t.durability == crate::Durability::None {
-        checkpoint::store(t.dir, t.name, &*file, &totals);
-    }
     Ok(Opened { file, totals, report, durable })
 }
 

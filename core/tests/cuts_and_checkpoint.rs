@@ -197,17 +197,18 @@ fn opening_reads_the_tail_after_a_checkpoint_and_a_missing_stale_or_damaged_one_
         let r = History::open_read_only(dir.clone(), "h.jsonl").expect("reader");
         assert_eq!(r.count().expect("count"), 2001, "{what}: reader");
     };
-    // Missing.
+    let good_idx = dir.contents("h.jsonl.idx").expect("written at close");
+    // Missing. (A writer that commits nothing writes no new checkpoint.)
     dir.remove(&FileName::new("h.jsonl.idx").expect("name")).expect("remove");
     expect(&dir, "missing checkpoint", true);
+    assert!(dir.contents("h.jsonl.idx").is_none());
     // Damaged (one byte).
-    let mut idx = dir.contents("h.jsonl.idx").expect("rewritten at close");
+    let mut idx = good_idx.clone();
     idx[25] ^= 0x01;
     dir.put("h.jsonl.idx", &idx);
     expect(&dir, "damaged checkpoint", true);
     // Stale: the history rewritten (compact drops the commit tags) and grown
     // past the checkpointed length again: the bytes there differ.
-    let good_idx = dir.contents("h.jsonl.idx").expect("idx");
     let bytes = dir.contents("h.jsonl").expect("file");
     let h = History::open(dir.clone(), "h.jsonl", Options::default()).expect("open");
     h.compact().expect("compact");
