@@ -5,7 +5,8 @@
 //! cargo run --release -p ihist-bench            # full run (several minutes)
 //! cargo run --release -p ihist-bench -- --quick # small sizes, a smoke run
 //! options: --dir DIR (default target/bench-data; must be on the disk to measure,
-//!          not a tmpfs), --rounds N (default 3; medians are reported)
+//!          not a tmpfs), --rounds N (default 3; medians are reported),
+//!          --open-only (only the new-process saves and the reads)
 //! ```
 //! Prints Markdown tables (absolute times, then ratios) for the README.
 
@@ -31,11 +32,13 @@ struct Args {
     dir: PathBuf,
     rounds: usize,
     quick: bool,
+    /// Only the new-process saves and the reads (`--open-only`).
+    open_only: bool,
 }
 
 fn parse_args() -> Result<Result<Args, (String, PathBuf)>, String> {
     let mut args = std::env::args().skip(1);
-    let mut out = Args { dir: PathBuf::from("target/bench-data"), rounds: 3, quick: false };
+    let mut out = Args { dir: PathBuf::from("target/bench-data"), rounds: 3, quick: false, open_only: false };
     while let Some(a) = args.next() {
         match a.as_str() {
             "--dir" => out.dir = args.next().ok_or("--dir needs a directory")?.into(),
@@ -44,6 +47,7 @@ fn parse_args() -> Result<Result<Args, (String, PathBuf)>, String> {
                     args.next().and_then(|s| s.parse().ok()).filter(|&n| n > 0).ok_or("--rounds needs N > 0")?
             }
             "--quick" => out.quick = true,
+            "--open-only" => out.open_only = true,
             "--child" => {
                 let op = args.next().ok_or("--child needs OP PATH")?;
                 let path = args.next().ok_or("--child needs OP PATH")?;
@@ -151,12 +155,16 @@ fn run(args: &Args) -> io::Result<()> {
     let save_sizes: &[u64] = if args.quick { &[100, 1000] } else { &[100, 1000, 10_000, 100_000] };
     let read_sizes: &[u64] = if args.quick { &[10_000] } else { &[10_000, 100_000, 1_000_000] };
     let saves_per_run = 100;
-    bench_saves(args, &dir, &work, save_sizes, saves_per_run)?;
-    bench_threads(&dir, &work, if args.quick { 80 } else { 400 })?;
+    if !args.open_only {
+        bench_saves(args, &dir, &work, save_sizes, saves_per_run)?;
+        bench_threads(&dir, &work, if args.quick { 80 } else { 400 })?;
+    }
     let np_sizes: &[u64] = if args.quick { &[100, 10_000] } else { &[100, 10_000, 100_000, 1_000_000] };
     reopen::bench(&dir, &work, np_sizes)?;
     let big = bench_reads(&dir, read_sizes)?;
-    bench_memory(&big)?;
+    if !args.open_only {
+        bench_memory(&big)?;
+    }
     println!("Load average at the end (1, 5, 15 min): {}", loadavg());
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
