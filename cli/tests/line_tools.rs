@@ -81,7 +81,7 @@ fn cut_every_way(dir: &Path, h: &str, what: &str) {
     run_tool(dir, "grep", &["LEVEL_3", h], &grep);
     check_cut_file(dir, &grep, &format!("{what}, grep LEVEL_3"));
     let prefix = format!("split.{h}.");
-    run_tool(dir, "split", &["-l", "37", h, &prefix], "");
+    run_tool(dir, "split", &["-n", "l/5", h, &prefix], "");
     let mut parts: Vec<String> = std::fs::read_dir(dir)
         .expect("list")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -90,7 +90,7 @@ fn cut_every_way(dir: &Path, h: &str, what: &str) {
     parts.sort();
     assert!(parts.len() >= 3, "{what}: split gave {parts:?}");
     for p in &parts {
-        check_cut_file(dir, p, &format!("{what}, split -l 37 ({p})"));
+        check_cut_file(dir, p, &format!("{what}, split -n l/5 ({p})"));
     }
 }
 
