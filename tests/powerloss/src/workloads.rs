@@ -216,7 +216,7 @@ fn reopen(ctx: &Ctx, m: &mut Marker, s: u64) -> Res<()> {
         let count = 2 + b % 5;
         let recs: Vec<IterationRecord> = (i..i + count).map(record).collect();
         h.save_batch(&recs)?;
-        m.ack(Op::Batch { first: i, count })?;
+        m.ack(if count > 3 { Op::RenamedBatch { first: i, count } } else { Op::Batch { first: i, count } })?;
         i += count;
         h.save(&record(i))?;
         m.ack(Op::Save(i))?;
