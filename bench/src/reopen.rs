@@ -13,19 +13,29 @@ use iteration_history::{History, Options};
 use crate::{data, median, ms, size_label};
 
 /// Saves per size (each in a fresh process).
-const SAVES: u64 = 21;
+const SAVES: u64 = 41;
 
 /// The child: open `path` for writing, save record `n`, close. Prints the
-/// time of the three, in nanoseconds, and the bytes the open scanned.
+/// time of the three together and of each, in nanoseconds, and the bytes
+/// the open scanned.
 pub(crate) fn child_save(path: &Path, n: u64) -> io::Result<()> {
     let dir = path.parent().ok_or_else(|| io::Error::other("no parent"))?;
     let name = path.file_name().and_then(|s| s.to_str()).ok_or_else(|| io::Error::other("no name"))?;
     let started = Instant::now();
     let h = History::open(CapStdDir::open_ambient(dir)?, name, Options::default()).map_err(io::Error::other)?;
+    let opened = started.elapsed();
     let scanned = h.recovery_report().map_or(0, |r| r.scanned_bytes);
     h.save(&data::record(n)).map_err(io::Error::other)?;
+    let saved = started.elapsed();
     drop(h);
-    println!("{} {scanned}", started.elapsed().as_nanos());
+    let all = started.elapsed();
+    println!(
+        "{} {scanned} {} {} {}",
+        all.as_nanos(),
+        opened.as_nanos(),
+        (saved - opened).as_nanos(),
+        (all - saved).as_nanos()
+    );
     Ok(())
 }
 
@@ -34,6 +44,7 @@ struct Row {
     first_open: Duration,
     first_scanned: u64,
     in_process: Duration,
+    parts: [Duration; 3],
     wall: Duration,
     scanned: u64,
     count: Duration,
@@ -50,14 +61,17 @@ pub(crate) fn bench(dir: &Path, work: &Path, sizes: &[u64]) -> io::Result<()> {
         data::copy_synced(&template, &path)?;
         let _ = std::fs::remove_file(work.join(format!("np-{n}.jsonl.idx")));
         let name = format!("np-{n}.jsonl");
-        // The first open of a history without a checkpoint scans it all
-        // (and writes the checkpoint); a new process after that reads the tail.
+        // The first writer of a history without a checkpoint scans it all;
+        // closing after a save writes the checkpoint, and a new process
+        // after that reads only the tail.
         let started = Instant::now();
         let h = History::open(CapStdDir::open_ambient(work)?, &name, Options::default()).map_err(io::Error::other)?;
-        let first_open = started.elapsed();
         let first_scanned = h.recovery_report().map_or(0, |r| r.scanned_bytes);
+        h.save(&data::record(n + SAVES)).map_err(io::Error::other)?;
         drop(h);
+        let first_open = started.elapsed();
         let (mut inside, mut wall, mut scanned) = (Vec::new(), Vec::new(), 0);
+        let mut parts_t: [Vec<Duration>; 3] = Default::default();
         for i in 0..SAVES {
             let started = Instant::now();
             let out = Command::new(&exe)
@@ -72,12 +86,16 @@ pub(crate) fn bench(dir: &Path, work: &Path, sizes: &[u64]) -> io::Result<()> {
             }
             let text = String::from_utf8_lossy(&out.stdout);
             let mut parts = text.split_whitespace();
+            let times = &mut parts_t;
             let nanos: u64 = parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| io::Error::other("no time"))?;
             scanned = scanned.max(parts.next().and_then(|s| s.parse().ok()).unwrap_or(0));
             inside.push(Duration::from_nanos(nanos));
+            for p in times.iter_mut() {
+                p.push(Duration::from_nanos(parts.next().and_then(|s| s.parse().ok()).unwrap_or(0)));
+            }
         }
         let reader = History::open_read_only(CapStdDir::open_ambient(work)?, &name).map_err(io::Error::other)?;
-        let expected = n + SAVES;
+        let expected = n + SAVES + 1;
         let count = crate::time_median(5, || {
             let c = reader.count().map_err(io::Error::other)?;
             if c != expected {
@@ -92,6 +110,7 @@ pub(crate) fn bench(dir: &Path, work: &Path, sizes: &[u64]) -> io::Result<()> {
             first_open,
             first_scanned,
             in_process: median(inside),
+            parts: parts_t.map(median),
             wall: median(wall),
             scanned,
             count: count.0,
@@ -101,7 +120,7 @@ pub(crate) fn bench(dir: &Path, work: &Path, sizes: &[u64]) -> io::Result<()> {
     }
     println!("## A new process per save (open for writing + one durable save + close)\n");
     println!(
-        "Each size: a copy of the N-record history, opened once by this process (no checkpoint yet: the whole file is scanned, synced, and a checkpoint written); then {SAVES} saves, each by a fresh process (`ihist-bench --child save`) that opens the history, saves one record durably and closes it. Medians; \"in the process\" is open + save + close as the child timed it, \"wall\" adds process start and exit. `count()` on a read-only handle (warm cache, median of 5), with the checkpoint and after deleting it.\n"
+        "Each size: a copy of the N-record history, opened once by this process, which saves one record and closes it (no checkpoint yet: the open scans the whole file; the close writes the checkpoint); then {SAVES} saves, each by a fresh process (`ihist-bench --child save`) that opens the history, saves one record durably and closes it. Medians; \"in the process\" is open + save + close as the child timed it, \"wall\" adds process start and exit. `count()` on a read-only handle (warm cache, median of 5), with the checkpoint and after deleting it.\n"
     );
     let heads: Vec<String> = rows.iter().map(|r| format!("{} records", size_label(r.n))).collect();
     println!("| | {} |", heads.join(" | "));
@@ -110,9 +129,12 @@ pub(crate) fn bench(dir: &Path, work: &Path, sizes: &[u64]) -> io::Result<()> {
         println!("| {label} | {} |", rows.iter().map(f).collect::<Vec<_>>().join(" | "));
     };
     line("open + save + close, in the process (ms)", &|r| format!("{:.3}", ms(r.in_process)));
+    line("… of which open (ms)", &|r| format!("{:.3}", ms(r.parts[0])));
+    line("… of which save (ms)", &|r| format!("{:.3}", ms(r.parts[1])));
+    line("… of which close (ms)", &|r| format!("{:.3}", ms(r.parts[2])));
     line("the same, process wall time (ms)", &|r| format!("{:.3}", ms(r.wall)));
-    line("bytes the open scanned (max)", &|r| r.scanned.to_string());
-    line("first open without a checkpoint (ms)", &|r| format!("{:.1}", ms(r.first_open)));
+    line("bytes an open scanned (max)", &|r| r.scanned.to_string());
+    line("first writer without a checkpoint: open + save + close (ms)", &|r| format!("{:.1}", ms(r.first_open)));
     line("bytes that first open scanned", &|r| r.first_scanned.to_string());
     line("`count()`, read-only handle, checkpoint (ms)", &|r| format!("{:.3}", ms(r.count)));
     line("`count()`, read-only handle, no checkpoint (ms)", &|r| format!("{:.1}", ms(r.count_no_checkpoint)));
