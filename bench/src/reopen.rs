@@ -51,9 +51,14 @@ struct Row {
     count_no_checkpoint: Duration,
 }
 
+/// Per size: times in the process, wall times, and open/save/close times.
+type Samples = (Vec<Duration>, Vec<Duration>, [Vec<Duration>; 3]);
+
 pub(crate) fn bench(dir: &Path, work: &Path, sizes: &[u64]) -> io::Result<()> {
     let exe = std::env::current_exe()?;
     let mut rows = Vec::new();
+    // Set-up of every size first, then the sizes take turns save by save,
+    // so that they meet the same disk conditions (other load comes and goes).
     for &n in sizes {
         eprintln!("new-process saves: the {n}-record history");
         let (template, _) = data::template(dir, n)?;
@@ -69,10 +74,23 @@ pub(crate) fn bench(dir: &Path, work: &Path, sizes: &[u64]) -> io::Result<()> {
         let first_scanned = h.recovery_report().map_or(0, |r| r.scanned_bytes);
         h.save(&data::record(n + SAVES)).map_err(io::Error::other)?;
         drop(h);
-        let first_open = started.elapsed();
-        let (mut inside, mut wall, mut scanned) = (Vec::new(), Vec::new(), 0);
-        let mut parts_t: [Vec<Duration>; 3] = Default::default();
-        for i in 0..SAVES {
+        rows.push(Row {
+            n,
+            first_open: started.elapsed(),
+            first_scanned,
+            in_process: Duration::ZERO,
+            parts: [Duration::ZERO; 3],
+            wall: Duration::ZERO,
+            scanned: 0,
+            count: Duration::ZERO,
+            count_no_checkpoint: Duration::ZERO,
+        });
+    }
+    let mut samples: Vec<Samples> = sizes.iter().map(|_| Default::default()).collect();
+    for i in 0..SAVES {
+        for (k, row) in rows.iter_mut().enumerate() {
+            let n = row.n;
+            let path = work.join(format!("np-{n}.jsonl"));
             let started = Instant::now();
             let out = Command::new(&exe)
                 .arg("--child")
@@ -80,47 +98,44 @@ pub(crate) fn bench(dir: &Path, work: &Path, sizes: &[u64]) -> io::Result<()> {
                 .arg(&path)
                 .env("IHIST_BENCH_RECORD", (n + i).to_string())
                 .output()?;
+            let (inside, wall, times) = &mut samples[k];
             wall.push(started.elapsed());
             if !out.status.success() {
                 return Err(io::Error::other(format!("child save: {}", String::from_utf8_lossy(&out.stderr))));
             }
             let text = String::from_utf8_lossy(&out.stdout);
             let mut parts = text.split_whitespace();
-            let times = &mut parts_t;
             let nanos: u64 = parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| io::Error::other("no time"))?;
-            scanned = scanned.max(parts.next().and_then(|s| s.parse().ok()).unwrap_or(0));
+            row.scanned = row.scanned.max(parts.next().and_then(|s| s.parse().ok()).unwrap_or(0));
             inside.push(Duration::from_nanos(nanos));
             for p in times.iter_mut() {
                 p.push(Duration::from_nanos(parts.next().and_then(|s| s.parse().ok()).unwrap_or(0)));
             }
         }
+    }
+    for (row, (inside, wall, times)) in rows.iter_mut().zip(samples) {
+        let n = row.n;
+        row.in_process = median(inside);
+        row.wall = median(wall);
+        row.parts = times.map(median);
+        let name = format!("np-{n}.jsonl");
         let reader = History::open_read_only(CapStdDir::open_ambient(work)?, &name).map_err(io::Error::other)?;
         let expected = n + SAVES + 1;
-        let count = crate::time_median(5, || {
+        row.count = crate::time_median(5, || {
             let c = reader.count().map_err(io::Error::other)?;
             if c != expected {
                 return Err(io::Error::other(format!("count {c}, expected {expected}")));
             }
             Ok(())
-        })?;
+        })?
+        .0;
         std::fs::remove_file(work.join(format!("np-{n}.jsonl.idx")))?;
-        let count_no_checkpoint = crate::time_median(3, || reader.count().map(drop).map_err(io::Error::other))?;
-        rows.push(Row {
-            n,
-            first_open,
-            first_scanned,
-            in_process: median(inside),
-            parts: parts_t.map(median),
-            wall: median(wall),
-            scanned,
-            count: count.0,
-            count_no_checkpoint: count_no_checkpoint.0,
-        });
-        std::fs::remove_file(&path)?;
+        row.count_no_checkpoint = crate::time_median(3, || reader.count().map(drop).map_err(io::Error::other))?.0;
+        std::fs::remove_file(work.join(&name))?;
     }
     println!("## A new process per save (open for writing + one durable save + close)\n");
     println!(
-        "Each size: a copy of the N-record history, opened once by this process, which saves one record and closes it (no checkpoint yet: the open scans the whole file; the close writes the checkpoint); then {SAVES} saves, each by a fresh process (`ihist-bench --child save`) that opens the history, saves one record durably and closes it. Medians; \"in the process\" is open + save + close as the child timed it, \"wall\" adds process start and exit. `count()` on a read-only handle (warm cache, median of 5), with the checkpoint and after deleting it.\n"
+        "Each size: a copy of the N-record history, opened once by this process, which saves one record and closes it (no checkpoint yet: the open scans the whole file; the close writes the checkpoint); then {SAVES} saves per size, each by a fresh process (`ihist-bench --child save`) that opens the history, saves one record durably and closes it, the sizes taking turns save by save. Medians; \"in the process\" is open + save + close as the child timed it, \"wall\" adds process start and exit. `count()` on a read-only handle (warm cache, median of 5), with the checkpoint and after deleting it.\n"
     );
     let heads: Vec<String> = rows.iter().map(|r| format!("{} records", size_label(r.n))).collect();
     println!("| | {} |", heads.join(" | "));
