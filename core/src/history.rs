@@ -492,37 +492,39 @@ impl History {
             let heal = st.dirty;
             st.dirty = true;
             let at = st.len;
-            if let Some(file) = st.file.as_mut() {
-                if !heal {
-                    // One fstat: catch a program that ignores the lock.
-                    let actual = file.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
-                    if actual != at {
-                        st.dirty = false;
-                        return Err(Error::ChangedExternally { file: self.display.clone(), expected: at, actual });
-                    }
+            let not_open = || Error::io(&self.display, "appending", io::Error::other("the history is not open"));
+            if !heal {
+                // One fstat: catch a program that ignores the lock.
+                let file = st.file.as_ref().ok_or_else(not_open)?;
+                let actual = file.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
+                if actual != at {
+                    st.dirty = false;
+                    return Err(Error::ChangedExternally { file: self.display.clone(), expected: at, actual });
                 }
-                if multi && bodies.len() > 1 {
-                    let first = memchr::memchr(b'\n', &bytes).map_or(bytes.len(), |i| i + 1);
-                    let record = intent::Intent {
-                        from: at,
-                        count: bodies.len() as u32,
-                        first_line_crc: crc32c::crc32c(&bytes[..first]),
-                    };
-                    if let Err(e) = intent::write(
-                        &*self.dir,
-                        &self.name,
-                        &self.display,
-                        self.options.durability,
-                        &mut st.intent,
-                        record,
-                    ) {
-                        st.dirty = heal;
-                        return Err(e);
-                    }
-                }
-                let Some(file) = st.file.as_mut() else { return Ok(()) };
-                commit::append(t, &mut **file, at, &bytes, heal)?;
             }
+            if multi && bodies.len() > 1 {
+                // The batch's record in flight, durable before the batch.
+                let first = memchr::memchr(b'\n', &bytes).map_or(bytes.len(), |i| i + 1);
+                let record = intent::Intent {
+                    from: at,
+                    count: bodies.len() as u32,
+                    first_line_crc: crc32c::crc32c(&bytes[..first]),
+                };
+                let written = intent::write(
+                    &*self.dir,
+                    &self.name,
+                    &self.display,
+                    self.options.durability,
+                    &mut st.intent,
+                    record,
+                );
+                if let Err(e) = written {
+                    st.dirty = heal;
+                    return Err(e);
+                }
+            }
+            let file = st.file.as_mut().ok_or_else(not_open)?;
+            commit::append(t, &mut **file, at, &bytes, heal)?;
             st.dirty = false;
         }
         st.durable = true;
