@@ -50,21 +50,30 @@ fn hashes(src: &dyn ReadFile, end: u64) -> io::Result<(u32, u32)> {
     Ok((crc_of(src, 0, end.min(SPAN))?, crc_of(src, end.saturating_sub(SPAN), end)?))
 }
 
+/// A one-line record ending with the CRC-32C of what precedes it:
+/// `<body>crc=<8 hex>\n` (the checkpoint, and [`crate::intent`]'s record).
+pub(crate) fn seal(body: &str) -> Vec<u8> {
+    format!("{body}crc={:08x}\n", crc32c::crc32c(body.as_bytes())).into_bytes()
+}
+
+/// The body of a [`seal`]ed line, or `None` if it is not one (damaged,
+/// torn, or another file).
+pub(crate) fn unseal(bytes: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(bytes).ok()?.strip_suffix('\n')?;
+    let (body, crc) = text.rsplit_once("crc=")?;
+    (crc.len() == 8 && u32::from_str_radix(crc, 16).ok()? == crc32c::crc32c(body.as_bytes())).then_some(body)
+}
+
 fn encode(t: &Totals, head: u32, tail: u32) -> Vec<u8> {
     let last = t.last.map_or_else(|| "-".to_string(), |n| n.to_string());
-    let body =
-        format!("ihist-checkpoint v1 end={} records={} last={last} head={head:08x} tail={tail:08x} ", t.end, t.records);
-    let crc = crc32c::crc32c(body.as_bytes());
-    format!("{body}crc={crc:08x}\n").into_bytes()
+    seal(&format!(
+        "ihist-checkpoint v1 end={} records={} last={last} head={head:08x} tail={tail:08x} ",
+        t.end, t.records
+    ))
 }
 
 fn decode(bytes: &[u8]) -> Option<(Totals, u32, u32)> {
-    let text = std::str::from_utf8(bytes).ok()?.strip_suffix('\n')?;
-    let (body, crc) = text.rsplit_once("crc=")?;
-    if u32::from_str_radix(crc, 16).ok()? != crc32c::crc32c(body.as_bytes()) {
-        return None;
-    }
-    let mut parts = body.strip_prefix("ihist-checkpoint v1 ")?.split(' ');
+    let mut parts = unseal(bytes)?.strip_prefix("ihist-checkpoint v1 ")?.split(' ');
     let mut field = |key: &str| parts.next().and_then(|p| p.strip_prefix(key)).map(str::to_string);
     let end = field("end=")?.parse().ok()?;
     let records = field("records=")?.parse().ok()?;

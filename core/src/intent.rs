@@ -31,6 +31,7 @@
 
 use std::io;
 
+use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::options::Durability;
 use crate::scan::PartialCommit;
@@ -49,21 +50,14 @@ pub(crate) struct Intent {
 
 impl Intent {
     fn encode(&self) -> Vec<u8> {
-        let body = format!(
+        checkpoint::seal(&format!(
             "ihist-commit v1 from={:020} count={:010} first={:08x} ",
             self.from, self.count, self.first_line_crc
-        );
-        let crc = crc32c::crc32c(body.as_bytes());
-        format!("{body}crc={crc:08x}\n").into_bytes()
+        ))
     }
 
     fn decode(bytes: &[u8]) -> Option<Intent> {
-        let text = std::str::from_utf8(bytes).ok()?.strip_suffix('\n')?;
-        let (body, crc) = text.rsplit_once("crc=")?;
-        if u32::from_str_radix(crc, 16).ok()? != crc32c::crc32c(body.as_bytes()) {
-            return None;
-        }
-        let mut parts = body.strip_prefix("ihist-commit v1 ")?.split(' ');
+        let mut parts = checkpoint::unseal(bytes)?.strip_prefix("ihist-commit v1 ")?.split(' ');
         let from = parts.next()?.strip_prefix("from=")?.parse().ok()?;
         let count = parts.next()?.strip_prefix("count=")?.parse().ok()?;
         let first_line_crc = u32::from_str_radix(parts.next()?.strip_prefix("first=")?, 16).ok()?;
