@@ -195,12 +195,13 @@ enum Command {
         #[arg(long)]
         replace: bool,
     },
-    /// Serve the browser viewer with this history on 127.0.0.1
+    /// Serve the browser viewer with these histories on 127.0.0.1
     ///
-    /// Prints the URL, then serves until Ctrl-C.
+    /// Prints the URL, then serves until Ctrl-C. The page follows the
+    /// histories as they grow; several histories are compared on one page.
     View {
-        /// The history: a file or a postgres:// URL (or give --store).
-        history: Option<String>,
+        /// The histories: files or postgres:// URLs (or give one with --store).
+        histories: Vec<String>,
         /// Port (0: any free port).
         #[arg(long, default_value_t = 8765)]
         port: u16,
@@ -303,7 +304,16 @@ fn run(cli: Cli) -> Result {
             }
             copy::run(&ctx, &Target::parse(source)?, &Target::parse(destination)?, *replace)
         }
-        Command::View { history, port, www } => view::run(&ctx, &at(history)?, *port, www.as_deref()),
+        Command::View { histories, port, www } => {
+            let mut targets = Vec::new();
+            if store.is_some() || histories.is_empty() {
+                targets.push(at(&None)?);
+            }
+            for h in histories {
+                targets.push(Target::parse(h)?);
+            }
+            view::run(&ctx, &targets, *port, www.as_deref())
+        }
         Command::Demo { history, iterations } => {
             let history = match (store, history) {
                 (None, None) => Some(demo::DEFAULT_HISTORY.to_string()),

@@ -1,18 +1,25 @@
 //! `ihist view`: serves the browser viewer (static files of
-//! `web-viewer/www`, built by `scripts/build-viewer`) and a snapshot of the
-//! history at `/history.jsonl`, on 127.0.0.1 only, until Ctrl-C.
+//! `web-viewer/www`, built by `scripts/build-viewer`) and one or more
+//! histories, on 127.0.0.1 only, until Ctrl-C. The page follows the
+//! histories live through `/follow` (see [`follow`]); `/runs` names them;
+//! `/history.jsonl` is a snapshot of the first (its committed records).
+
+mod follow;
+mod http;
 
 use std::fs::File;
 use std::io;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use iteration_history::Store;
 use serde_json::json;
-use tiny_http::{Header, Method, Request, Response, Server};
 
+use self::follow::{Run, Source};
+use self::http::{Body, Conn, Request, Response};
 use crate::ctx::Ctx;
 use crate::error::{CliError, EXIT_OK, Result};
-use crate::target::Target;
+use crate::target::{Opened, Target};
 
 /// The viewer's files in this repository (`web-viewer/www`, built by
 /// `scripts/build-viewer`), found from where this crate was built.
@@ -61,14 +68,6 @@ fn resolve(www: &Path, url: &str) -> Option<PathBuf> {
     Some(out)
 }
 
-/// Adds a header (names and values here are ASCII constants).
-fn with<R: io::Read>(response: Response<R>, name: &str, value: &str) -> Response<R> {
-    match Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-        Ok(h) => response.with_header(h),
-        Err(()) => response,
-    }
-}
-
 /// Checks the viewer's files and returns the www directory.
 fn check_www(www: &Path) -> Result<()> {
     if !www.join("index.html").is_file() || !www.join("pkg").is_dir() {
@@ -85,73 +84,134 @@ fn check_www(www: &Path) -> Result<()> {
 }
 
 /// Runs `view`: binds 127.0.0.1:`port` (0: any free port), prints the URL
-/// and serves until the process is stopped.
-pub(crate) fn run(ctx: &Ctx, history: &Target, port: u16, www: Option<&Path>) -> Result {
-    let h = history.reader()?;
+/// and serves `histories` until the process is stopped.
+pub(crate) fn run(ctx: &Ctx, histories: &[Target], port: u16, www: Option<&Path>) -> Result {
+    if histories.len() > MAX_RUNS {
+        return Err(CliError::usage(format!(
+            "{} histories given: the viewer compares at most {MAX_RUNS} on one page",
+            histories.len()
+        )));
+    }
+    let mut sources = Vec::new();
+    let mut names = Vec::new();
+    let mut first = None;
+    for target in histories {
+        let opened = Arc::new(target.reader()?);
+        names.push(opened.name());
+        sources.push(match target.file_path() {
+            Some(path) => Source::File(path.to_path_buf()),
+            None => Source::Store(Arc::clone(&opened)),
+        });
+        first.get_or_insert(opened);
+    }
+    let Some(first) = first else {
+        return Err(CliError::usage("no history given: pass one or more history files or PostgreSQL URLs"));
+    };
+    // Runs are named by their file names, unless two would look the same.
+    let short: Vec<String> = names.iter().map(|n| short_name(n)).collect();
+    let unique = short.iter().enumerate().all(|(i, a)| short[..i].iter().all(|b| b != a));
+    let labels = if unique { short } else { names.clone() };
+    let runs: Vec<Run> = labels.into_iter().zip(sources).map(|(label, source)| Run::new(label, source)).collect();
     let www = www.map_or_else(default_www, Path::to_path_buf);
     check_www(&www)?;
-    let server = Server::http(("127.0.0.1", port)).map_err(|e| {
-        let in_use = e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::AddrInUse);
-        let advice = if in_use { "; pass another --port, or --port 0 for any free port" } else { "" };
+    let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+        let advice = if e.kind() == io::ErrorKind::AddrInUse {
+            "; pass another --port, or --port 0 for any free port"
+        } else {
+            ""
+        };
         CliError::new("port", format!("127.0.0.1:{port}: cannot listen: {e}{advice}"))
     })?;
-    let port = server.server_addr().to_ip().map_or(port, |a| a.port());
-    let url = format!("http://127.0.0.1:{port}/?src={HISTORY_URL}");
+    let port = listener.local_addr().map_or(port, |a| a.port());
+    let url = format!("http://127.0.0.1:{port}/{PAGE_QUERY}");
     if ctx.json {
-        ctx.out_json(&json!({ "url": url, "file": h.name(), "www": www.display().to_string() }))?;
+        let file = names.first().cloned().unwrap_or_default();
+        ctx.out_json(&json!({ "url": url, "file": file, "files": names, "www": www.display().to_string() }))?;
     } else {
         ctx.out(&url)?;
     }
     ctx.note(format!(
-        "serving {} and the viewer in {} on 127.0.0.1:{port}; press Ctrl-C to stop",
-        h.name(),
+        "serving {} and the viewer in {} on 127.0.0.1:{port}; the page follows the history as it grows; press Ctrl-C to stop",
+        names.join(", "),
         www.display()
     ));
-    let hosts = [format!("127.0.0.1:{port}"), format!("localhost:{port}")];
-    for request in server.incoming_requests() {
-        let _ = handle(h.store(), &www, &hosts, request);
-    }
+    let hosts = vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")];
+    let site = Arc::new(Site { runs, first, www, hosts });
+    http::serve(&listener, Arc::new(move |r: &Request, c: &Conn<'_>| site.handle(r, c)));
     Ok(EXIT_OK)
 }
 
-fn handle(h: &dyn Store, www: &Path, hosts: &[String], request: Request) -> io::Result<()> {
-    let text = |status: u16, body: &str| {
-        with(Response::from_string(body).with_status_code(status), "Content-Type", "text/plain; charset=utf-8")
-    };
-    if !matches!(request.method(), Method::Get | Method::Head) {
-        return request.respond(text(405, "only GET and HEAD are served\n"));
+/// The most histories one page compares.
+const MAX_RUNS: usize = 64;
+
+/// The query of the printed URL: the page follows the served histories.
+const PAGE_QUERY: &str = "?live=1";
+
+/// A run's name on the page: the file name, or the store's description.
+fn short_name(name: &str) -> String {
+    if name.contains("://") {
+        return name.to_string();
     }
-    // Refuse other Host names: a web page on another site cannot read the
-    // history through DNS rebinding.
-    let host_ok = request
-        .headers()
-        .iter()
-        .find(|hd| hd.field.equiv("Host"))
-        .is_none_or(|hd| hosts.iter().any(|ok| hd.value.as_str().eq_ignore_ascii_case(ok)));
-    if !host_ok {
-        return request.respond(text(403, "forbidden host\n"));
-    }
-    let path = request.url().split(['?', '#']).next().unwrap_or("").to_string();
-    if path == HISTORY_URL {
-        let mut body = Vec::new();
-        return match h.export_jsonl(&mut body) {
-            Ok(_) => {
-                let r = with(Response::from_data(body), "Content-Type", "application/x-ndjson; charset=utf-8");
-                request.respond(with(r, "Cache-Control", "no-store"))
-            }
-            Err(e) => request.respond(text(500, &format!("{e}\n"))),
-        };
-    }
-    let Some(file_path) = resolve(www, &path) else {
-        return request.respond(text(404, "not found\n"));
-    };
-    match File::open(&file_path) {
-        Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => {
-            let r = with(Response::from_file(f), "Content-Type", content_type(&file_path));
-            let r = with(r, "Cache-Control", "no-cache");
-            request.respond(with(r, "X-Content-Type-Options", "nosniff"))
+    Path::new(name).file_name().and_then(|n| n.to_str()).map_or_else(|| name.to_string(), str::to_string)
+}
+
+/// What the server serves.
+struct Site {
+    runs: Vec<Run>,
+    /// The first history, for `/history.jsonl`.
+    first: Arc<Opened>,
+    www: PathBuf,
+    hosts: Vec<String>,
+}
+
+impl Site {
+    fn handle(&self, request: &Request, conn: &Conn<'_>) -> Response {
+        if !matches!(request.method.as_str(), "GET" | "HEAD") {
+            return Response::text(405, "only GET and HEAD are served\n").with("Allow", "GET, HEAD");
         }
-        _ => request.respond(text(404, "not found\n")),
+        // Refuse other Host names: a web page on another site cannot read the
+        // history through DNS rebinding.
+        let host_ok = request.header("Host").is_none_or(|h| self.hosts.iter().any(|ok| h.eq_ignore_ascii_case(ok)));
+        if !host_ok {
+            return Response::text(403, "forbidden host\n");
+        }
+        let json = |v: serde_json::Value| {
+            Response::new(200, "application/json", Body::Bytes(v.to_string().into_bytes()))
+                .with("Cache-Control", "no-store")
+        };
+        match request.path() {
+            HISTORY_URL => {
+                let mut body = Vec::new();
+                match self.first.store().export_jsonl(&mut body) {
+                    Ok(_) => Response::new(200, "application/x-ndjson; charset=utf-8", Body::Bytes(body))
+                        .with("Cache-Control", "no-store"),
+                    Err(e) => Response::text(500, &format!("{e}\n")),
+                }
+            }
+            "/runs" => json(json!({ "runs": self.runs.iter().map(|r| json!({ "name": r.name })).collect::<Vec<_>>() })),
+            "/follow" => {
+                let marks = follow::parse_marks(request.query("runs"), self.runs.len());
+                let wait = request.query("wait") == Some("1");
+                let body = follow::answer(&self.runs, &marks, wait, conn);
+                Response::new(200, "application/octet-stream", Body::Bytes(body)).with("Cache-Control", "no-store")
+            }
+            path => self.file(path),
+        }
+    }
+
+    fn file(&self, path: &str) -> Response {
+        let Some(file_path) = resolve(&self.www, path) else {
+            return Response::text(404, "not found\n");
+        };
+        match File::open(&file_path) {
+            Ok(f) => match f.metadata() {
+                Ok(m) if m.is_file() => Response::new(200, content_type(&file_path), Body::File(f, m.len()))
+                    .with("Cache-Control", "no-cache")
+                    .with("X-Content-Type-Options", "nosniff"),
+                _ => Response::text(404, "not found\n"),
+            },
+            Err(_) => Response::text(404, "not found\n"),
+        }
     }
 }
 

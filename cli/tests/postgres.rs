@@ -469,5 +469,29 @@ fn view_serves_the_snapshot_of_a_postgres_history() {
     assert_eq!(body, export(d, &url));
     assert_eq!(body.iter().filter(|&&b| b == b'\n').count(), 4);
     assert_eq!(get(port, "/").0, 200);
+    // The page follows the store: everything first, then a waiting request
+    // answered by the next save with only what it appended.
+    let (_, body) = get(port, "/follow");
+    let nl = body.iter().position(|&b| b == b'\n').expect("head");
+    let head: serde_json::Value = serde_json::from_slice(&body[..nl]).expect("json");
+    assert_eq!(head["runs"][0]["reset"], true);
+    assert_eq!(body[nl + 1..], export(d, &url));
+    let generation = head["runs"][0]["generation"].as_u64().expect("generation");
+    let len = body.len() - nl - 1;
+    let waiting = std::thread::spawn(move || get(port, &format!("/follow?runs={generation}.{len}&wait=1")));
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    ok(ihist(d, &["save", &url, &record(4)]));
+    let (_, body) = waiting.join().expect("thread");
+    let nl = body.iter().position(|&b| b == b'\n').expect("head");
+    let head: serde_json::Value = serde_json::from_slice(&body[..nl]).expect("json");
+    assert_eq!((head["runs"][0]["reset"].as_bool(), head["runs"][0]["from"].as_u64()), (Some(false), Some(len as u64)));
+    assert_eq!(body[nl + 1..], export(d, &url)[len..]);
+    // clear: the page gets the (empty) history again.
+    ok(ihist(d, &["clear", "--yes", "--store", &url]));
+    let (_, body) = get(port, &format!("/follow?runs={generation}.{}&wait=1", export(d, &url).len().max(len + 1)));
+    let nl = body.iter().position(|&b| b == b'\n').expect("head");
+    let head: serde_json::Value = serde_json::from_slice(&body[..nl]).expect("json");
+    assert_eq!(head["runs"][0]["reset"], true, "{head}");
+    assert!(body[nl + 1..].is_empty());
     drop(server);
 }

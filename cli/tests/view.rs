@@ -24,8 +24,15 @@ impl Drop for Server {
 }
 
 fn start(dir: &std::path::Path, www: &std::path::Path) -> Server {
+    start_with(dir, www, &["h.jsonl"])
+}
+
+/// `ihist view HISTORIES... --port 0 --www WWW` in `dir`.
+fn start_with(dir: &std::path::Path, www: &std::path::Path, histories: &[&str]) -> Server {
     let mut child = Command::new(IHIST)
-        .args(["view", "h.jsonl", "--port", "0", "--www"])
+        .arg("view")
+        .args(histories)
+        .args(["--port", "0", "--www"])
         .arg(www)
         .current_dir(dir)
         .stdin(Stdio::null())
@@ -38,7 +45,7 @@ fn start(dir: &std::path::Path, www: &std::path::Path) -> Server {
     let mut server = Server { child, port: 0 };
     let rest = line.trim().strip_prefix("http://127.0.0.1:").unwrap_or_else(|| panic!("url: {line:?}"));
     let (port, path) = rest.split_once('/').expect("port/path");
-    assert_eq!(path, "?src=/history.jsonl");
+    assert_eq!(path, "?live=1");
     server.port = port.parse().expect("port");
     server
 }
@@ -140,4 +147,152 @@ fn a_port_in_use_is_a_clear_error() {
     let err = fails(ihist(d, &["view", "h.jsonl", "--port", &port, "--www", "www"]), 1);
     assert!(err.contains(&format!("127.0.0.1:{port}: cannot listen")), "{err}");
     assert!(err.contains("--port 0 for any free port"), "{err}");
+}
+
+/// Reads one response (with `Content-Length`) from a kept-alive connection.
+fn read_response(s: &mut BufReader<TcpStream>) -> Reply {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(s.read_line(&mut line).expect("read") > 0, "connection closed early");
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
+    let headers = head.to_ascii_lowercase();
+    let len: usize = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("content-length");
+    let mut body = vec![0; len];
+    s.read_exact(&mut body).expect("body");
+    Reply { status, headers, body }
+}
+
+fn viewer_dir(d: &std::path::Path) -> std::path::PathBuf {
+    let www = d.join("www");
+    std::fs::create_dir_all(www.join("pkg")).expect("www");
+    std::fs::write(www.join("index.html"), "<!doctype html><title>viewer</title>").expect("index");
+    std::fs::write(www.join("big.js"), vec![b'x'; 4 << 20]).expect("big");
+    www
+}
+
+/// The `/follow` answer: its JSON head, then the bytes.
+fn follow_parts(body: &[u8]) -> (serde_json::Value, Vec<u8>) {
+    let nl = body.iter().position(|&b| b == b'\n').expect("head line");
+    (serde_json::from_slice(&body[..nl]).expect("json head"), body[nl + 1..].to_vec())
+}
+
+/// A history of 3 records in a temp dir, served with dummy viewer files.
+fn served() -> (tempfile::TempDir, Server) {
+    let tmp = tempdir();
+    let www = viewer_dir(tmp.path());
+    ok(ihist_stdin(tmp.path(), &["save", "h.jsonl"], jsonl(0..3).as_bytes()));
+    let server = start(tmp.path(), &www);
+    (tmp, server)
+}
+
+#[test]
+fn keep_alive_pipelining_and_clients_that_go_away() {
+    let (_tmp, server) = served();
+    let p = server.port;
+    // Clients that go away mid-response (a 4 MiB file) do not stop the server.
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+        write!(s, "GET /big.js HTTP/1.1\r\nHost: 127.0.0.1:{p}\r\n\r\n").expect("send");
+        let mut some = [0u8; 100];
+        let _ = s.read(&mut some);
+        drop(s);
+    }
+    // Three pipelined requests on one kept-alive connection, answered in order.
+    let s = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut w = s.try_clone().expect("clone");
+    let host = format!("127.0.0.1:{p}");
+    write!(w, "GET / HTTP/1.1\r\nHost: {host}\r\n\r\nGET /nope HTTP/1.1\r\nHost: {host}\r\n\r\nHEAD /big.js HTTP/1.1\r\nHost: {host}\r\n\r\n")
+        .expect("send");
+    let mut r = BufReader::new(s);
+    let a = read_response(&mut r);
+    assert_eq!((a.status, a.body.as_slice()), (200, &b"<!doctype html><title>viewer</title>"[..]));
+    assert!(a.headers.contains("connection: keep-alive"), "{}", a.headers);
+    assert_eq!(read_response(&mut r).status, 404);
+    // HEAD: the length of the file, no body.
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).expect("read");
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line.to_ascii_lowercase());
+    }
+    assert!(head.contains(&format!("content-length: {}", 4 << 20)), "{head}");
+    // The same connection still works after that.
+    write!(w, "GET /runs HTTP/1.1\r\nHost: {host}\r\n\r\n").expect("send");
+    let runs = read_response(&mut r);
+    assert_eq!(runs.body, br#"{"runs":[{"name":"h.jsonl"}]}"#);
+    // Many connections at once.
+    let threads: Vec<_> = (0..24).map(|_| std::thread::spawn(move || get(p, "/big.js").body.len())).collect();
+    for t in threads {
+        assert_eq!(t.join().expect("thread"), 4 << 20);
+    }
+}
+
+#[test]
+fn follow_sends_what_was_appended_and_notices_a_replacement() {
+    let (tmp, server) = served();
+    let d = tmp.path();
+    let p = server.port;
+    let file = d.join("h.jsonl");
+    // First request: everything.
+    let (head, bytes) = follow_parts(&get(p, "/follow").body);
+    let run = &head["runs"][0];
+    assert_eq!(run["reset"], true);
+    assert_eq!(bytes, read(&file));
+    let generation = run["generation"].as_u64().expect("generation");
+    let len = bytes.len();
+    // A waiting request, answered by the next save with only the new line;
+    // meanwhile another connection is served at once.
+    let waiting = std::thread::spawn(move || get(p, &format!("/follow?runs={generation}.{len}&wait=1")));
+    std::thread::sleep(Duration::from_millis(300));
+    let t = std::time::Instant::now();
+    assert_eq!(get(p, "/").status, 200);
+    assert!(t.elapsed() < Duration::from_secs(2), "a pending follow request blocks others");
+    ok(ihist(d, &["save", "h.jsonl", &record(3)]));
+    let (head, bytes) = follow_parts(&waiting.join().expect("thread").body);
+    assert_eq!(head["runs"][0]["reset"], false);
+    assert_eq!(head["runs"][0]["from"], len);
+    assert_eq!(bytes, read(&file)[len..]);
+    // compact rewrites the file (another inode): the page gets all of it again.
+    let len = read(&file).len();
+    ok(ihist(d, &["compact", "h.jsonl"]));
+    let (head, bytes) = follow_parts(&get(p, &format!("/follow?runs={generation}.{len}&wait=1")).body);
+    assert_eq!(head["runs"][0]["reset"], true, "{head}");
+    assert_eq!(bytes, read(&file));
+    // clear: all again, now empty.
+    let generation = head["runs"][0]["generation"].as_u64().expect("generation");
+    let len = bytes.len();
+    ok(ihist(d, &["clear", "h.jsonl", "--yes"]));
+    let (head, bytes) = follow_parts(&get(p, &format!("/follow?runs={generation}.{len}&wait=1")).body);
+    assert_eq!(head["runs"][0]["reset"], true, "{head}");
+    assert_eq!(bytes, read(&file));
+}
+
+#[test]
+fn several_histories_are_named_by_file_unless_two_look_the_same() {
+    let tmp = tempdir();
+    let d = tmp.path();
+    let www = viewer_dir(d);
+    for f in ["a/h.jsonl", "b/h.jsonl", "c.jsonl"] {
+        ok(ihist_stdin(d, &["save", f], jsonl(0..2).as_bytes()));
+    }
+    let runs_of = |args: &[&str]| {
+        let server = start_with(d, &www, args);
+        String::from_utf8(get(server.port, "/runs").body).expect("utf-8")
+    };
+    assert_eq!(runs_of(&["a/h.jsonl", "c.jsonl"]), r#"{"runs":[{"name":"h.jsonl"},{"name":"c.jsonl"}]}"#);
+    assert_eq!(runs_of(&["a/h.jsonl", "b/h.jsonl"]), r#"{"runs":[{"name":"a/h.jsonl"},{"name":"b/h.jsonl"}]}"#);
 }

@@ -94,3 +94,8 @@ pub use store::Store;
 #[cfg(not(target_family = "wasm"))]
 pub use store::copy;
 pub use value::{Map, Number, Value};
+
+/// The crate's README, compiled and run as doctests (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -284,8 +284,9 @@ pub enum Outcome {
 
 /// The forward state machine that applies the rules of this module: feed
 /// it every line of a range in order ([`Analyzer::push`]), then
-/// [`Analyzer::finish`].
-#[derive(Debug)]
+/// [`Analyzer::finish`]. A clone can be finished to see how the lines
+/// so far end, while the original goes on (the viewer's live follow).
+#[derive(Clone, Debug)]
 pub struct Analyzer {
     good: Totals,
     pending: Option<Pending>,

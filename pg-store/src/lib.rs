@@ -808,3 +808,8 @@ impl Store for PgStore {
         })
     }
 }
+
+/// The crate's README, compiled as doctests (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

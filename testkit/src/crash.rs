@@ -13,22 +13,36 @@
 //! model of ALICE (Pillai et al., OSDI'14) and SQLite's crash VFS:
 //!
 //! * **file data**: any subset of the unsynced operations of a file, applied
-//!   in order (so a later write may persist without an earlier one); and an
-//!   unsynced write may persist *in part*: cut at any byte (writes up to
+//!   in order (so a later write may persist without an earlier one): every
+//!   subset up to 6 operations, beyond that every prefix, every "all but
+//!   one" and [`CrashModel::op_subset_samples`] seeded random subsets; and
+//!   an unsynced write may persist *in part*: cut at any byte (writes up to
 //!   [`CrashModel::byte_cut_limit`] bytes, else a seeded sample of cuts) or
 //!   sector boundary, with the rest lost, or with the file size persisted
 //!   and the rest **zeros** or **garbage**, or any subset of its sectors
-//!   persisted with the others zero or garbage;
+//!   persisted with the others zero or garbage. A torn write sits on every
+//!   earlier operation with every later one lost, or with every later one
+//!   kept, or on none of the earlier ones (they were lost);
 //! * **directory**: any subset of the creates, renames and removes made since
 //!   the last `sync_dir`, applied in order (so they may be undone, kept, or
-//!   kept out of order), each rename atomic;
+//!   kept out of order), each rename atomic; every subset up to
+//!   [`CrashModel::dir_ops_exhaustive_max`] operations, else 64 seeded
+//!   random subsets plus none and all. Per directory subset the files'
+//!   variants are combined exhaustively when there are at most
+//!   `max_images / subsets` combinations, else sampled: nothing unsynced,
+//!   every whole operation kept, for each file one image with a torn write,
+//!   and seeded random combinations;
 //! * a file's `sync_data` makes all its operations durable; `sync_dir` makes
 //!   every directory operation durable;
 //! * a **failed** file sync (injected with [`Faults`]) is the worst case
 //!   documented for Linux (the "fsyncgate" behaviour): the pages are marked
 //!   clean, so the operations since the last good sync are *never* made
-//!   durable by a later sync, while reads keep showing them. A failed
-//!   `sync_dir` leaves the directory operations pending (unknown fate).
+//!   durable by a later sync, while reads keep showing them; but any of them
+//!   may already be on the disk whole or in part (a prefix, a suffix, every
+//!   other sector), under everything synced after it
+//!   ([`Snapshot::durable_images`], and the base of the crash images). A
+//!   failed `sync_dir` leaves the directory operations pending (unknown
+//!   fate).
 //!
 //! A process crash (the page cache survives) is [`Snapshot::process_crash`]:
 //! a new directory with the live state, unsynced operations still pending,
@@ -92,8 +106,14 @@ impl DirOp {
 #[derive(Clone, Debug, Default)]
 struct Inode {
     live: Bytes,
+    /// The disk, with none of the data of failed syncs on it.
     durable: Bytes,
     pending: Vec<FileOp>,
+    /// Since the first failed sync of this file: the durable content before
+    /// it, and every operation that reached the disk after it in order,
+    /// each marked `true` if it came from a failed sync (any part of it may
+    /// be on the disk, or none).
+    uncertain: Option<(Bytes, Vec<(FileOp, bool)>)>,
 }
 
 fn apply_file_op(data: &mut Vec<u8>, op: &FileOp) {
@@ -186,6 +206,10 @@ pub struct CrashModel {
     pub dir_ops_exhaustive_max: usize,
     /// At most this many distinct images per snapshot (seeded sample beyond).
     pub max_images: usize,
+    /// Subsets of a file's unsynced operations are all tried up to 6
+    /// operations (2^n); beyond, every prefix, every "all but one", and this
+    /// many seeded random subsets.
+    pub op_subset_samples: usize,
     /// Seed of every random choice (garbage bytes, samples).
     pub seed: u64,
 }
@@ -199,6 +223,7 @@ impl Default for CrashModel {
             large_write_samples: 8,
             dir_ops_exhaustive_max: 10,
             max_images: 4_000,
+            op_subset_samples: 64,
             seed: 0x1f2e_3d4c_5b6a_7988,
         }
     }
@@ -220,6 +245,26 @@ impl Snapshot {
     pub fn durable_image(&self) -> Image {
         let st = &self.state;
         st.durable.iter().map(|(n, ino)| (n.clone(), st.inodes[ino].durable.to_vec())).collect()
+    }
+
+    /// The disks a power loss may leave if nothing unsynced reached the
+    /// disk: [`durable_image`](Self::durable_image), and for each file whose
+    /// sync failed, that image with the failed sync's data on the disk in
+    /// whole or in part (a prefix, a suffix, every other sector).
+    pub fn durable_images(&self, model: &CrashModel) -> Vec<Image> {
+        let st = &self.state;
+        let first = self.durable_image();
+        let mut out = vec![first.clone()];
+        for (name, ino) in &st.durable {
+            for v in durable_variants(&st.inodes[ino], model).into_iter().skip(1) {
+                let mut img = first.clone();
+                img.insert(name.clone(), v);
+                if !out.contains(&img) {
+                    out.push(img);
+                }
+            }
+        }
+        out
     }
 
     /// The page cache: what a process sees (also the disk after a crash
@@ -258,8 +303,11 @@ impl Snapshot {
         };
         let n_masks = masks.len();
         let mut variants: BTreeMap<u64, Vec<Bytes>> = BTreeMap::new();
+        // Per inode: how many of its variants hold whole operations only.
+        let mut whole: BTreeMap<u64, usize> = BTreeMap::new();
         let mut seen: HashSet<Image> = HashSet::new();
         let mut out = CrashImages::default();
+        let mut kept_torn: Vec<Image> = Vec::new();
         for mask in masks {
             let mut entries = st.durable.clone();
             for (i, op) in st.pending_dir.iter().enumerate() {
@@ -269,12 +317,16 @@ impl Snapshot {
             }
             let inos: Vec<u64> = entries.values().copied().collect::<BTreeSet<_>>().into_iter().collect();
             for ino in &inos {
-                variants.entry(*ino).or_insert_with(|| file_variants(&st.inodes[ino], model, &mut rng));
+                if !variants.contains_key(ino) {
+                    let (v, w) = file_variants(&st.inodes[ino], model, &mut rng);
+                    variants.insert(*ino, v);
+                    whole.insert(*ino, w);
+                }
             }
             // Cartesian product over the files' variants (sampled if huge).
             let sizes: Vec<usize> = inos.iter().map(|i| variants[i].len()).collect();
             let total: u128 = sizes.iter().map(|&s| s as u128).product();
-            let budget = (model.max_images / n_masks).max(2);
+            let budget = (model.max_images / n_masks).max(2 + inos.len());
             let combos: Vec<Vec<usize>> = if total <= budget as u128 {
                 let mut all = vec![vec![]];
                 for &s in &sizes {
@@ -284,14 +336,33 @@ impl Snapshot {
             } else {
                 out.sampled = true;
                 // Always the two extremes (nothing unsynced / every whole
-                // operation kept), then random combinations.
-                let mut c = vec![vec![0; sizes.len()], variants_all_kept(&inos, &variants, &st.inodes)];
-                c.extend(
-                    (0..budget - 2).map(|_| sizes.iter().map(|&s| rng.below(s as u64) as usize).collect::<Vec<_>>()),
-                );
+                // operation kept); for each file with a torn write, one
+                // image with it torn (so every directory subset meets a
+                // torn write); then random combinations.
+                let all_kept = variants_all_kept(&inos, &variants, &st.inodes);
+                let mut c = vec![vec![0; sizes.len()], all_kept.clone()];
+                for (k, ino) in inos.iter().enumerate() {
+                    let w = whole[ino];
+                    if sizes[k] > w {
+                        let mut combo = all_kept.clone();
+                        combo[k] = w + rng.below((sizes[k] - w) as u64) as usize;
+                        c.push(combo);
+                    }
+                }
+                while c.len() < budget {
+                    c.push(sizes.iter().map(|&s| rng.below(s as u64) as usize).collect());
+                }
                 c
             };
-            for combo in combos {
+            // Kept through the final cut to `max_images`: for each file, the
+            // first image of this directory subset where its write is torn.
+            let mut must: Vec<bool> = vec![false; combos.len()];
+            for (k, ino) in inos.iter().enumerate() {
+                if let Some(c) = combos.iter().position(|c| c[k] >= whole[ino]) {
+                    must[c] = true;
+                }
+            }
+            for (combo, must) in combos.into_iter().zip(must) {
                 out.generated += 1;
                 let image: Image = entries
                     .iter()
@@ -301,25 +372,32 @@ impl Snapshot {
                     })
                     .collect();
                 if seen.insert(image.clone()) {
-                    out.images.push(image);
+                    if must {
+                        kept_torn.push(image);
+                    } else {
+                        out.images.push(image);
+                    }
                 }
             }
         }
-        if out.images.len() > model.max_images {
+        let room = model.max_images.saturating_sub(kept_torn.len());
+        if out.images.len() > room {
             out.sampled = true;
-            let mut kept = Vec::with_capacity(model.max_images);
+            let mut kept = Vec::with_capacity(room);
             for (i, img) in out.images.into_iter().enumerate() {
-                if kept.len() < model.max_images {
+                if kept.len() < room {
                     kept.push(img);
                 } else {
                     let j = rng.below(i as u64 + 1) as usize;
-                    if j < model.max_images {
+                    if j < room {
                         kept[j] = img;
                     }
                 }
             }
             out.images = kept;
         }
+        kept_torn.append(&mut out.images);
+        out.images = kept_torn;
         out
     }
 }
@@ -329,9 +407,87 @@ fn variants_all_kept(inos: &[u64], variants: &BTreeMap<u64, Vec<Bytes>>, inodes:
     inos.iter().map(|ino| variants[ino].iter().position(|v| **v == *inodes[ino].live).unwrap_or(0)).collect()
 }
 
+/// Which of `n` unsynced operations persist: every subset up to 6
+/// operations; beyond, every prefix, every "all but one" and
+/// [`CrashModel::op_subset_samples`] seeded random subsets.
+fn op_subsets(n: usize, model: &CrashModel, rng: &mut SplitMix) -> Vec<Vec<bool>> {
+    if n <= 6 {
+        return (0..1u32 << n).map(|m| (0..n).map(|i| m & (1 << i) != 0).collect()).collect();
+    }
+    let mut out: Vec<Vec<bool>> = (0..=n).map(|k| (0..n).map(|i| i < k).collect()).collect();
+    out.extend((0..n).map(|j| (0..n).map(|i| i != j).collect()));
+    out.extend((0..model.op_subset_samples).map(|_| (0..n).map(|_| rng.next() & 1 == 1).collect()));
+    out
+}
+
+fn apply_some(base: &[u8], ops: &[FileOp], keep: impl Fn(usize) -> bool) -> Vec<u8> {
+    let mut data = base.to_vec();
+    for (i, op) in ops.iter().enumerate() {
+        if keep(i) {
+            apply_file_op(&mut data, op);
+        }
+    }
+    data
+}
+
+/// The parts of an operation of a failed sync that may have reached the
+/// disk: all of it, a prefix, a suffix, or every other sector.
+fn failed_sync_parts(op: &FileOp, sector: u64) -> Vec<Vec<FileOp>> {
+    let FileOp::Write { offset, data } = op else { return vec![vec![op.clone()]] };
+    let len = data.len();
+    if len == 0 {
+        return Vec::new();
+    }
+    let part = |a: usize, z: usize| FileOp::Write { offset: offset + a as u64, data: Arc::new(data[a..z].to_vec()) };
+    let bounds = sector_bounds(*offset as usize, len, sector);
+    let k = bounds.len() - 1;
+    let mut parts = vec![vec![op.clone()]];
+    if k > 1 {
+        let half = bounds[k / 2];
+        parts.push(vec![part(0, bounds[1])]);
+        parts.push(vec![part(0, half)]);
+        parts.push(vec![part(bounds[k - 1], len)]);
+        parts.push(vec![part(half, len)]);
+        parts.push((0..k).step_by(2).map(|j| part(bounds[j], bounds[j + 1])).collect());
+        parts.push((1..k).step_by(2).map(|j| part(bounds[j], bounds[j + 1])).collect());
+    } else if len > 1 {
+        parts.push(vec![part(0, len / 2)]);
+        parts.push(vec![part(len / 2, len)]);
+    }
+    parts
+}
+
+/// What the disk may hold of a file with nothing unsynced on it: the
+/// durable content first, then (after failed syncs) that content with any
+/// one failed sync's operation persisted whole or in part.
+fn durable_variants(inode: &Inode, model: &CrashModel) -> Vec<Vec<u8>> {
+    let mut out = vec![inode.durable.to_vec()];
+    let Some((base, hist)) = &inode.uncertain else { return out };
+    for (g, (op, failed)) in hist.iter().enumerate() {
+        if !failed {
+            continue;
+        }
+        for part in failed_sync_parts(op, model.sector) {
+            let mut data = base.to_vec();
+            for (j, (o, f)) in hist.iter().enumerate() {
+                if j == g {
+                    part.iter().for_each(|p| apply_file_op(&mut data, p));
+                } else if !f {
+                    apply_file_op(&mut data, o);
+                }
+            }
+            if !out.contains(&data) {
+                out.push(data);
+            }
+        }
+    }
+    out
+}
+
 /// Every distinct content an inode may have after a power loss (the first
-/// is the durable content).
-fn file_variants(inode: &Inode, model: &CrashModel, rng: &mut SplitMix) -> Vec<Bytes> {
+/// is the durable content), and how many of them, from the start, hold
+/// whole operations only (the rest hold a torn write).
+fn file_variants(inode: &Inode, model: &CrashModel, rng: &mut SplitMix) -> (Vec<Bytes>, usize) {
     let mut out: Vec<Bytes> = Vec::new();
     let mut seen: HashSet<Bytes> = HashSet::new();
     let mut add = |v: Vec<u8>, out: &mut Vec<Bytes>| {
@@ -341,36 +497,57 @@ fn file_variants(inode: &Inode, model: &CrashModel, rng: &mut SplitMix) -> Vec<B
         }
     };
     let p = &inode.pending;
-    // Whole operations: every subset (in order) when few, else every prefix.
-    if p.len() <= 6 {
-        for mask in 0..1u32 << p.len() {
-            let mut data = inode.durable.to_vec();
-            for (i, op) in p.iter().enumerate() {
-                if mask & (1 << i) != 0 {
-                    apply_file_op(&mut data, op);
-                }
-            }
-            add(data, &mut out);
-        }
-    } else {
-        let mut data = inode.durable.to_vec();
-        add(data.clone(), &mut out);
-        for op in p {
-            apply_file_op(&mut data, op);
-            add(data.clone(), &mut out);
+    let n = p.len();
+    let bases = durable_variants(inode, model);
+    // Whole operations: subsets, applied in order (so a later operation
+    // may persist without an earlier one).
+    for keep in op_subsets(n, model, rng) {
+        add(apply_some(&bases[0], p, |i| keep[i]), &mut out);
+    }
+    // Part of a failed sync on the disk, with none, some or all of the
+    // operations since.
+    for alt in &bases[1..] {
+        for k in 0..=n {
+            add(apply_some(alt, p, |i| i < k), &mut out);
         }
     }
-    // One write torn, after a prefix of the operations.
-    let mut base = inode.durable.to_vec();
-    for op in p {
-        if let FileOp::Write { offset, data } = op {
-            for v in torn_writes(&base, *offset, data, model, rng) {
+    let whole = out.len();
+    // One write torn: over every earlier operation, with every later one
+    // lost or every later one kept; and over none of the earlier ones
+    // (they were lost), the later ones lost.
+    for (i, op) in p.iter().enumerate() {
+        let FileOp::Write { offset, data } = op else { continue };
+        let over_earlier = apply_some(&bases[0], p, |j| j < i);
+        let torn = torn_writes(&over_earlier, *offset, data, model, rng);
+        if i + 1 < n {
+            for v in &torn {
+                add(apply_some(v, &p[i + 1..], |_| true), &mut out);
+            }
+        }
+        for v in torn {
+            add(v, &mut out);
+        }
+        if i > 0 {
+            for v in torn_writes(&bases[0], *offset, data, model, rng) {
                 add(v, &mut out);
             }
         }
-        apply_file_op(&mut base, op);
     }
-    out
+    (out, whole)
+}
+
+/// Sector boundaries of a write of `len` bytes at `start`, relative to its
+/// start (first 0, last `len`).
+fn sector_bounds(start: usize, len: usize, sector: u64) -> Vec<usize> {
+    let sector = sector.max(1) as usize;
+    let mut bounds = vec![0];
+    let mut b = (start / sector + 1) * sector;
+    while b < start + len {
+        bounds.push(b - start);
+        b += sector;
+    }
+    bounds.push(len);
+    bounds
 }
 
 /// The ways one write of `data` at `offset` over `base` may be torn.
@@ -392,14 +569,7 @@ fn torn_writes(base: &[u8], offset: u64, data: &[u8], model: &CrashModel, rng: &
         v
     };
     // Sector boundaries inside the write (relative to its start).
-    let sector = model.sector.max(1) as usize;
-    let mut bounds = vec![0];
-    let mut b = (start / sector + 1) * sector;
-    while b < start + len {
-        bounds.push(b - start);
-        b += sector;
-    }
-    bounds.push(len);
+    let bounds = sector_bounds(start, len, model.sector);
     // 1. Cut: the first `c` bytes reached the disk, nothing after.
     let n = bounds.len() - 1;
     let small = n as u32 <= model.sector_subsets_max;
@@ -552,7 +722,7 @@ impl CrashDir {
         for (name, data) in image {
             let ino = st.new_inode();
             let bytes = Arc::new(data.clone());
-            st.inodes.insert(ino, Inode { live: bytes.clone(), durable: bytes, pending: Vec::new() });
+            st.inodes.insert(ino, Inode { live: bytes.clone(), durable: bytes, pending: Vec::new(), uncertain: None });
             st.live.insert(name.clone(), ino);
             st.durable.insert(name.clone(), ino);
         }
@@ -743,8 +913,14 @@ impl CrashFile {
         if let Err(e) = self.dir.fault(Op::Sync, &self.name) {
             // fsyncgate: the dirty pages are dropped as if written; a later
             // sync will not write them.
+            // What the failed sync had written may be on the disk in
+            // part (see `durable_variants`).
             self.dir.mutate(format!("{what} {} (failed: pending writes forgotten)", self.name), |st| {
-                st.inode(ino)?.pending.clear();
+                let inode = st.inode(ino)?;
+                let ops = std::mem::take(&mut inode.pending);
+                let durable = inode.durable.clone();
+                let (_, hist) = inode.uncertain.get_or_insert_with(|| (durable, Vec::new()));
+                hist.extend(ops.into_iter().map(|op| (op, true)));
                 Ok(())
             })?;
             return Err(e);
@@ -754,6 +930,9 @@ impl CrashFile {
             let mut durable = inode.durable.to_vec();
             for op in inode.pending.drain(..) {
                 apply_file_op(&mut durable, &op);
+                if let Some((_, hist)) = &mut inode.uncertain {
+                    hist.push((op, false));
+                }
             }
             inode.durable = Arc::new(durable);
             Ok(())
@@ -933,6 +1112,92 @@ mod tests {
         f.sync_data().expect("later sync succeeds");
         assert_eq!(d.snapshot().durable_image()["f"], b"", "but did not write the forgotten pages");
         assert_eq!(d.contents("f").expect("live"), b"lost\n", "reads still see them");
+    }
+
+    #[test]
+    fn a_failed_sync_may_leave_a_prefix_a_suffix_or_some_sectors_on_disk() {
+        let faults = Faults::new();
+        let d = CrashDir::new().with_faults(faults.clone());
+        let mut f = d.create_new(&name("f")).expect("create");
+        d.sync_dir().expect("sync dir");
+        let data: Vec<u8> = (0..1536u32).map(|i| b'a' + (i / 512) as u8).collect();
+        f.write_at(&data, 0).expect("write");
+        faults.fail_next(crate::fault::FaultKind::Eio, crate::fault::OpFilter::Syncs);
+        assert!(f.sync_data().is_err());
+        faults.lift();
+        let files: Vec<Vec<u8>> =
+            d.snapshot().durable_images(&CrashModel::default()).iter().map(|i| i["f"].clone()).collect();
+        assert!(files.contains(&Vec::new()), "none of it");
+        assert!(files.contains(&data), "all of it");
+        assert!(files.contains(&data[..512].to_vec()), "a prefix");
+        let mut suffix = vec![0u8; 1024];
+        suffix.extend_from_slice(&data[1024..]);
+        assert!(files.contains(&suffix), "a suffix (the size with it)");
+        let mut every_other = data.clone();
+        every_other[512..1024].fill(0);
+        assert!(files.contains(&every_other), "some sectors");
+        // A later good sync writes what came after, over the same part.
+        f.write_at(b"z", 1536).expect("write");
+        f.sync_data().expect("sync");
+        let files: Vec<Vec<u8>> =
+            d.snapshot().durable_images(&CrashModel::default()).iter().map(|i| i["f"].clone()).collect();
+        let mut prefix_then_z = data[..512].to_vec();
+        prefix_then_z.resize(1536, 0);
+        prefix_then_z.push(b'z');
+        assert!(files.contains(&prefix_then_z), "{files:?}");
+    }
+
+    fn file_contents(d: &CrashDir, model: &CrashModel) -> BTreeSet<Vec<u8>> {
+        d.snapshot().crash_images(model).images.iter().filter_map(|i| i.get("f").cloned()).collect()
+    }
+
+    #[test]
+    fn beyond_six_unsynced_writes_later_ones_persist_without_earlier_ones() {
+        let d = CrashDir::new();
+        let mut f = d.create_new(&name("f")).expect("create");
+        d.sync_dir().expect("sync dir");
+        for i in 0..8u8 {
+            f.write_at(&[b'a' + i], u64::from(i)).expect("write");
+        }
+        let files = file_contents(&d, &CrashModel::default());
+        assert!(files.contains(b"\0bcdefgh".as_slice()), "only the first lost");
+        assert!(files.contains(b"abcdefg".as_slice()), "only the last lost");
+        // Some subset that is neither a prefix nor all but one.
+        let odd = files.iter().filter(|v| v.len() == 8 && v.iter().filter(|&&b| b == 0).count() >= 2).count();
+        assert!(odd > 0, "sampled subsets");
+    }
+
+    #[test]
+    fn an_earlier_write_tears_while_a_later_one_persists() {
+        let d = CrashDir::new();
+        let mut f = d.create_new(&name("f")).expect("create");
+        d.sync_dir().expect("sync dir");
+        f.write_at(b"first\n", 0).expect("write");
+        f.write_at(b"second\n", 6).expect("write");
+        let files = file_contents(&d, &CrashModel::default());
+        assert!(files.contains(b"fir\0\0\0second\n".as_slice()), "the first cut, the second kept");
+        assert!(files.contains(b"\0\0\0\0\0\0sec".as_slice()), "the first lost, the second cut");
+    }
+
+    #[test]
+    fn every_directory_subset_meets_a_torn_write() {
+        let d = CrashDir::new();
+        let mut f = d.create_new(&name("f")).expect("create");
+        f.write_at(&[b'x'; 3000], 0).expect("write");
+        let mut g = d.create_new(&name("g")).expect("create");
+        g.write_at(&[b'y'; 3000], 0).expect("write");
+        d.rename(&name("g"), &name("h")).expect("rename");
+        // 8 directory subsets, thousands of file combinations: sampled.
+        let model = CrashModel { max_images: 64, ..CrashModel::default() };
+        let images = d.snapshot().crash_images(&model);
+        assert!(images.sampled);
+        for names in [vec!["f"], vec!["g"], vec!["h"], vec!["f", "g"], vec!["f", "h"]] {
+            let torn = images.images.iter().any(|i| {
+                i.keys().map(String::as_str).eq(names.iter().copied())
+                    && i.values().any(|v| !v.is_empty() && v.len() < 3000 || v.contains(&0))
+            });
+            assert!(torn, "directory state {names:?} meets a torn write");
+        }
     }
 
     #[test]

@@ -13,8 +13,10 @@
 //!    acknowledged one and the last one started: every acknowledged save is
 //!    there, nothing is duplicated or altered, and what is there is a prefix
 //!    of what was attempted (whole batches, whole clears);
-//! 3. bytes recovery cut off are in a `.torn.<n>` sidecar; no temp file is
-//!    left;
+//! 3. whatever recovery reports, the history's bytes are all still in the
+//!    directory: what a writer cut off is in a sidecar file (`.torn.<n>`),
+//!    what a repair moved is in the history or a sidecar; no temp file is
+//!    left (the same check after a process crash);
 //! 4. the history accepts a new save, and that save survives a second power
 //!    loss right after it (so recovery left everything durable).
 
@@ -22,7 +24,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use iteration_history::storage::{Dir, FileName, WriteFile};
-use iteration_history::{History, IterationRecord, Options};
+use iteration_history::{History, IterationRecord, Options, codec};
 
 use crate::crash::{CrashDir, CrashModel, Image, Snapshot};
 use crate::records::{nums, rec};
@@ -260,11 +262,20 @@ pub struct CheckOptions {
     pub process_crashes: bool,
     /// Check only every `stride`-th snapshot (1: all).
     pub stride: usize,
+    /// Whether the post-crash directories have OS locks (`false`: as under
+    /// WASI, the writers use a lease file).
+    pub os_locks: bool,
 }
 
 impl Default for CheckOptions {
     fn default() -> Self {
-        CheckOptions { model: CrashModel::default(), reopen: Options::default(), process_crashes: true, stride: 1 }
+        CheckOptions {
+            model: CrashModel::default(),
+            reopen: Options::default(),
+            process_crashes: true,
+            stride: 1,
+            os_locks: true,
+        }
     }
 }
 
@@ -294,7 +305,26 @@ pub struct ImageOutcome {
 /// # Errors
 /// What went wrong, for the failure list.
 pub fn check_image(image: &Image, allowed: &[Vec<IterationRecord>], reopen: &Options) -> Result<ImageOutcome, String> {
+    check_image_with(image, allowed, reopen, true)
+}
+
+/// A directory holding `image`, with or without OS locks.
+fn crashed_dir(image: &Image, os_locks: bool) -> CrashDir {
     let dir = CrashDir::from_image(image);
+    if os_locks { dir } else { dir.without_os_locks() }
+}
+
+/// [`check_image`] on a directory with or without OS locks.
+///
+/// # Errors
+/// What went wrong, for the failure list.
+pub fn check_image_with(
+    image: &Image,
+    allowed: &[Vec<IterationRecord>],
+    reopen: &Options,
+    os_locks: bool,
+) -> Result<ImageOutcome, String> {
+    let dir = crashed_dir(image, os_locks);
     let show = |v: &[Vec<IterationRecord>]| v.iter().map(|m| nums(m)).collect::<Vec<_>>();
     let reader = History::open_read_only(dir.clone(), NAME).map_err(|e| format!("read-only open: {e}"))?;
     let seen = reader.get_all();
@@ -324,15 +354,16 @@ pub fn check_image(image: &Image, allowed: &[Vec<IterationRecord>], reopen: &Opt
     if let Some(t) = names.iter().find(|n| n.ends_with(".tmp")) {
         return Err(format!("temp file {t} left after recovery"));
     }
+    let before = image.get(NAME).cloned().unwrap_or_default();
     let mut torn_tail = false;
     if let Some(t) = &report.torn_tail {
         torn_tail = true;
-        let before = image.get(NAME).cloned().unwrap_or_default();
         let kept = dir.contents(&t.sidecar).unwrap_or_default();
         if kept != before[t.offset as usize..] {
             return Err(format!("torn tail at byte {} not kept whole in {}", t.offset, t.sidecar));
         }
     }
+    nothing_dropped(&before, &dir, repaired, &records)?;
     // The history accepts a new save, which then survives a power loss.
     h.save(&rec(PROBE)).map_err(|e| format!("a new save after recovery failed: {e}"))?;
     let mut expected = records.clone();
@@ -344,7 +375,7 @@ pub fn check_image(image: &Image, allowed: &[Vec<IterationRecord>], reopen: &Opt
     let snap = dir.snapshot();
     drop(h);
     for (what, img) in [("nothing unsynced", snap.durable_image()), ("everything", snap.live_image())] {
-        let again = History::open(CrashDir::from_image(&img), NAME, reopen.clone())
+        let again = History::open(crashed_dir(&img, os_locks), NAME, reopen.clone())
             .map_err(|e| format!("second power loss ({what} kept): reopen: {e}"))?;
         let got = again.get_all().map_err(|e| e.to_string())?;
         if got != expected {
@@ -358,6 +389,57 @@ pub fn check_image(image: &Image, allowed: &[Vec<IterationRecord>], reopen: &Opt
     Ok(ImageOutcome { matched, torn_tail })
 }
 
+/// Whatever recovery reported: the history's bytes before a writer opened
+/// it (`before`) are all still in the directory. Either the history is
+/// unchanged (or only gained the `\n` that ends an unterminated last line),
+/// or it is a prefix of `before` and another file holds exactly the bytes
+/// cut off; after a repair, every line of `before` is in the history or in
+/// another file, or is a valid line whose record the writer returns (repair
+/// drops the commit tags of batch lines) or a blank line.
+fn nothing_dropped(before: &[u8], dir: &CrashDir, repaired: bool, records: &[IterationRecord]) -> Result<(), String> {
+    let now = dir.contents(NAME).unwrap_or_default();
+    if now == before || (now.len() == before.len() + 1 && now.starts_with(before) && now.ends_with(b"\n")) {
+        return Ok(());
+    }
+    let others: Vec<(String, Vec<u8>)> =
+        dir.names().into_iter().filter(|n| n != NAME).filter_map(|n| dir.contents(&n).map(|c| (n, c))).collect();
+    let contains = |hay: &[u8], needle: &[u8]| needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle);
+    if repaired {
+        for (i, line) in before.split_inclusive(|&b| b == b'\n').enumerate() {
+            let kept = contains(&now, line)
+                || others.iter().any(|(_, c)| contains(c, line))
+                || codec::is_blank(line)
+                || codec::decode_line(line).is_ok_and(|(r, _)| records.contains(&r));
+            if !kept {
+                return Err(format!(
+                    "repair on open dropped line {} ({} bytes): in no file of the directory",
+                    i + 1,
+                    line.len()
+                ));
+            }
+        }
+        return Ok(());
+    }
+    if !before.starts_with(&now) {
+        return Err(format!(
+            "opening for writing changed the history's bytes ({} -> {} bytes) other than by cutting a tail",
+            before.len(),
+            now.len()
+        ));
+    }
+    let cut = &before[now.len()..];
+    if others.iter().any(|(_, c)| c.as_slice() == cut) {
+        Ok(())
+    } else {
+        Err(format!(
+            "recovery cut {} bytes off at byte {} and no sidecar holds exactly them (files: {:?})",
+            cut.len(),
+            now.len(),
+            others.iter().map(|(n, c)| format!("{n} ({} bytes)", c.len())).collect::<Vec<_>>()
+        ))
+    }
+}
+
 /// A process crash at `snap`: a new writer continues from the page cache,
 /// recovers, saves, and then the power fails in every possible way.
 fn check_process_crash(
@@ -366,12 +448,15 @@ fn check_process_crash(
     opts: &CheckOptions,
     stats: &mut Stats,
 ) -> Result<(), String> {
-    let dir = snap.process_crash();
+    let dir = if opts.os_locks { snap.process_crash() } else { snap.process_crash().without_os_locks() };
+    let before = dir.contents(NAME).unwrap_or_default();
     let h = History::open(dir.clone(), NAME, opts.reopen.clone()).map_err(|e| format!("reopen: {e}"))?;
     let records = h.get_all().map_err(|e| e.to_string())?;
     if matches_one(&records, allowed).is_none() {
         return Err(format!("after a process crash: {:?}", nums(&records)));
     }
+    let repaired = h.recovery_report().and_then(|r| r.repaired.as_ref()).is_some();
+    nothing_dropped(&before, &dir, repaired, &records).map_err(|e| format!("after a process crash: {e}"))?;
     h.save(&rec(PROBE)).map_err(|e| format!("save after a process crash: {e}"))?;
     let mut expected = records;
     expected.push(rec(PROBE));
@@ -381,7 +466,7 @@ fn check_process_crash(
     stats.process_crashes += 1;
     for img in &images.images {
         stats.second_crash_images += 1;
-        let h = History::open(CrashDir::from_image(img), NAME, opts.reopen.clone())
+        let h = History::open(crashed_dir(img, opts.os_locks), NAME, opts.reopen.clone())
             .map_err(|e| format!("power loss after process crash + save: reopen: {e} [{}]", describe(img)))?;
         let got = h.get_all().map_err(|e| e.to_string())?;
         if got != expected {
@@ -429,7 +514,7 @@ fn check_snapshot(label: &str, run: &Run, snap: &Snapshot, opts: &CheckOptions, 
     }
     for img in &images.images {
         stats.images += 1;
-        match check_image(img, allowed, &opts.reopen) {
+        match check_image_with(img, allowed, &opts.reopen, opts.os_locks) {
             Ok(o) => {
                 stats.torn_tails += u64::from(o.torn_tail);
                 stats.rolled_back += u64::from(o.matched + 1 < allowed.len());
@@ -476,4 +561,30 @@ pub fn original_module_save(dir: &dyn Dir, file: &str, line: &[u8]) -> std::io::
     f.write_at(&data, 0)?;
     drop(f);
     dir.rename(&tmp, &name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(files: &[(&str, &[u8])]) -> CrashDir {
+        CrashDir::from_image(&files.iter().map(|(n, c)| (n.to_string(), c.to_vec())).collect())
+    }
+
+    #[test]
+    fn bytes_cut_off_without_a_sidecar_fail_the_check() {
+        let before = b"{\"a\":1}\n{\"b\":";
+        let cut = dir_with(&[(NAME, b"{\"a\":1}\n")]);
+        assert!(nothing_dropped(before, &cut, false, &[]).is_err(), "cut, no sidecar");
+        let kept = dir_with(&[(NAME, b"{\"a\":1}\n"), ("h.jsonl.torn.1", b"{\"b\":")]);
+        assert!(nothing_dropped(before, &kept, false, &[]).is_ok(), "cut, sidecar holds it");
+        let partly = dir_with(&[(NAME, b"{\"a\":1}\n"), ("h.jsonl.torn.1", b"{\"b")]);
+        assert!(nothing_dropped(before, &partly, false, &[]).is_err(), "the sidecar holds only part");
+        let changed = dir_with(&[(NAME, b"{\"a\":2}\n")]);
+        assert!(nothing_dropped(before, &changed, false, &[]).is_err(), "changed, not cut");
+        let ended = dir_with(&[(NAME, b"{\"a\":1}\n{\"b\":\n")]);
+        assert!(nothing_dropped(before, &ended, false, &[]).is_ok(), "a final newline added");
+        let repaired = dir_with(&[(NAME, b"")]);
+        assert!(nothing_dropped(before, &repaired, true, &[]).is_err(), "a repair that dropped lines");
+    }
 }

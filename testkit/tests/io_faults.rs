@@ -4,16 +4,48 @@
 //! temp file is left, the error names the file and says what happened, the
 //! same step succeeds once the fault is lifted, and the whole workload ends
 //! exactly as without the fault. A failed sync is never taken for a good
-//! one: at every acknowledgement, the *durable* state (the disk if the power
-//! failed right then, with failed syncs' pages forgotten as Linux does)
-//! already holds everything acknowledged.
+//! one: at every acknowledgement, every *durable* state (the disk if the
+//! power failed right then, with failed syncs' pages forgotten as Linux
+//! does, but any of them possibly on the disk whole or in part: a prefix, a
+//! suffix, every other sector) already holds exactly what was acknowledged;
+//! after a failed step each of those states recovers to the records before
+//! or after the step.
 
 use iteration_history::storage::{Dir, FileName};
 use iteration_history::{CommitStrategy, Error, History, IterationRecord, Options};
 use iteration_history_testkit::records::{nums, rec};
 use iteration_history_testkit::workload::NAME;
 use iteration_history_testkit::workload::Step;
-use iteration_history_testkit::{CrashDir, FaultDir, FaultKind, Faults, OpFilter};
+use iteration_history_testkit::{CrashDir, CrashModel, FaultDir, FaultKind, Faults, OpFilter};
+
+/// The records of every disk a power loss may leave with nothing unsynced
+/// on it (see `Snapshot::durable_images`), each recovered by a writer.
+fn durable_states(dir: &CrashDir, o: &Options) -> Result<Vec<Vec<IterationRecord>>, String> {
+    dir.snapshot()
+        .durable_images(&CrashModel::default())
+        .iter()
+        .map(|img| {
+            History::open(CrashDir::from_image(img), NAME, o.clone())
+                .and_then(|h| h.get_all())
+                .map_err(|e| format!("a durable state does not open: {e} ({} files)", img.len()))
+        })
+        .collect()
+}
+
+/// Every durable state holds exactly `acked` (whole records); returns how
+/// many states were checked.
+fn check_durable(dir: &CrashDir, o: &Options, acked: &[IterationRecord], what: &str) -> u64 {
+    let states = durable_states(dir, o).unwrap_or_else(|e| panic!("{what}: {e}"));
+    for durable in &states {
+        assert!(
+            durable == acked,
+            "{what}: acknowledged but not durable, or altered: {:?}, acknowledged {:?}",
+            nums(durable),
+            nums(acked)
+        );
+    }
+    states.len() as u64
+}
 
 fn workload() -> Vec<Step> {
     vec![
@@ -83,6 +115,10 @@ struct Tally {
     faults: u64,
     retries: u64,
     ack_checks: u64,
+    /// Power losses right after a failed step (each disk it may leave).
+    after_failure: u64,
+    /// Of those, disks holding part of a failed sync's data.
+    partial_sync: u64,
 }
 
 /// One run with the `n`-th applicable operation failing. Returns whether
@@ -120,6 +156,23 @@ fn run_with_fault(
                     check_error(&err, kind, &label, &step);
                     faults.pause(true);
                     check_intact(&dir, &h, &before, &after, &what, &label, &step);
+                    // A power loss now: the failed attempt may be on the
+                    // disk in part; recovery gives the records before or
+                    // after the step.
+                    if !matches!(step, Step::Repair | Step::Damage(_)) {
+                        let states =
+                            durable_states(&dir, &o).unwrap_or_else(|e| panic!("{label}: {step:?} failed: {e}"));
+                        t.after_failure += states.len() as u64;
+                        t.partial_sync += states.len() as u64 - 1;
+                        for d in states {
+                            assert!(
+                                d == before || d == after,
+                                "{label}: {step:?} failed ({what:?}); after a power loss: {:?}, before {:?}",
+                                nums(&d),
+                                nums(&before)
+                            );
+                        }
+                    }
                     faults.pause(false);
                     // Sticky faults: fail again a few times, then lift.
                     if !sticky || attempts >= 3 {
@@ -134,12 +187,7 @@ fn run_with_fault(
         // Acknowledged: the state a power loss right now leaves must hold it
         // (failed syncs' pages were forgotten by the simulator).
         faults.pause(true);
-        let snap = dir.snapshot();
-        let durable = History::open(CrashDir::from_image(&snap.durable_image()), NAME, o.clone())
-            .and_then(|h| h.get_all())
-            .unwrap_or_else(|e| panic!("{label}: after {step:?}: durable state does not open: {e}"));
-        assert_eq!(nums(&durable), nums(&model), "{label}: after {step:?}: acknowledged but not durable");
-        t.ack_checks += 1;
+        t.ack_checks += check_durable(&dir, &o, &model, &format!("{label}: after {step:?}"));
         faults.pause(false);
     }
     faults.lift();
@@ -235,8 +283,8 @@ fn every_operation_failing_once_or_until_lifted_loses_nothing() {
         }
     }
     println!(
-        "I/O faults: {} runs, {} with an injected fault (every applicable operation N of the workload, disk full / permission denied / EIO, once and sticky, both strategies), {} failed steps retried, {} acknowledgements checked durable",
-        t.runs, t.faults, t.retries, t.ack_checks
+        "I/O faults: {} runs, {} with an injected fault (every applicable operation N of the workload, disk full / permission denied / EIO, once and sticky, both strategies), {} failed steps retried, {} acknowledgements checked durable; {} power losses right after a failed step, {} of them with part of a failed sync's data on the disk",
+        t.runs, t.faults, t.retries, t.ack_checks, t.after_failure, t.partial_sync
     );
 }
 
@@ -249,7 +297,10 @@ fn every_failed_sync_is_an_error_and_never_acknowledges_unsynced_data() {
             every_n(strategy, kind, OpFilter::Syncs, false, &mut t);
         }
     }
-    println!("failed syncs: {} runs, {} faults, {} acknowledgements checked durable", t.runs, t.faults, t.ack_checks);
+    println!(
+        "failed syncs: {} runs, {} faults, {} acknowledgements checked durable; {} power losses right after a failed step, {} of them with part of a failed sync's data on the disk",
+        t.runs, t.faults, t.ack_checks, t.after_failure, t.partial_sync
+    );
 }
 
 /// The caller gives up on a failed step and goes on with the next one
@@ -297,12 +348,8 @@ fn run_skipping(strategy: CommitStrategy, kind: FaultKind, n: u64, t: &mut Tally
         faults.pause(true);
         let own = h.as_ref().expect("open").get_all().unwrap_or_else(|e| panic!("{label}: after {step:?}: {e}"));
         assert!(models.contains(&own), "{label}: after {step:?}: writer sees {:?}", nums(&own));
-        let durable = History::open(CrashDir::from_image(&dir.snapshot().durable_image()), NAME, o.clone())
-            .and_then(|h| h.get_all())
-            .unwrap_or_else(|e| panic!("{label}: after {step:?}: durable state does not open: {e}"));
-        assert_eq!(nums(&durable), nums(&own), "{label}: after {step:?}: acknowledged but not durable");
+        t.ack_checks += check_durable(&dir, &o, &own, &format!("{label}: after {step:?}"));
         models = vec![own];
-        t.ack_checks += 1;
         faults.pause(false);
     }
     t.faults += u64::from(injected);
@@ -348,7 +395,7 @@ fn faults_on_the_real_disk_give_clear_errors_and_lose_nothing() {
             }
             faults.lift();
             let all = h.get_all().expect("all");
-            assert_eq!(nums(&all)[..2], [0, 1]);
+            assert_eq!(all, [rec(0), rec(1)], "{kind:?}: exactly the saved records");
             h.clear().expect("clear");
             h.save(&rec(0)).expect("save");
         }

@@ -9,8 +9,10 @@
 #   options: --scale N   --workloads a,b,c   --jobs N   --keep (keep images)
 #
 # Exit status 0 only if every workload ran, every point of every workload
-# that must pass passed, and the control run (the original module's
-# algorithm) failed at least one point.
+# that must pass passed, and each control run (the original module's
+# algorithm; Durability::None) failed at least one point because
+# acknowledged records were missing there (plcheck prints each failed
+# point's reason; a control failing only for another reason is a FAIL).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -114,16 +116,17 @@ for name in "${names[@]}"; do
   line="$(echo "$out" | grep '^PLCHECK-SUMMARY' || true)"
   points="$(sed -n 's/.* points=\([0-9]*\).*/\1/p' <<<"$line")"
   failed="$(sed -n 's/.* failed=\([0-9]*\).*/\1/p' <<<"$line")"
+  lost="$(sed -n 's/.* lost=\([0-9]*\).*/\1/p' <<<"$line")"
   ops="$(sed -n 's/.* ops=\([0-9]*\).*/\1/p' <<<"$line")"
   if [ "$status" -ne 0 ]; then
     failures=$((failures + 1))
     verdict="FAIL"
   elif [ "${expect[$name]}" = fail ]; then
-    verdict="failed as expected: loss detected"
+    verdict="failed as expected: acknowledged records lost at ${lost:-?} points"
   else
     verdict="pass"
   fi
-  summary+=("$(printf '%-8s %4s ops %5s points %5s failed   %s' "$name" "${ops:-?}" "${points:-?}" "${failed:-?}" "$verdict")")
+  summary+=("$(printf '%-8s %4s ops %5s points %5s failed %5s lost records   %s' "$name" "${ops:-?}" "${points:-?}" "${failed:-?}" "${lost:-?}" "$verdict")")
   rm -rf "$run/work-$name"
 done
 
@@ -137,4 +140,4 @@ if [ "$failures" -ne 0 ]; then
   echo "powerloss: $failures workload(s) did not give the expected outcome" >&2
   exit 1
 fi
-echo "powerloss: all workloads passed at every point; the control run lost acknowledged data, as expected"
+echo "powerloss: all workloads passed at every point; each control lost acknowledged records at some points, as expected"

@@ -354,3 +354,23 @@ test('screenshot of the loaded sample', async () => {
   await page.locator('#detail').screenshot({ path: path.join(OUT, 'detail.png') });
   await page.close();
 });
+
+test('several files picked at once are compared as runs', async () => {
+  const a = path.join(tmp, 'first.jsonl');
+  const b = path.join(tmp, 'second.jsonl');
+  fs.writeFileSync(a, sampleText);
+  fs.writeFileSync(b, sampleText.split('\n').slice(0, 12).join('\n') + '\n');
+  const page = await open();
+  await page.setInputFiles('#file', [a, b]);
+  assert.equal(await loaded(page), String(expected.n + 12));
+  assert.equal(await page.getAttribute('#run-0 .count', 'data-count'), String(expected.n));
+  assert.equal(await page.getAttribute('#run-1 .count', 'data-count'), '12');
+  assert.match(await text(page, '#status'), /2 histories: 72 iterations/);
+  // The detail of a row of the second run decodes that run's bytes.
+  await page.selectOption('#f-run', { label: 'second.jsonl' });
+  assert.equal(await rowCount(page), 12);
+  await page.click('#rows .vrow >> nth=0');
+  assert.match(await text(page, '#detail-title'), /Iteration 0\b.*second\.jsonl/s);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});

@@ -211,23 +211,6 @@ pub struct Loaded {
     pub corrupt: bool,
 }
 
-impl Loaded {
-    /// The JSON text of row `row` (without its line end).
-    pub fn line(&self, row: usize) -> &[u8] {
-        let c = &self.columns;
-        &self.bytes[c.line_start[row] as usize..c.line_end[row] as usize]
-    }
-
-    /// Row `row` decoded in full by the core.
-    ///
-    /// # Errors
-    /// The core's reason (cannot happen for a row the loader accepted,
-    /// unless the bytes changed).
-    pub fn record(&self, row: usize) -> Result<IterationRecord, LineError> {
-        codec::decode_line(self.line(row)).map(|(rec, _)| rec)
-    }
-}
-
 /// Builds [`Loaded`] from chunks of bytes.
 #[derive(Debug)]
 pub struct Loader {
@@ -335,12 +318,127 @@ impl Loader {
         }
         let lines = self.state.number - 1;
         let s = self.state;
-        let mut columns = s.columns;
-        let mut warnings = s.bad;
-        let mut warnings_total = s.bad_total;
         let scanned = s.analyzer.finish();
+        let end = Conclusion::of(&s.columns, &s.bad, s.bad_total, &scanned, lines, self.bytes.len() as u64);
+        let mut columns = s.columns;
+        columns.truncate(end.rows);
+        Loaded {
+            bytes: self.bytes,
+            columns,
+            warnings: end.warnings,
+            warnings_total: end.warnings_total,
+            lines,
+            slow_rows: s.slow_rows,
+            corrupt: end.corrupt,
+        }
+    }
+
+    /// How the bytes so far end, while more may come (a history followed
+    /// as a writer appends): the core's rules applied to a copy of the
+    /// scan state, with the unfinished last line (if any) classified as the
+    /// core classifies it. Rows of a commit that is not complete yet (or
+    /// torn) are not counted in [`Live::rows`]; the columns keep them, so
+    /// they count as soon as the commit completes.
+    pub fn live(&self) -> Live {
+        let mut analyzer = self.state.analyzer.clone();
+        let mut lines = self.state.number - 1;
+        let pending = (self.bytes.len() - self.next) as u64;
+        let mut bad = Vec::new();
+        let mut bad_total = self.state.bad_total;
+        if pending > 0 {
+            let start = self.next;
+            let mut content = start;
+            if start == 0 && self.bytes.starts_with(BOM) {
+                content = BOM.len();
+            }
+            let raw = RawLine {
+                offset: start as u64,
+                number: lines + 1,
+                bytes: &self.bytes[content..],
+                terminated: false,
+                end: self.bytes.len() as u64,
+            };
+            let kind = scan::classify_with(&raw, |b| codec::decode_line(codec::strip_line_end(b)).map(|(_, i)| i));
+            if let Kind::Invalid(e) = &kind {
+                bad_total += 1;
+                bad.push(Warning {
+                    kind: WarningKind::BadLine,
+                    line: lines + 1,
+                    offset: start as u64,
+                    message: e.to_string(),
+                });
+            }
+            analyzer.push(&raw, &kind);
+            lines += 1;
+        }
+        let scanned = analyzer.finish();
+        let all: Vec<Warning>;
+        let warnings = if bad.is_empty() {
+            &self.state.bad
+        } else {
+            all = self.state.bad.iter().cloned().chain(bad).collect();
+            &all
+        };
+        let end = Conclusion::of(&self.state.columns, warnings, bad_total, &scanned, lines, self.bytes.len() as u64);
+        let torn = matches!(scanned.outcome, Outcome::Torn { .. });
+        Live {
+            rows: end.rows,
+            warnings: end.warnings,
+            warnings_total: end.warnings_total,
+            corrupt: end.corrupt,
+            torn,
+            lines,
+            pending,
+            bytes: self.bytes.len() as u64,
+        }
+    }
+}
+
+/// How a history followed live ends so far (see [`Loader::live`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Live {
+    /// Rows of complete commits (the first rows of the columns).
+    pub rows: usize,
+    /// Problems found, as [`Loaded::warnings`].
+    pub warnings: Vec<Warning>,
+    /// Number of problems in all.
+    pub warnings_total: u64,
+    /// Damage is followed by valid records.
+    pub corrupt: bool,
+    /// The bytes end with a torn tail: an unfinished write (in progress,
+    /// or a writer that stopped).
+    pub torn: bool,
+    /// Lines so far (the unfinished last one included).
+    pub lines: u64,
+    /// Bytes after the last `\n`.
+    pub pending: u64,
+    /// Bytes received.
+    pub bytes: u64,
+}
+
+/// The torn-tail and corruption rules applied to a scan.
+struct Conclusion {
+    /// Rows kept (the rest belong to a torn tail).
+    rows: usize,
+    warnings: Vec<Warning>,
+    warnings_total: u64,
+    corrupt: bool,
+}
+
+impl Conclusion {
+    fn of(
+        columns: &Columns,
+        bad: &[Warning],
+        bad_total: u64,
+        scanned: &scan::Scanned,
+        lines: u64,
+        size: u64,
+    ) -> Conclusion {
+        let mut warnings = bad.to_vec();
+        let mut warnings_total = bad_total;
+        let mut rows = columns.len();
         let mut corrupt = false;
-        match scanned.outcome {
+        match &scanned.outcome {
             Outcome::Clean => {
                 if scanned.missing_newline {
                     warnings_total += 1;
@@ -358,6 +456,7 @@ impl Loader {
                 }
             }
             Outcome::Torn { from, first_bad } => {
+                let from = *from;
                 // Rows in the tail belong to a commit that did not finish.
                 let keep = columns.line_start.partition_point(|&o| u64::from(o) < from);
                 let line = if first_bad.offset == from {
@@ -366,7 +465,7 @@ impl Loader {
                     columns.line_no.get(keep).copied().map_or(first_bad.number, u64::from)
                 };
                 let dropped_rows = columns.len() - keep;
-                columns.truncate(keep);
+                rows = keep;
                 let before = warnings.len();
                 warnings.retain(|w| w.offset < from);
                 warnings_total -= (before - warnings.len()) as u64;
@@ -377,8 +476,8 @@ impl Loader {
                     first_bad.error,
                     tail_lines,
                     if tail_lines == 1 { "" } else { "s" },
-                    self.bytes.len() as u64 - from,
-                    if self.bytes.len() as u64 - from == 1 { "" } else { "s" },
+                    size - from,
+                    if size - from == 1 { "" } else { "s" },
                 );
                 if dropped_rows > 0 {
                     message.push_str(&format!(
@@ -407,7 +506,47 @@ impl Loader {
                 }
             }
         }
-        Loaded { bytes: self.bytes, columns, warnings, warnings_total, lines, slow_rows: s.slow_rows, corrupt }
+        Conclusion { rows, warnings, warnings_total, corrupt }
+    }
+}
+
+/// What the text search, sort ranks and CSV export read: the bytes and
+/// the columns (of a finished [`Loaded`] or of a [`Loader`] still growing).
+pub trait Rows {
+    /// The bytes the columns point into.
+    fn bytes(&self) -> &[u8];
+    /// The columns.
+    fn columns(&self) -> &Columns;
+    /// The JSON text of row `row` (without its line end).
+    fn line(&self, row: usize) -> &[u8] {
+        let c = self.columns();
+        &self.bytes()[c.line_start[row] as usize..c.line_end[row] as usize]
+    }
+    /// Row `row` decoded in full by the core.
+    ///
+    /// # Errors
+    /// The core's reason (cannot happen for a row the loader accepted,
+    /// unless the bytes changed).
+    fn record(&self, row: usize) -> Result<IterationRecord, LineError> {
+        codec::decode_line(self.line(row)).map(|(rec, _)| rec)
+    }
+}
+
+impl Rows for Loaded {
+    fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+    fn columns(&self) -> &Columns {
+        &self.columns
+    }
+}
+
+impl Rows for Loader {
+    fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+    fn columns(&self) -> &Columns {
+        &self.state.columns
     }
 }
 

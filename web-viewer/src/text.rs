@@ -1,7 +1,7 @@
 //! Text columns read straight from the file: the strategy-code search
 //! filter, and sort ranks for `timestamp` and `strategy_code`.
 
-use crate::load::{CODE_ESCAPED, Loaded, SLOW_PATH, TIME_ESCAPED};
+use crate::load::{CODE_ESCAPED, Rows, SLOW_PATH, TIME_ESCAPED};
 
 /// Decodes the raw text of a JSON string (between its quotes, already
 /// checked by the loader) into `out`, as the core's reader does: escapes
@@ -63,9 +63,9 @@ pub enum TextField {
 }
 
 /// Writes the decoded text of `field` for `row` into `out` (cleared first).
-pub fn text_of(loaded: &Loaded, row: usize, field: TextField, out: &mut Vec<u8>) {
+pub fn text_of(loaded: &dyn Rows, row: usize, field: TextField, out: &mut Vec<u8>) {
     out.clear();
-    let c = &loaded.columns;
+    let c = loaded.columns();
     let flags = c.flags[row];
     if flags & SLOW_PATH != 0 {
         if let Ok(rec) = loaded.record(row) {
@@ -80,7 +80,7 @@ pub fn text_of(loaded: &Loaded, row: usize, field: TextField, out: &mut Vec<u8>)
         TextField::Code => (c.code_start[row] as usize..c.code_end[row] as usize, flags & CODE_ESCAPED != 0),
         TextField::Timestamp => (c.time_start[row] as usize..c.time_end[row] as usize, flags & TIME_ESCAPED != 0),
     };
-    let raw = &loaded.bytes[range];
+    let raw = &loaded.bytes()[range];
     if escaped {
         unescape_into(raw, out);
     } else {
@@ -90,8 +90,8 @@ pub fn text_of(loaded: &Loaded, row: usize, field: TextField, out: &mut Vec<u8>)
 
 /// One byte per row: 1 if the row's `strategy_code` contains `needle`
 /// (ignoring ASCII case), else 0. An empty needle matches every row.
-pub fn search_code(loaded: &Loaded, needle: &str) -> Vec<u8> {
-    let n = loaded.columns.len();
+pub fn search_code(loaded: &dyn Rows, needle: &str) -> Vec<u8> {
+    let n = loaded.columns().len();
     if needle.is_empty() {
         return vec![1; n];
     }
@@ -109,8 +109,8 @@ pub fn search_code(loaded: &Loaded, needle: &str) -> Vec<u8> {
 
 /// The sort rank of each row by `field` (byte order of the decoded text;
 /// equal texts share a rank).
-pub fn rank(loaded: &Loaded, field: TextField) -> Vec<u32> {
-    let n = loaded.columns.len();
+pub fn rank(loaded: &dyn Rows, field: TextField) -> Vec<u32> {
+    let n = loaded.columns().len();
     let mut texts: Vec<Vec<u8>> = Vec::with_capacity(n);
     let mut buf = Vec::new();
     for row in 0..n {

@@ -6,7 +6,7 @@ use iteration_history::codec;
 use iteration_history::storage::MemDir;
 use iteration_history::{History, IterationRecord, Options, Value};
 use web_viewer::extract::{self, Group, Row, State};
-use web_viewer::load::{self, Loaded, WarningKind};
+use web_viewer::load::{self, Loaded, Rows, WarningKind};
 use web_viewer::text::{self, TextField};
 
 const SAMPLE: &[u8] = include_bytes!("../../samples/history.jsonl");
@@ -376,4 +376,43 @@ fn csv_export_of_chosen_rows() {
     let csv = web_viewer::export::to_csv(&l, &[failed]).expect("csv");
     assert!(csv.contains(",NaN,"), "{csv}");
     assert!(web_viewer::export::to_csv(&l, &[60]).is_err());
+}
+
+#[test]
+fn live_follow_counts_only_complete_commits_and_reports_a_torn_tail() {
+    // Byte by byte, a growing history: at every point the rows counted are
+    // those a full load of the same prefix shows, except a complete last
+    // record without its newline (a write still in progress).
+    let bytes = library_history(8, Some(3));
+    let mut loader = load::Loader::new(0).expect("loader");
+    let mut last = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        loader.push(&[*b]).expect("push");
+        let live = loader.live();
+        let full = loaded(&bytes[..=i]);
+        let expect_rows = if full.warnings.iter().any(|w| w.kind == WarningKind::MissingNewline) {
+            full.columns.len() - 1
+        } else {
+            full.columns.len()
+        };
+        assert_eq!(live.rows, expect_rows, "at byte {i}");
+        assert!(live.rows >= last, "rows never go back");
+        last = live.rows;
+        assert_eq!(live.torn, full.warnings.iter().any(|w| w.kind == WarningKind::TornTail), "at byte {i}");
+        assert_eq!(live.pending as usize, i + 1 - bytes[..=i].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1));
+    }
+    assert_eq!((last, loader.live().warnings_total), (8, 0));
+    // A writer that crashed mid-line: the torn tail is reported, with the
+    // core's reason, and the rows before it stay.
+    loader.push(b"{\"iteration_num\": 8, \"strat").expect("push");
+    let live = loader.live();
+    assert!(live.torn);
+    assert_eq!(live.rows, 8);
+    assert_eq!(live.warnings.last().map(|w| w.kind), Some(WarningKind::TornTail));
+    // CSV, search and ranks work on the growing rows too.
+    let keys = web_viewer::export::keys(&loader);
+    let csv = web_viewer::export::to_csv_with(&loader, &[0, 7], &keys, Some("run A"), true).expect("csv");
+    assert!(csv.starts_with("run,iteration_num,"), "{csv}");
+    assert!(csv.lines().nth(1).is_some_and(|l| l.starts_with("run A,0,")), "{csv}");
+    assert_eq!(text::search_code(&loader, "variant 7").len(), 8);
 }

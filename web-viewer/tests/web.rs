@@ -5,7 +5,7 @@
 use js_sys::{Array, Float64Array, Object, Reflect, Uint8Array, Uint32Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
-use web_viewer::bindings::{History, Loader, decode_line};
+use web_viewer::bindings::{History, Live, Loader, decode_line};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -89,4 +89,33 @@ fn search_rank_csv_and_record() {
     let r: Object = h.record(3).expect("record");
     assert_eq!(get(&get(&r, "record"), "iteration_num").as_f64(), Some(3.0));
     assert!(h.record(60).is_err());
+}
+
+#[wasm_bindgen_test]
+fn live_returns_each_row_once_as_bytes_arrive() {
+    let mut live = Live::new().expect("live");
+    let mut seen = 0u32;
+    // Chunks that cut lines anywhere; each update returns only new rows.
+    for c in SAMPLE.chunks(777) {
+        live.push(c).expect("push");
+        let u: JsValue = live.update().expect("update").into();
+        assert_eq!(get(&u, "from").as_f64(), Some(f64::from(seen)));
+        let cols = get(&u, "cols");
+        let n = get(&cols, "length").as_f64().expect("length") as u32;
+        let it: Float64Array = get(&cols, "iteration").dyn_into().expect("Float64Array");
+        for k in 0..n {
+            assert_eq!(it.get_index(k), f64::from(seen + k));
+        }
+        seen += n;
+        assert_eq!(get(&u, "rows").as_f64(), Some(f64::from(seen)));
+    }
+    assert_eq!(seen, 60);
+    // A torn tail is reported; the record of row 59 still decodes.
+    live.push(b"{\"iteration_num\": 60, \"str").expect("push");
+    let u: JsValue = live.update().expect("update").into();
+    assert_eq!(get(&u, "torn").as_bool(), Some(true));
+    assert_eq!(get(&get(&u, "cols"), "length").as_f64(), Some(0.0));
+    let rec: JsValue = live.record(59).expect("record").into();
+    assert_eq!(get(&get(&rec, "record"), "iteration_num").as_f64(), Some(59.0));
+    assert!(live.csv(&[0, 59]).expect("csv").starts_with("iteration_num,"));
 }

@@ -127,5 +127,7 @@ fn reader(path: &str, stop: &str) {
         max = max.max(all.len());
         reads += 1;
     }
-    println!("reads {reads} max {max}");
+    // The writer is gone: one last read sees every record it acknowledged.
+    let last = h.get_all().expect("final get_all").len();
+    println!("reads {reads} max {max} final {last}");
 }

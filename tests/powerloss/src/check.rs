@@ -63,6 +63,10 @@ pub struct PointResult {
     pub acked: usize,
     /// Problems found (empty: the point passed).
     pub problems: Vec<String>,
+    /// Acknowledged records missing there: the history file is gone, or a
+    /// reader or a writer does not return them. A point can fail without
+    /// losing a record (e.g. `e2fsck` finds damage); this tells them apart.
+    pub lost: Vec<u64>,
     /// What the history held there.
     pub seen: Seen,
 }
@@ -105,6 +109,11 @@ impl Report {
     /// Points with problems.
     pub fn failed(&self) -> impl Iterator<Item = &PointResult> {
         self.points.iter().filter(|p| !p.problems.is_empty())
+    }
+
+    /// Points where acknowledged records were missing.
+    pub fn lost(&self) -> impl Iterator<Item = &PointResult> {
+        self.points.iter().filter(|p| !p.lost.is_empty())
     }
 
     /// Number of points of each kind.
@@ -216,14 +225,19 @@ pub fn check(cfg: &Config) -> Result<Report, String> {
                         let a = acked[e.index];
                         let dir_ready = ready.is_some_and(|r| r <= e.index);
                         let mut problems = Vec::new();
+                        let mut lost = Vec::new();
                         let job = Job { cfg, log, work: &work, conf };
-                        let seen = job.check_point(e, dir_ready, (&expects[a], expects.get(a + 1)), &mut problems)?;
+                        let seen =
+                            job.check_point(e, dir_ready, (&expects[a], expects.get(a + 1)), &mut problems, &mut lost)?;
+                        lost.sort_unstable();
+                        lost.dedup();
                         let r = PointResult {
                             entry: e.index,
                             kind: e.kind(),
                             mark: e.mark.clone(),
                             acked: a,
                             problems,
+                            lost,
                             seen,
                         };
                         out.push((k, r));
@@ -276,6 +290,7 @@ impl Job<'_> {
         dir_ready: bool,
         (a, n): (&Expect, Option<&Expect>),
         problems: &mut Vec<String>,
+        lost: &mut Vec<u64>,
     ) -> Result<Seen, String> {
         let Job { cfg, log, work, conf } = *self;
         let image = work.join("image");
@@ -321,12 +336,12 @@ impl Job<'_> {
             }
             fs::create_dir_all(&dir).map_err(|err| format!("creating {}: {err}", dir.display()))?;
         }
-        check_history(&dir, a, n, problems)
+        check_history(&dir, a, n, problems, lost)
     }
 }
 
 /// Compact form of a list of iteration numbers: `0..=5, 9, 12..=13`.
-fn fmt_nums(nums: &[u64]) -> String {
+pub fn fmt_nums(nums: &[u64]) -> String {
     let mut out = String::new();
     let mut i = 0;
     while i < nums.len() {
@@ -406,7 +421,23 @@ fn open_dir(dir: &Path) -> Result<CapStdDir, String> {
     CapStdDir::open_ambient(dir).map_err(|e| format!("opening {}: {e}", dir.display()))
 }
 
-fn check_history(dir: &Path, a: &Expect, n: Option<&Expect>, problems: &mut Vec<String>) -> Result<Seen, String> {
+/// The acknowledged records of `a` that `recs` lacks, unless `recs` is the
+/// complete result of the operation in flight `n` (e.g. a `clear`).
+fn missing(recs: &[IterationRecord], a: &Expect, n: Option<&Expect>) -> Vec<u64> {
+    let nums: Vec<u64> = recs.iter().map(|r| r.iteration_num).collect();
+    if n.is_some_and(|n| nums == n.records) {
+        return Vec::new();
+    }
+    a.records.iter().copied().filter(|i| !nums.contains(i)).collect()
+}
+
+fn check_history(
+    dir: &Path,
+    a: &Expect,
+    n: Option<&Expect>,
+    problems: &mut Vec<String>,
+    lost: &mut Vec<u64>,
+) -> Result<Seen, String> {
     let before = history_files(dir)?;
     let file = before.iter().find(|(name, _)| name == HISTORY).map(|(_, b)| b.clone());
     let may_be_corrupt = a.state.corrupt() || n.is_some_and(|n| n.state.corrupt());
@@ -419,6 +450,9 @@ fn check_history(dir: &Path, a: &Expect, n: Option<&Expect>, problems: &mut Vec<
         Some(f) if f.starts_with(&a.content) => Seen::TornTail,
         _ => Seen::Other,
     };
+    if file.is_none() && !a.content.is_empty() {
+        lost.extend_from_slice(&a.records);
+    }
     match &file {
         None if !a.content.is_empty() => problems.push(format!(
             "{HISTORY} is missing; acknowledged {}: {} bytes, {} records",
@@ -447,7 +481,10 @@ fn check_history(dir: &Path, a: &Expect, n: Option<&Expect>, problems: &mut Vec<
     // 4. A reader.
     let reader = History::open_read_only(open_dir(dir)?, HISTORY).map_err(|e| e.to_string())?;
     match reader.get_all() {
-        Ok(recs) => problems.extend(compare_records("reader", &recs, a, n)),
+        Ok(recs) => {
+            lost.extend(missing(&recs, a, n));
+            problems.extend(compare_records("reader", &recs, a, n));
+        }
         Err(e) if e.code() == "corrupt" && may_be_corrupt => {}
         Err(e) => problems.push(format!("reader: {e}")),
     }
@@ -502,6 +539,7 @@ fn check_history(dir: &Path, a: &Expect, n: Option<&Expect>, problems: &mut Vec<
     };
     let recs = match writer.get_all() {
         Ok(recs) => {
+            lost.extend(missing(&recs, a, n));
             problems.extend(compare_records("writer", &recs, a, n));
             recs
         }
@@ -530,4 +568,23 @@ fn check_history(dir: &Path, a: &Expect, n: Option<&Expect>, problems: &mut Vec<
         Err(e) => problems.push(format!("after a new save a reader fails: {e}")),
     }
     Ok(seen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expect(records: &[u64]) -> Expect {
+        Expect { label: "x".into(), state: State::default(), content: Vec::new(), records: records.to_vec() }
+    }
+
+    #[test]
+    fn missing_records_are_lost_unless_the_operation_in_flight_completed() {
+        let recs: Vec<IterationRecord> = [0, 2].into_iter().map(record).collect();
+        assert_eq!(missing(&recs, &expect(&[0, 1, 2]), None), vec![1]);
+        assert!(missing(&recs, &expect(&[0, 2]), None).is_empty());
+        // A clear in flight: none of the acknowledged records, all of the next state.
+        assert!(missing(&[], &expect(&[0, 1]), Some(&expect(&[]))).is_empty());
+        assert_eq!(missing(&[], &expect(&[0, 1]), Some(&expect(&[0, 1, 2]))), vec![0, 1]);
+    }
 }
