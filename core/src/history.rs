@@ -651,9 +651,10 @@ impl History {
         }
         let Some((src, end)) = self.view()? else { return Ok(0) };
         let base = checkpoint::load(&*self.dir, &self.name, &*src, end);
-        let s = scan::scan_after(&*src, base, end, false)
+        let mut s = scan::scan_after(&*src, base, end, false)
             .map_err(|e| Error::io(&self.display, "reading the history", e))?;
-        // `end` already excludes a torn partial commit.
+        // `end` already excludes a partial commit the in-flight record names.
+        recovery::apply_intent(self.target(), &mut s)?;
         match s.outcome {
             Outcome::Corrupt { first_bad } | Outcome::Torn { first_bad, .. } => Err(self.corrupt(&*src, first_bad)),
             Outcome::Clean => Ok(s.totals.records),

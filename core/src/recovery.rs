@@ -89,12 +89,12 @@ impl CutReport {
 }
 
 /// Applies the writer's in-flight record to a scan's partial last commit:
-/// a torn tail if it names it.
+/// a torn tail if it names it, else records cut out of their commit.
 pub(crate) fn apply_intent(t: Target<'_>, scanned: &mut Scanned) -> Result<()> {
     if let Some(p) = &scanned.partial
-        && intent::names(t.dir, t.name, t.display, p)?
+        && !intent::names(t.dir, t.name, t.display, p)?
     {
-        scanned.tear_partial();
+        scanned.accept_partial();
     }
     Ok(())
 }

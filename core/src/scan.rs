@@ -26,11 +26,14 @@
 //! * *A partial last commit*: the range ends, with no damage, after the
 //!   first `k < n` lines of a tagged commit. A writer that stopped during
 //!   the commit leaves this, and so does a tool that cut the file after
-//!   line `k`. The lines alone cannot tell which: [`Analyzer::finish`] reads
-//!   them as cut records and describes them in [`Scanned::partial`]; the
-//!   history, which knows the commit its writer had in flight (see
-//!   [`crate::intent`]), calls [`Scanned::tear_partial`] when that commit
-//!   is this one, making it a torn tail.
+//!   line `k`. The lines alone cannot tell which, so [`Analyzer::finish`]
+//!   takes the safe side — a torn tail, which a reader ignores and so never
+//!   shows part of a batch in flight — and describes it in
+//!   [`Scanned::partial`]. The history, which knows the commit its writer
+//!   had in flight (see [`crate::intent`]), calls
+//!   [`Scanned::accept_partial`] when that record names another commit (or
+//!   there is none, as for a file cut under another name): its lines are
+//!   then read as cut records.
 //! * An unterminated last line without a checksum that is a valid record
 //!   (a file written by another tool without a final newline) is a record;
 //!   a writer adds the missing `\n`.
@@ -224,8 +227,8 @@ pub struct PartialCommit {
     /// CRC-32C of its first line, `\n` included (what a writer's in-flight
     /// record names).
     pub first_line_crc: u32,
-    /// The totals without it.
-    before: Totals,
+    /// The totals with its records.
+    with: Totals,
 }
 
 /// Records read although they were cut out of their multi-record commit.
@@ -448,25 +451,34 @@ impl Analyzer {
         self.good.last = Some(p.last);
     }
 
-    /// Ends the scan. A partial last commit is read as cut records and
-    /// described in [`Scanned::partial`] (see the [rules](self)).
+    /// Ends the scan. A partial last commit is a torn tail, described in
+    /// [`Scanned::partial`] (see the [rules](self)).
     pub fn finish(mut self) -> Scanned {
         let mut partial = None;
         let outcome = match (self.damage.take(), self.pending.take()) {
             (Some(d), _) if d.corrupt => Outcome::Corrupt { first_bad: d.first_bad },
             (Some(d), _) => Outcome::Torn { from: d.torn_from, first_bad: d.first_bad },
             (None, Some(p)) => {
-                let before = self.good;
-                self.cut_pending(&p);
+                let mut with = self.good;
+                with.end = p.end;
+                with.records += p.records;
+                with.last = Some(p.last);
                 partial = Some(PartialCommit {
                     from: p.start,
                     line: p.first_number,
                     present: p.records as u32,
                     count: p.count,
                     first_line_crc: p.first_crc,
-                    before,
+                    with,
                 });
-                Outcome::Clean
+                Outcome::Torn {
+                    from: p.start,
+                    first_bad: BadLine {
+                        offset: p.start,
+                        number: p.first_number,
+                        error: LineError::IncompleteCommit { present: p.records as u32, count: p.count },
+                    },
+                }
             }
             (None, None) => Outcome::Clean,
         };
@@ -497,35 +509,29 @@ pub struct Scanned {
     /// Number of invalid lines in all.
     pub bad_total: u64,
     /// Records read although they were cut out of their commit (a partial
-    /// last commit included, unless torn by [`tear_partial`](Self::tear_partial)).
+    /// last commit included once [`accept_partial`](Self::accept_partial)
+    /// made it records).
     pub cut: Option<CutRecords>,
     /// The range ends with the first lines of a commit whose other lines
-    /// are missing; they are counted as cut records in `totals`.
+    /// are missing: `outcome` is then a torn tail from its first line, until
+    /// [`accept_partial`](Self::accept_partial).
     pub partial: Option<PartialCommit>,
 }
 
 impl Scanned {
-    /// Makes the partial last commit (if any) a torn tail: what a history
-    /// does when its writer's in-flight record names that commit. Returns
-    /// whether there was one.
-    pub fn tear_partial(&mut self) -> bool {
+    /// Reads the partial last commit (if any) as records cut out of their
+    /// commit, instead of a torn tail: what a history does when its
+    /// writer's in-flight record does not name that commit. Returns whether
+    /// there was one.
+    pub fn accept_partial(&mut self) -> bool {
         let Some(p) = self.partial.take() else { return false };
-        self.totals = p.before;
-        self.missing_newline = false;
-        if let Some(c) = &mut self.cut {
-            c.records -= u64::from(p.present);
-            if c.records == 0 {
-                self.cut = None;
-            }
+        self.totals = p.with;
+        let records = u64::from(p.present);
+        match &mut self.cut {
+            Some(c) => c.records += records,
+            None => self.cut = Some(CutRecords { records, first_offset: p.from, first_line: p.line }),
         }
-        self.outcome = Outcome::Torn {
-            from: p.from,
-            first_bad: BadLine {
-                offset: p.from,
-                number: p.line,
-                error: LineError::IncompleteCommit { present: p.present, count: p.count },
-            },
-        };
+        self.outcome = Outcome::Clean;
         true
     }
 }
@@ -542,7 +548,7 @@ pub(crate) fn scan_after(src: &dyn ReadFile, base: Option<Totals>, len: u64, ful
     let mut s = scan_range(src, base.end, len, 0, full)?;
     s.totals.add_prefix(&base);
     if let Some(p) = &mut s.partial {
-        p.before.add_prefix(&base);
+        p.with.add_prefix(&base);
     }
     Ok(s)
 }
@@ -873,15 +879,15 @@ mod tests {
         // records, unless the writer's in-flight record names the commit.
         for (present, keep) in [(1u32, lens[0]), (2, lens[0] + lens[1])] {
             let mut s = scan(&cat(&[&good, &g[..keep]]));
-            assert_eq!(s.outcome, Outcome::Clean);
-            assert_eq!(s.totals.records, 1 + u64::from(present));
+            assert!(matches!(s.outcome, Outcome::Torn { from, .. } if from == good.len() as u64));
+            assert_eq!(s.totals.records, 1);
             let p = s.partial.clone().expect("partial");
             assert_eq!((p.from, p.present, p.count), (good.len() as u64, present, 3));
             assert_eq!(p.first_line_crc, crc32c::crc32c(&g[..lens[0]]));
-            assert!(s.tear_partial());
-            assert!(matches!(s.outcome, Outcome::Torn { from, .. } if from == good.len() as u64));
-            assert_eq!(s.totals.records, 1);
-            assert_eq!(s.cut, None);
+            assert!(s.accept_partial());
+            assert_eq!(s.outcome, Outcome::Clean);
+            assert_eq!(s.totals.records, 1 + u64::from(present));
+            assert_eq!(s.cut.map(|c| (c.records, c.first_offset)), Some((u64::from(present), good.len() as u64)));
         }
         // First line zeroed, the rest intact.
         let mut damaged = g.clone();
@@ -918,8 +924,10 @@ mod tests {
         let s = scan(&g);
         assert_eq!((s.totals.records, s.cut), (4, None));
         // head: a prefix at the end is a partial commit (see the test above).
-        let s = scan(&cat(&[&l1, lines[0], lines[1]]));
-        assert_eq!((s.totals.records, s.partial.map(|p| p.present)), (3, Some(2)));
+        let mut s = scan(&cat(&[&l1, lines[0], lines[1]]));
+        assert_eq!((s.totals.records, s.partial.as_ref().map(|p| p.present)), (1, Some(2)));
+        assert!(s.accept_partial());
+        assert_eq!(s.totals.records, 3);
         // Damage is still damage: a garbled line inside the cut commit.
         let mut bad = lines[2].to_vec();
         bad[10] ^= 0x20;
