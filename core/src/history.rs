@@ -1006,6 +1006,19 @@ impl Drop for History {
     fn drop(&mut self) {
         if let Some(w) = &self.writer {
             let mut st = lock(&w.state);
+            // A failed attempt may have left bytes after the committed length,
+            // which a failed sync may even have made partly durable: cut them
+            // durably now, as the next commit would have (best effort: the
+            // next writer's first commit overwrites them anyway).
+            if st.dirty && st.lock.check(&*self.dir).is_ok() {
+                let len = st.len;
+                let full = self.options.durability == crate::Durability::Full;
+                if let Some(f) = st.file.as_mut()
+                    && f.set_len(len).and_then(|()| if full { f.sync_data() } else { Ok(()) }).is_ok()
+                {
+                    st.dirty = false;
+                }
+            }
             // A checkpoint of what this writer made durable, so the next
             // open reads only what is appended after it.
             let durable = st.durable || self.options.durability == crate::Durability::None;
