@@ -67,6 +67,9 @@ fn verify_json(v: &VerifyReport, exit: u8) -> serde_json::Value {
         "corrupt_lines": v.corrupt_lines.iter().map(|b| json!({
             "line": b.line, "offset": b.offset, "reason": b.reason,
         })).collect::<Vec<_>>(),
+        "cut_records": v.cut.as_ref().map(|c| json!({
+            "records": c.records, "line": c.line, "offset": c.offset, "message": c.message,
+        })),
         "bad_lines_total": v.bad_lines_total,
         "temp_files": v.temp_files,
         "dir_sync": v.dir_sync,
@@ -87,6 +90,9 @@ fn verify_text(v: &VerifyReport) -> Vec<String> {
             "  {} records have no checksum (written by another tool, e.g. the original Python module); `ihist compact` adds them",
             v.unchecksummed
         ));
+    }
+    if let Some(c) = &v.cut {
+        out.push(format!("  {}", c.message));
     }
     if let Some(t) = &v.torn_tail {
         out.push(format!(

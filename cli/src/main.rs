@@ -47,7 +47,7 @@ Exit codes:
   0  success (verify: the history is healthy)
   1  error: bad input, missing file, unreachable database, I/O error, ... (one line on stderr names the history and what to do)
   2  usage error (bad arguments)
-  3  verify: torn tail (the unfinished last write of a crashed writer; the next writer moves it aside)
+  3  verify: torn tail (an unfinished last write; readers ignore it, the next writer moves it aside)
   4  the history is corrupt: a bad line followed by valid ones (run `ihist repair`)
   5  another process holds the history's writer lock (see --lock-timeout)";
 

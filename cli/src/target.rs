@@ -330,7 +330,7 @@ impl HistoryPath {
             }
             if let Some(torn) = &report.torn_tail {
                 ctx.note(format!(
-                    "note: {}: moved a torn tail ({} bytes at line {}, byte {}: {}) to {}; it was the unfinished write of a crashed writer, never acknowledged",
+                    "note: {}: moved a torn tail ({} bytes at line {}, byte {}: {}) to {}; it is not a complete commit, so no save that returned success is in it",
                     history.file(),
                     torn.bytes,
                     torn.line,
@@ -338,6 +338,9 @@ impl HistoryPath {
                     torn.reason,
                     torn.sidecar
                 ));
+            }
+            if let Some(cut) = &report.cut {
+                ctx.note(format!("note: {}: {}", history.file(), cut.message));
             }
             if report.added_final_newline {
                 ctx.note(format!("note: {}: added the missing newline after the last record", history.file()));
