@@ -407,6 +407,40 @@ impl History {
         Ok(AppendOutcome::Appended)
     }
 
+    /// Saves `records` as one commit numbered by the history: the first
+    /// gets the last stored `iteration_num` + 1 (0 in an empty history),
+    /// the next one more, and so on; the numbers the records carry are
+    /// ignored. Reading the last number and appending happen under the
+    /// writer's lock, so writer threads sharing this history never conflict
+    /// and never leave a gap. Returns the numbers given (an empty range at
+    /// the next number for no records).
+    ///
+    /// For a loop whose next record is computed from the last one, use
+    /// [`save_if_last`](Self::save_if_last) instead.
+    ///
+    /// # Errors
+    /// As [`save_batch`](Self::save_batch); nothing is written on error.
+    pub fn save_next(&self, records: &[IterationRecord]) -> Result<std::ops::Range<u64>> {
+        let w = self.writer("save")?;
+        let mut st = lock(&w.state);
+        let first = st.last.map_or(0, |n| n + 1);
+        let numbered: Vec<IterationRecord> = records
+            .iter()
+            .zip(first..)
+            .map(|(r, n)| {
+                let mut r = r.clone();
+                r.iteration_num = n;
+                r
+            })
+            .collect();
+        let bodies = self.encode(&numbered)?;
+        if !bodies.is_empty() {
+            let refs: Vec<&EncodedBody> = bodies.iter().collect();
+            self.commit_locked(&mut st, &refs)?;
+        }
+        Ok(first..first + records.len() as u64)
+    }
+
     /// Group commit: queue our records; one thread at a time commits
     /// everything queued so far in one write and one sync.
     fn commit(&self, w: &Writer, bodies: Vec<EncodedBody>) -> Result<()> {

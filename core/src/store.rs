@@ -45,6 +45,49 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// iteration; as [`append`](Self::append).
     fn append_if(&self, expected_last: Option<u64>, records: &[IterationRecord]) -> Result<AppendOutcome>;
 
+    /// Appends `records` as one all-or-nothing, durable commit numbered by
+    /// the store: the first gets the last stored `iteration_num` + 1 (0 in
+    /// an empty history), the next one more, and so on; the numbers the
+    /// records carry are ignored. The store reads the last number and
+    /// appends atomically, so any number of writers can append to one
+    /// history this way without conflicts and without gaps. Returns the
+    /// numbers given (an empty range at the next number for no records).
+    ///
+    /// Use it for records that do not depend on the one before; a learning
+    /// loop that computes iteration N from N-1 uses
+    /// [`append_if`](Self::append_if). Unlike `append_if`, a retry after
+    /// [`BackendErrorKind::OutcomeUnknown`](crate::BackendErrorKind::OutcomeUnknown)
+    /// may store the records a second time (under other numbers).
+    ///
+    /// The default implementation retries [`append_if`](Self::append_if)
+    /// with the last number until no other writer came first; stores
+    /// override it with one atomic operation (the file store under its
+    /// writer lock, PostgreSQL in one statement).
+    ///
+    /// # Errors
+    /// Invalid records (nothing written) and storage errors.
+    fn append_next(&self, records: &[IterationRecord]) -> Result<std::ops::Range<u64>> {
+        loop {
+            let last = self.last_iteration_num()?;
+            let first = last.map_or(0, |n| n + 1);
+            let numbered: Vec<IterationRecord> = records
+                .iter()
+                .zip(first..)
+                .map(|(r, n)| {
+                    let mut r = r.clone();
+                    r.iteration_num = n;
+                    r
+                })
+                .collect();
+            match self.append_if(last, &numbered) {
+                Ok(AppendOutcome::Appended) => return Ok(first..first + records.len() as u64),
+                // Another writer came first (or stored the same records).
+                Ok(AppendOutcome::AlreadyPresent) | Err(crate::Error::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// The last `n` records, oldest first.
     ///
     /// # Errors
@@ -114,6 +157,9 @@ impl Store for History {
     }
     fn append_if(&self, expected_last: Option<u64>, records: &[IterationRecord]) -> Result<AppendOutcome> {
         self.save_if_last(expected_last, records)
+    }
+    fn append_next(&self, records: &[IterationRecord]) -> Result<std::ops::Range<u64>> {
+        self.save_next(records)
     }
     fn load_recent(&self, n: usize) -> Result<Vec<IterationRecord>> {
         History::load_recent(self, n)

@@ -57,6 +57,13 @@
 //!   append to one history: exactly one of two writers racing for iteration
 //!   N wins; the other gets [`Error::Conflict`] with the actual last
 //!   iteration.
+//! * [`Store::append_next`] lets the store number the records: one
+//!   statement (`ih_append_next`, one round trip and one commit) takes the
+//!   history's write lock, gives the records the last iteration + 1, ...,
+//!   and inserts them; many writers on one history never conflict and
+//!   leave no gap. It is not retried after a broken connection (a retry
+//!   could store the records twice, under other numbers): the error is
+//!   then [`BackendErrorKind::OutcomeUnknown`].
 //! * Iteration numbers are unique per history: a record whose
 //!   `iteration_num` is already stored is refused
 //!   ([`BackendErrorKind::Duplicate`]), so a retry never stores a record
@@ -83,6 +90,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::io::{BufRead, Write};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use iteration_history::import::{ImportMode, ImportReport, JsonlReader};
 use iteration_history::{AppendOutcome, BackendErrorKind, Error, IterationRecord, Page, Result, Store};
@@ -94,6 +102,7 @@ use url::StoreUrl;
 pub use url::{DEFAULT_HISTORY, is_postgres_url, redact};
 
 const SQL_APPEND: &str = "SELECT o_appended, o_present, o_last FROM ih_append($1, $2, $3, $4, $5, $6)";
+const SQL_APPEND_NEXT: &str = "SELECT o_first, o_last FROM ih_append_next($1, $2, $3, $4, $5, $6, $7)";
 const SQL_LOCK: &str = schema::SQL_WRITE_LOCK;
 const SQL_ROW: &str = "SELECT record_count, last_iteration, trailer FROM ih_histories WHERE history_id = $1";
 const SQL_INSERT: &str = "INSERT INTO ih_records (history_id, seq, iteration_num, line, record) \
@@ -132,7 +141,17 @@ pub struct PgStore {
     /// The history's row id, once it exists.
     history_id: OnceLock<i64>,
     schema_version: i32,
+    /// [`Store::append_next`]'s guess of the next number (`u64::MAX`: none
+    /// yet) and the width of its window of candidate numbers.
+    next_guess: AtomicU64,
+    next_window: AtomicU64,
+    /// Attempts of `append_next` whose window missed the number (each a
+    /// round trip that wrote nothing).
+    next_misses: AtomicU64,
 }
+
+/// Widest window of candidate numbers `append_next` sends.
+const MAX_WINDOW: u64 = 256;
 
 impl fmt::Debug for PgStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -198,6 +217,27 @@ fn to_u64(v: Option<i64>) -> Option<u64> {
 }
 
 impl PgStore {
+    fn new(url: StoreUrl, pool: Pool, schema_version: i32) -> PgStore {
+        PgStore {
+            url,
+            pool,
+            writable: false,
+            history_id: OnceLock::new(),
+            schema_version,
+            next_guess: AtomicU64::new(u64::MAX),
+            next_window: AtomicU64::new(1),
+            next_misses: AtomicU64::new(0),
+        }
+    }
+
+    /// How many times [`Store::append_next`] sent a window of candidate
+    /// numbers that missed the next number (because other writers appended
+    /// meanwhile) and tried again: each such attempt is one round trip that
+    /// wrote nothing. Not conflicts: the caller never sees them.
+    pub fn append_next_retries(&self) -> u64 {
+        self.next_misses.load(Ordering::Relaxed)
+    }
+
     /// Connects to `url` for reading and writing: creates or upgrades the
     /// tables if needed (see [`schema`]) and the history if it does not
     /// exist.
@@ -228,7 +268,7 @@ impl PgStore {
         pool.put(conn);
         let history_id = OnceLock::new();
         let _ = history_id.set(id);
-        Ok(PgStore { url, pool, writable: true, history_id, schema_version: version })
+        Ok(PgStore { writable: true, history_id, ..PgStore::new(url, pool, version) })
     }
 
     /// Connects to `url` for reading only: creates nothing (a database
@@ -250,7 +290,7 @@ impl PgStore {
         };
         check_version(&url, version)?;
         pool.put(conn);
-        let store = PgStore { url, pool, writable: false, history_id: OnceLock::new(), schema_version: version };
+        let store = PgStore::new(url, pool, version);
         store.history_id()?;
         Ok(store)
     }
@@ -518,6 +558,77 @@ impl PgStore {
         Err(Error::Conflict { file: store.clone(), expected: show(expected.map(|n| n as u64)), actual: show(last) })
     }
 
+    /// [`Store::append_next`] through `ih_append_next` (one round trip and
+    /// one commit; see [`schema`]). The window of candidate first numbers
+    /// starts at the number after the last this store saw and adapts to
+    /// how far other writers moved the history between two saves.
+    fn append_numbered(&self, records: &[IterationRecord]) -> Result<std::ops::Range<u64>> {
+        let id = self.writer("save")?;
+        let store = &self.url.display;
+        let n = records.len() as u64;
+        let mut guess = match self.next_guess.load(Ordering::Relaxed) {
+            u64::MAX => self.last_iteration_num()?.map_or(0, |l| l + 1),
+            g => g,
+        };
+        let mut window = self.next_window.load(Ordering::Relaxed).clamp(1, MAX_WINDOW);
+        for _ in 0..1000 {
+            let c = lines::encode_next(store, records, guess, window)?;
+            let row = self.once(|conn| {
+                let st = conn.prepare(SQL_APPEND_NEXT)?;
+                conn.client
+                    .query_one(&st, &[&id, &(guess as i64), &(window as i32), &c.heads, &c.rests, &c.tails, &c.jsons])
+            })?;
+            let row = match row {
+                Ok(r) => r,
+                Err(e) if e.code() == Some(&SqlState::NO_DATA_FOUND) => return Err(self.missing_row()),
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    return Err(Error::Backend {
+                        store: store.clone(),
+                        kind: BackendErrorKind::Corrupt,
+                        message: format!(
+                            "the history's last iteration in ih_histories is behind its rows ({}); it was changed by another program: nothing was written",
+                            errors::detail(&e)
+                        ),
+                    });
+                }
+                Err(e) => return Err(errors::query(&self.url, "saving", &e, true)),
+            };
+            let (first, last): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
+            match to_u64(first) {
+                Some(first) => {
+                    let jump = first.saturating_sub(guess);
+                    let next_window = (window / 2).max(2 * jump + 1).clamp(1, MAX_WINDOW);
+                    self.next_window.store(next_window, Ordering::Relaxed);
+                    self.next_guess.store(first + n, Ordering::Relaxed);
+                    return Ok(first..first + n);
+                }
+                None => {
+                    self.next_misses.fetch_add(1, Ordering::Relaxed);
+                    guess = to_u64(last).map_or(0, |l| l + 1);
+                    window = (window * 2).clamp(1, MAX_WINDOW);
+                }
+            }
+        }
+        Err(Error::Backend {
+            store: store.clone(),
+            kind: BackendErrorKind::Other,
+            message: "1000 attempts of a numbered append each found that other writers had moved the history on by more than 256 iterations; nothing was written".into(),
+        })
+    }
+
+    /// Runs one statement on its own (autocommit), without retrying: for a
+    /// write that is not idempotent. The outer error: no connection could be
+    /// opened (nothing was sent).
+    fn once<T>(
+        &self,
+        mut f: impl FnMut(&mut Conn) -> Result<T, postgres::Error>,
+    ) -> Result<Result<T, postgres::Error>> {
+        let mut c = self.pool.get()?;
+        let r = f(&mut c);
+        self.pool.put(c);
+        Ok(r)
+    }
+
     /// After a unique violation (the transaction is rolled back): a plain
     /// append whose records already end the history was a retry; otherwise
     /// name the iteration already stored.
@@ -604,6 +715,10 @@ impl Store for PgStore {
 
     fn append_if(&self, expected_last: Option<u64>, records: &[IterationRecord]) -> Result<AppendOutcome> {
         self.append_records(Expect::Last(expected_last), records)
+    }
+
+    fn append_next(&self, records: &[IterationRecord]) -> Result<std::ops::Range<u64>> {
+        self.append_numbered(records)
     }
 
     fn load_recent(&self, n: usize) -> Result<Vec<IterationRecord>> {

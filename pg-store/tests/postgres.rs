@@ -149,12 +149,12 @@ fn concurrent_first_openers_create_the_schema_once() {
         })
         .collect();
     for h in handles {
-        assert_eq!(h.join().expect("thread"), 1);
+        assert_eq!(h.join().expect("thread"), 2);
     }
     let mut c = Client::connect(&db.url, NoTls).expect("connect");
     let versions: Vec<i32> =
         c.query("SELECT version FROM ih_schema_version", &[]).expect("versions").iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, vec![1], "each migration applied exactly once");
+    assert_eq!(versions, vec![1, 2], "each migration applied exactly once");
     let histories: i64 = c.query_one("SELECT count(*) FROM ih_histories", &[]).expect("count").get(0);
     assert_eq!(histories, 2);
     let records: i64 = c.query_one("SELECT count(*) FROM ih_records", &[]).expect("count").get(0);
@@ -170,8 +170,36 @@ fn a_newer_schema_is_refused_not_misread() {
     c.execute("INSERT INTO ih_schema_version (version, description) VALUES (99, 'from the future')", &[])
         .expect("insert");
     for err in [PgStore::open(&db.url).expect_err("newer"), PgStore::open_read_only(&db.url).expect_err("newer")] {
-        assert!(err.to_string().contains("schema version 99, newer than this program's (1)"), "{err}");
+        assert!(err.to_string().contains("schema version 99, newer than this program's (2)"), "{err}");
     }
+}
+
+#[test]
+fn a_version_1_database_is_upgraded_and_then_numbers_appends() {
+    let Some(base) = base() else { return };
+    let Some(db) = FreshDb::new(&base, "upgrade") else { return };
+    let store = PgStore::open(&db.url).expect("create the schema");
+    store.append(&[rec(0), rec(1)]).expect("two records");
+    drop(store);
+    let mut c = Client::connect(&db.url, NoTls).expect("connect");
+    c.batch_execute("DROP FUNCTION ih_append_next; DELETE FROM ih_schema_version WHERE version = 2")
+        .expect("downgrade");
+    let old = PgStore::open_read_only(&db.url).expect("a reader does not upgrade");
+    assert_eq!((old.schema_version(), old.count().expect("count")), (1, 2));
+    let store = PgStore::open(&db.url).expect("upgrade");
+    assert_eq!(store.schema_version(), 2);
+    assert_eq!(store.append_next(&[rec(9)]).expect("numbered"), 2..3);
+    assert_eq!(store.load_recent(1).expect("recent")[0].iteration_num, 2);
+    let mut nul = rec(0);
+    nul.strategy_code = "a\0b".into();
+    assert_eq!(store.append_next(&[nul]).expect("numbered"), 3..4);
+    let nums: Vec<String> = c
+        .query("SELECT record->>'iteration_num' FROM ih_records ORDER BY seq", &[])
+        .expect("jsonb")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(nums, ["0", "1", "2", "3"], "the jsonb copy has the number the store gave");
 }
 
 #[test]
