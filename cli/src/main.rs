@@ -24,8 +24,6 @@ mod error;
 mod export;
 mod import;
 mod input;
-#[cfg(feature = "postgres")]
-mod pgcheck;
 mod progress;
 mod read;
 mod render;

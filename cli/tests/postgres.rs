@@ -332,8 +332,7 @@ fn verify_and_repair_find_rows_changed_by_another_program() {
     let o = ihist(d, &["verify", "--store", &url]);
     assert_eq!(o.status.code(), Some(4));
     assert!(
-        stdout(&o)
-            .contains("its counters (ih_histories: 99 records, last iteration 6) do not match its rows (6 records"),
+        stdout(&o).contains("its counters (99 records, last iteration 6) do not match its records (6 records"),
         "{}",
         stdout(&o)
     );

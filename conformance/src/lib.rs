@@ -80,6 +80,7 @@ pub fn run_all(s: &dyn Store) {
     import_refuses_bad_input_and_changes_nothing(s);
     import_into_empty_refuses_a_history_with_records(s);
     append_next_numbers_records(s);
+    verify_repair_compact(s);
 }
 
 /// An empty history reads as empty everywhere.
@@ -346,6 +347,44 @@ pub fn append_next_numbers_records(s: &dyn Store) {
     let after = export(s);
     assert!(after.starts_with(FOREIGN_JSONL), "the imported bytes are untouched");
     assert_eq!(nums(&all_records(s)), vec![0, 1, 2, 3]);
+}
+
+/// `verify`, `repair` and `compact` through the contract: a history
+/// imported from another writer (no checksums, blank lines, BOM, CRLF) is
+/// healthy with unchecksummed records, needs no repair, and compacts into
+/// the canonical lines (the records unchanged); compacting again changes
+/// nothing; saving goes on afterwards.
+pub fn verify_repair_compact(s: &dyn Store) {
+    use iteration_history::Health;
+    s.clear().expect("clear");
+    let empty = s.verify().expect("verify an empty history");
+    assert_eq!((empty.health, empty.records, empty.last_iteration_num), (Health::Healthy, 0, None));
+    s.import_jsonl(&mut &FOREIGN_JSONL[..], ImportMode::IntoEmpty, &mut |_| {}).expect("import");
+    let before = all_records(s);
+    let v = s.verify().expect("verify");
+    assert_eq!(v.health, Health::Healthy, "{v:?}");
+    assert_eq!((v.records, v.unchecksummed, v.last_iteration_num), (3, 3, Some(2)), "{v:?}");
+    assert_eq!(v.bytes, FOREIGN_JSONL.len() as u64);
+    assert!(v.corrupt_lines.is_empty() && v.torn_tail.is_none() && v.problems.is_empty(), "{v:?}");
+    assert!(!v.file.is_empty());
+    let r = s.repair().expect("repair a healthy history");
+    assert_eq!((r.kept, r.moved_lines), (3, 0), "nothing to repair");
+    assert_eq!(export(s), FOREIGN_JSONL, "repair left a healthy history as it was");
+    let c = s.compact().expect("compact");
+    let canonical: Vec<u8> =
+        before.iter().flat_map(|r| iteration_history::codec::encode_line(r).expect("encode")).collect();
+    assert_eq!((c.records, c.bytes_before, c.bytes_after), (3, FOREIGN_JSONL.len() as u64, canonical.len() as u64));
+    assert_eq!(export(s), canonical, "every line in canonical form");
+    assert_eq!(all_records(s), before, "the records did not change");
+    let v = s.verify().expect("verify");
+    assert_eq!((v.health, v.records, v.unchecksummed), (Health::Healthy, 3, 0));
+    let again = s.compact().expect("compact again");
+    assert_eq!((again.records, again.bytes_before, again.bytes_after), (3, c.bytes_after, c.bytes_after));
+    if let Some(n) = again.rewritten {
+        assert_eq!(n, 0, "nothing to rewrite in a compact history");
+    }
+    assert_eq!(s.append_next(&[record(0, 0, 9)]).expect("save after compacting"), 3..4);
+    assert_eq!(s.verify().expect("verify").records, 4);
 }
 
 /// `r` with `iteration_num` `n`.

@@ -126,6 +126,9 @@ impl Store for FailingExport {
     ) -> iteration_history::Result<iteration_history::ImportReport> {
         Store::import_jsonl(&self.0, i, m, p)
     }
+    fn compact(&self) -> iteration_history::Result<iteration_history::CompactReport> {
+        Store::compact(&self.0)
+    }
 }
 
 #[test]
@@ -207,11 +210,15 @@ impl Store for DefaultNext {
     ) -> iteration_history::Result<iteration_history::ImportReport> {
         Store::import_jsonl(&self.0, i, m, p)
     }
+    fn compact(&self) -> iteration_history::Result<iteration_history::CompactReport> {
+        Store::compact(&self.0)
+    }
 }
 
 #[test]
-fn the_default_append_next_passes_too() {
+fn the_default_append_next_verify_and_repair_pass_too() {
     let s = DefaultNext(History::open(MemDir::new(), "history.jsonl", Options::default()).expect("open"));
     ih_conformance::append_next_numbers_records(&s);
+    ih_conformance::verify_repair_compact(&s);
     ih_conformance::concurrent_threads_next(&s, 8, 50);
 }

@@ -84,6 +84,9 @@ pub struct VerifyReport {
     /// Whether the storage can make renames and creates durable (directory
     /// sync). `false` on Windows and some WASI hosts.
     pub dir_sync: bool,
+    /// Other damage, one sentence each (e.g. a database store whose counters
+    /// do not match its rows); empty for a file.
+    pub problems: Vec<String>,
 }
 
 struct WriterState {
@@ -733,6 +736,7 @@ impl History {
             bad_lines_total: 0,
             temp_files,
             dir_sync,
+            problems: Vec::new(),
         };
         let src = match self.dir.open_read(&self.name) {
             Ok(f) => f,
@@ -807,6 +811,12 @@ impl History {
     /// # Errors
     /// [`Error::Corrupt`] (repair first); I/O errors (history unchanged).
     pub fn compact(&self) -> Result<u64> {
+        self.compact_sizes().map(|(count, _, _)| count)
+    }
+
+    /// [`compact`](Self::compact), returning (records, bytes before, bytes
+    /// after).
+    pub(crate) fn compact_sizes(&self) -> Result<(u64, u64, u64)> {
         let w = self.writer("compact")?;
         let mut st = lock(&w.state);
         st.lock.check(&*self.dir)?;
@@ -855,7 +865,7 @@ impl History {
         // there would leave this writer appending at the old length.
         let replaced = replaced?;
         self.adopt(&mut st, replaced, (new_len, count, last))?;
-        Ok(count)
+        Ok((count, len, new_len))
     }
 
     /// Removes every record, atomically (an empty file is renamed over the

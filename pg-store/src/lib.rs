@@ -93,6 +93,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use iteration_history::import::{ImportMode, ImportReport, JsonlReader};
+use iteration_history::store::verify_export;
 use iteration_history::{AppendOutcome, BackendErrorKind, Error, IterationRecord, Page, Result, Store};
 use postgres::error::SqlState;
 use postgres::{Statement, Transaction};
@@ -102,7 +103,7 @@ use url::StoreUrl;
 pub use url::{DEFAULT_HISTORY, is_postgres_url, redact};
 
 const SQL_APPEND: &str = "SELECT o_appended, o_present, o_last FROM ih_append($1, $2, $3, $4, $5, $6)";
-const SQL_APPEND_NEXT: &str = "SELECT o_first, o_last FROM ih_append_next($1, $2, $3, $4, $5, $6, $7)";
+const SQL_APPEND_NEXT: &str = "CALL ih_append_next($1, $2, $3, $4, $5, $6, $7, NULL, NULL)";
 const SQL_LOCK: &str = schema::SQL_WRITE_LOCK;
 const SQL_ROW: &str = "SELECT record_count, last_iteration, trailer FROM ih_histories WHERE history_id = $1";
 const SQL_INSERT: &str = "INSERT INTO ih_records (history_id, seq, iteration_num, line, record) \
@@ -163,19 +164,9 @@ impl fmt::Debug for PgStore {
     }
 }
 
-/// What [`PgStore::compact`] did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CompactReport {
-    /// Records in the history (unchanged by compacting).
-    pub records: u64,
-    /// Rows whose line was rewritten.
-    pub rewritten: u64,
-    /// Bytes of the JSONL export before compacting.
-    pub bytes_before: u64,
-    /// Bytes of the JSONL export after compacting.
-    pub bytes_after: u64,
-}
+/// What [`Store::compact`] did (the core's report, named here for the
+/// callers of earlier versions).
+pub use iteration_history::CompactReport;
 
 /// What a write expects of the history.
 #[derive(Clone, Copy)]
@@ -293,74 +284,6 @@ impl PgStore {
         let store = PgStore::new(url, pool, version);
         store.history_id()?;
         Ok(store)
-    }
-
-    /// Rewrites every record's line in the canonical form, as
-    /// [`History::compact`](iteration_history::History::compact) does for a
-    /// file: lines written by other tools (imported from the original
-    /// Python module) get a checksum; blank lines, a BOM, `\r` and the tags
-    /// of multi-record commits are dropped. The records themselves (and
-    /// their `jsonb` copies) do not change.
-    ///
-    /// One transaction under the history's write lock: writers wait for it,
-    /// readers see the history as it was before or after, never in between;
-    /// a crash leaves it as it was. Compacting a compact history changes
-    /// nothing.
-    ///
-    /// A retried [`append_if`](Store::append_if) of several records whose
-    /// first attempt was committed before a compaction no longer finds its
-    /// lines as written (their batch tags are gone) and reports
-    /// [`Error::Conflict`] naming its own last iteration, rather than
-    /// [`AppendOutcome::AlreadyPresent`]; single-record saves are not
-    /// affected (their lines are already canonical).
-    ///
-    /// # Errors
-    /// [`Error::ReadOnly`]; [`BackendErrorKind::Corrupt`] for a row that is
-    /// not a valid record (changed by another program: nothing is
-    /// rewritten); connection errors (nothing is rewritten).
-    pub fn compact(&self) -> Result<CompactReport> {
-        let id = self.writer("compact")?;
-        let store = &self.url.display;
-        self.write(
-            "compacting",
-            true,
-            [SQL_LOCK, SQL_ROW, SQL_LINES, SQL_REWRITE, SQL_SET],
-            |tx, [lock, row, read, rewrite, set]| {
-                tx.execute(lock, &[&id])?;
-                let head = tx.query_opt(row, &[&id])?.ok_or_else(|| self.missing_row())?;
-                let (count, last, trailer): (i64, Option<i64>, String) = (head.get(0), head.get(1), head.get(2));
-                let mut report = CompactReport {
-                    records: u64::try_from(count).unwrap_or(0),
-                    bytes_before: trailer.len() as u64,
-                    ..CompactReport::default()
-                };
-                let portal = tx.bind(read, &[&id])?;
-                loop {
-                    let rows = tx.query_portal(&portal, BATCH as i32)?;
-                    let (mut seqs, mut texts) = (Vec::new(), Vec::new());
-                    for r in &rows {
-                        let (seq, line): (i64, &str) = (r.get(0), r.get(1));
-                        report.bytes_before += line.len() as u64;
-                        let rec = lines::decode_row(store, seq, line)?;
-                        let canonical = lines::canonical_line(store, seq, &rec)?;
-                        report.bytes_after += canonical.len() as u64;
-                        if canonical != line {
-                            seqs.push(seq);
-                            texts.push(canonical);
-                        }
-                    }
-                    if !seqs.is_empty() {
-                        tx.execute(rewrite, &[&id, &seqs, &texts])?;
-                        report.rewritten += seqs.len() as u64;
-                    }
-                    if rows.len() < BATCH {
-                        break;
-                    }
-                }
-                tx.execute(set, &[&id, &count, &last, &""])?;
-                Ok(report)
-            },
-        )
     }
 
     /// The history's name within the database.
@@ -842,6 +765,85 @@ impl Store for PgStore {
             Err(WriteError::Store(e)) => Err(e),
             Err(WriteError::Before(e) | WriteError::Commit(e)) => Err(errors::query(&self.url, "exporting", &e, false)),
         }
+    }
+
+    /// Verifies through the export ([`verify_export`]): every row's line
+    /// gets the file format's rules, and the counters in `ih_histories` are
+    /// compared with the rows. Line numbers and byte offsets are those of
+    /// the JSONL export. A PostgreSQL history has no torn tail (each commit
+    /// is a transaction): any damage is a row changed by another program,
+    /// which [`Store::repair`] reports rather than repairs (repair it
+    /// through a file: export, repair the file, import it back).
+    fn verify(&self) -> Result<iteration_history::VerifyReport> {
+        verify_export(self)
+    }
+
+    /// Rewrites every record's line in the canonical form, as
+    /// [`History::compact`](iteration_history::History::compact) does for a
+    /// file (see [`Store::compact`]): lines written by other tools (imported from the original
+    /// Python module) get a checksum; blank lines, a BOM, `\r` and the tags
+    /// of multi-record commits are dropped. The records themselves (and
+    /// their `jsonb` copies) do not change.
+    ///
+    /// One transaction under the history's write lock: writers wait for it,
+    /// readers see the history as it was before or after, never in between;
+    /// a crash leaves it as it was. Compacting a compact history changes
+    /// nothing.
+    ///
+    /// A retried [`append_if`](Store::append_if) of several records whose
+    /// first attempt was committed before a compaction no longer finds its
+    /// lines as written (their batch tags are gone) and reports
+    /// [`Error::Conflict`] naming its own last iteration, rather than
+    /// [`AppendOutcome::AlreadyPresent`]; single-record saves are not
+    /// affected (their lines are already canonical).
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`]; [`BackendErrorKind::Corrupt`] for a row that is
+    /// not a valid record (changed by another program: nothing is
+    /// rewritten); connection errors (nothing is rewritten).
+    fn compact(&self) -> Result<CompactReport> {
+        let id = self.writer("compact")?;
+        let store = &self.url.display;
+        self.write(
+            "compacting",
+            true,
+            [SQL_LOCK, SQL_ROW, SQL_LINES, SQL_REWRITE, SQL_SET],
+            |tx, [lock, row, read, rewrite, set]| {
+                tx.execute(lock, &[&id])?;
+                let head = tx.query_opt(row, &[&id])?.ok_or_else(|| self.missing_row())?;
+                let (count, last, trailer): (i64, Option<i64>, String) = (head.get(0), head.get(1), head.get(2));
+                let mut report = CompactReport::default();
+                report.records = u64::try_from(count).unwrap_or(0);
+                report.bytes_before = trailer.len() as u64;
+                let mut rewritten = 0u64;
+                let portal = tx.bind(read, &[&id])?;
+                loop {
+                    let rows = tx.query_portal(&portal, BATCH as i32)?;
+                    let (mut seqs, mut texts) = (Vec::new(), Vec::new());
+                    for r in &rows {
+                        let (seq, line): (i64, &str) = (r.get(0), r.get(1));
+                        report.bytes_before += line.len() as u64;
+                        let rec = lines::decode_row(store, seq, line)?;
+                        let canonical = lines::canonical_line(store, seq, &rec)?;
+                        report.bytes_after += canonical.len() as u64;
+                        if canonical != line {
+                            seqs.push(seq);
+                            texts.push(canonical);
+                        }
+                    }
+                    if !seqs.is_empty() {
+                        tx.execute(rewrite, &[&id, &seqs, &texts])?;
+                        rewritten += seqs.len() as u64;
+                    }
+                    if rows.len() < BATCH {
+                        break;
+                    }
+                }
+                tx.execute(set, &[&id, &count, &last, &""])?;
+                report.rewritten = Some(rewritten);
+                Ok(report)
+            },
+        )
     }
 
     fn import_jsonl(

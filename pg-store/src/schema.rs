@@ -20,7 +20,7 @@
 //! ```
 //! plus the function `ih_append` (compare-and-append in one round trip).
 //!
-//! Version 2: the function `ih_append_next` (an append numbered by the
+//! Version 2: the procedure `ih_append_next` (an append numbered by the
 //! store, in one round trip: see [`Store::append_next`](iteration_history::Store::append_next)).
 //! The client cannot know the number before the server gives it, and each
 //! line carries its number and a checksum over it; so the client sends
@@ -29,7 +29,11 @@
 //! history's write lock the function takes the last iteration + 1, builds
 //! the lines for it and inserts them; if that number is outside the window
 //! it writes nothing and returns the last iteration, and the client tries
-//! again with a window that starts there.
+//! again with a window that starts there. The insert commits
+//! asynchronously (the lock is released before the WAL flush, so concurrent
+//! writers are not serialised on the disk); the procedure then commits a
+//! second, synchronous transaction, whose flush covers the first, and only
+//! then returns: a save is acknowledged only once it is durable.
 //!
 //! One row per record: `seq` is its position (1, 2, ...), `line` the exact
 //! bytes it occupies in the JSONL export (blank lines before it and its
@@ -126,16 +130,20 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (
         2,
         "appends numbered by the store",
-        "CREATE FUNCTION ih_append_next(p_history bigint, p_guess bigint, p_window integer,
-                                   p_heads text[], p_rests text[], p_tails text[], p_json text[],
-                                   OUT o_first bigint, OUT o_last bigint)
-    LANGUAGE plpgsql VOLATILE AS $fn$
+        "CREATE PROCEDURE ih_append_next(p_history bigint, p_guess bigint, p_window integer,
+                                    p_heads text[], p_rests text[], p_tails text[], p_json text[],
+                                    INOUT o_first bigint DEFAULT NULL, INOUT o_last bigint DEFAULT NULL)
+    LANGUAGE plpgsql AS $fn$
     DECLARE
         h ih_histories%ROWTYPE;
         n integer := coalesce(array_length(p_heads, 1), 0);
         nxt bigint;
         j bigint;
     BEGIN
+        -- The insert commits without waiting for the disk, so the history's
+        -- lock is held only while the rows are written, not during the WAL
+        -- flush; the flush is waited for below, before the call returns.
+        PERFORM set_config('synchronous_commit', 'off', true);
         PERFORM pg_advisory_xact_lock(26984, (p_history % 2147483647)::integer);
         SELECT * INTO h FROM ih_histories WHERE history_id = p_history;
         IF NOT FOUND THEN
@@ -163,6 +171,14 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         WHERE history_id = p_history;
         o_first := nxt;
         o_last := nxt + n - 1;
+        COMMIT;
+        -- A transaction with an id commits with the session's
+        -- synchronous_commit (on by default): its commit waits until the
+        -- WAL up to its commit record, which includes the insert's, is on
+        -- disk (or replicated, as the server is configured). Concurrent
+        -- callers share these flushes (group commit).
+        PERFORM pg_current_xact_id();
+        COMMIT;
     END
     $fn$;",
     ),

@@ -182,7 +182,7 @@ fn a_version_1_database_is_upgraded_and_then_numbers_appends() {
     store.append(&[rec(0), rec(1)]).expect("two records");
     drop(store);
     let mut c = Client::connect(&db.url, NoTls).expect("connect");
-    c.batch_execute("DROP FUNCTION ih_append_next; DELETE FROM ih_schema_version WHERE version = 2")
+    c.batch_execute("DROP PROCEDURE ih_append_next; DELETE FROM ih_schema_version WHERE version = 2")
         .expect("downgrade");
     let old = PgStore::open_read_only(&db.url).expect("a reader does not upgrade");
     assert_eq!((old.schema_version(), old.count().expect("count")), (1, 2));
