@@ -19,16 +19,40 @@
 //! ```
 //!
 //! # Store URL
-//! `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?history=NAME]`: one
-//! database holds any number of histories, named by `history` (default
-//! `default`). Other parameters are those of the `postgres` crate
-//! (`connect_timeout` (default here: 10 s), `options=-csearch_path%3Dmyschema`
-//! for another schema, `application_name`, ...). Without a password in the
-//! URL, `PGPASSWORD` is used. TLS is not supported (the default
-//! `sslmode=prefer` connects without it; `sslmode=require` is refused):
-//! reach a remote server through a VPN or an SSH tunnel. Messages name the
+//! `postgres://USER[:PASSWORD]@HOST[:PORT][,HOST2[:PORT2]...]/DATABASE[?history=NAME&...]`:
+//! one database holds any number of histories, named by `history` (default
+//! `default`). Other parameters are libpq's:
+//! * TLS: `sslmode` (`disable`, `prefer` (default), `require`, `verify-ca`,
+//!   `verify-full`), `sslrootcert`, `sslcert`, `sslkey`; see the table in
+//!   [`tls`](crate#tls) below.
+//! * `connect_timeout` (seconds; default here: 10), `application_name`
+//!   (default here: `iteration-history`), `options=-csearch_path%3Dmyschema`
+//!   for another schema, keepalives.
+//! * Several hosts (`postgres://h1:5432,h2:5433/db`) are tried in order;
+//!   with `target_session_attrs=read-write` only a server that accepts
+//!   writes (a primary, not a standby) is used: after a failover, the next
+//!   connection finds the promoted standby.
+//!
+//! Without a password in the URL, `PGPASSWORD` is used. Messages name the
 //! store as `postgres://USER@HOST:PORT/DATABASE?history=NAME`, never with
 //! the password.
+//!
+//! # TLS
+//! | `sslmode` | TLS | server certificate checked |
+//! |---|---|---|
+//! | `disable` | never | — |
+//! | `prefer` (default) | if the server offers it | no |
+//! | `require` | always (refused without) | no; as `verify-ca` when `sslrootcert` is given (as libpq) |
+//! | `verify-ca` | always | signed by a CA in `sslrootcert` |
+//! | `verify-full` | always | as `verify-ca`, and valid for the host name in the URL |
+//!
+//! `sslrootcert=FILE`: the CA certificates (PEM) the server's certificate
+//! must chain to (default, as libpq: `~/.postgresql/root.crt`);
+//! `sslcert=FILE` and `sslkey=FILE`: a client certificate and its key
+//! (PEM), for servers that authenticate clients by certificate. Errors say
+//! what failed: `unknown CA`, `hostname mismatch`, a server that `does not
+//! support TLS` under `require`, a file that cannot be read. TLS is
+//! rustls with the *ring* provider.
 //!
 //! # Schema
 //! Created and upgraded by the store itself when it is opened for writing,
@@ -84,6 +108,7 @@ mod errors;
 mod lines;
 mod pool;
 pub mod schema;
+mod tls;
 mod url;
 
 use std::collections::HashSet;

@@ -71,8 +71,62 @@ pg_cluster_start() {
 }
 
 pg_cluster_stop() {
+  if [ -n "${PG_TLS_DATA:-}" ] && [ -d "$PG_TLS_DATA" ]; then
+    pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_TLS_DATA" -m fast -w stop >/dev/null 2>&1 || true
+  fi
   if [ -n "${PG_TMP:-}" ] && [ -d "$PG_TMP" ]; then
     pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m fast -w stop >/dev/null 2>&1 || true
     rm -rf "$PG_TMP"
   fi
+}
+
+# pg_tls_cluster_start (after pg_cluster_start): a second throwaway server
+# with ssl=on, a CA and certificates made here with openssl (installed from
+# Debian's packages if missing), and a pg_hba.conf with hostssl lines only
+# (no plain TCP). Exports IH_PG_TLS_URL (postgres://postgres:PW@localhost:
+# PORT/ihtest, no sslmode), IH_PG_TLS_CERTS (a directory with ca.crt, the
+# CA that signed the server's certificate (SAN DNS:localhost only);
+# other-ca.crt, an unrelated CA; client.crt/client.key, a client
+# certificate for the role `ihcert`, which may log in only with it).
+pg_tls_cluster_start() {
+  if ! command -v openssl >/dev/null; then
+    echo "installing openssl from Debian's packages"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null
+  fi
+  local t="$PG_TMP/tls" c="$PG_TMP/tls/certs" ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  mkdir -p "$t/data" "$c"
+  (
+    cd "$c"
+    openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.crt -days 2 -subj "/CN=ih test CA" \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+    openssl req -x509 "${ec[@]}" -keyout other-ca.key -out other-ca.crt -days 2 -subj "/CN=ih other CA" \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+    openssl req "${ec[@]}" -keyout server.key -out server.csr -subj "/CN=localhost"
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile server.ext
+    openssl req "${ec[@]}" -keyout client.key -out client.csr -subj "/CN=ihcert"
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 2 -extfile client.ext
+  ) >"$t/openssl.log" 2>&1 || { cat "$t/openssl.log" >&2; return 1; }
+  chmod 644 "$c"/*.crt "$c/client.key"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$t" && chown -R postgres:postgres "$t/data"
+  pg_as_owner "$PG_BIN/initdb" -D "$t/data" -U postgres --pwfile="$PG_TMP/pw" \
+    --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 --no-sync >"$t/initdb.log" 2>&1 ||
+    { cat "$t/initdb.log" >&2; return 1; }
+  cp "$c/server.crt" "$c/server.key" "$c/ca.crt" "$t/data/"
+  printf '%s\n' "local all all trust" \
+    "hostssl all ihcert 127.0.0.1/32 cert" "hostssl all ihcert ::1/128 cert" \
+    "hostssl all all 127.0.0.1/32 scram-sha-256" "hostssl all all ::1/128 scram-sha-256" >"$t/data/pg_hba.conf"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$t/data"/{server.crt,server.key,ca.crt,pg_hba.conf}
+  chmod 600 "$t/data/server.key"
+  PG_TLS_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$t/data" -l "$t/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_TLS_PORT -k $PG_TMP/sock -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key -c ssl_ca_file=ca.crt" \
+    start >/dev/null || { cat "$t/server.log" >&2; return 1; }
+  pg_as_owner "$PG_BIN/psql" -h "$PG_TMP/sock" -p "$PG_TLS_PORT" -U postgres -d postgres -qAt \
+    -c "CREATE DATABASE ihtest" -c "CREATE ROLE ihcert LOGIN SUPERUSER" >/dev/null
+  export IH_PG_TLS_URL="postgres://postgres:$(cat "$PG_TMP/pw")@localhost:$PG_TLS_PORT/ihtest"
+  export IH_PG_TLS_CERTS="$c"
+  PG_TLS_DATA="$t/data"
+  echo "PostgreSQL with TLS (hostssl only) on localhost:$PG_TLS_PORT"
 }
