@@ -470,3 +470,31 @@ fn compacting_while_writers_append_loses_nothing() {
     assert_eq!(nums, (0..100).collect::<Vec<_>>(), "every save kept, in order, after {compactions} compactions");
     assert_eq!(store.count().expect("count"), 100);
 }
+
+#[test]
+fn libpq_parameters_application_name_and_several_hosts() {
+    let Some(base) = base() else { return };
+    // A first host that refuses connections: the second one is used.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = free.local_addr().expect("addr").port();
+    drop(free);
+    let (head, tail) = base.split_once('@').expect("user@host");
+    let (hostport, rest) = tail.split_once('/').expect("/db");
+    let name = format!("ih-probe-{}", std::process::id());
+    let url = format!(
+        "{head}@127.0.0.1:{dead},{hostport}/{rest}?history=pg-hosts&application_name={name}&target_session_attrs=read-write&connect_timeout=3"
+    );
+    let store = PgStore::open(&url).expect("the second host");
+    assert!(store.describe().contains(&format!("127.0.0.1:{dead},{hostport}")), "{}", store.describe());
+    store.append_next(&[rec(0)]).expect("save");
+    let mut c = Client::connect(&base, NoTls).expect("connect");
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", &[&name])
+        .expect("activity")
+        .get(0);
+    assert!(n >= 1, "the store's connection carries application_name={name}");
+    // Only the refusing host: the error names it and says what to do.
+    let only_dead = format!("{head}@127.0.0.1:{dead}/{rest}?history=pg-hosts");
+    let e = PgStore::open(&only_dead).expect_err("refused").to_string();
+    assert!(e.contains(&format!("connection refused by 127.0.0.1:{dead}")), "{e}");
+}

@@ -71,6 +71,9 @@ pg_cluster_start() {
 }
 
 pg_cluster_stop() {
+  if [ -n "${PG_STANDBY_DATA:-}" ] && [ -d "$PG_STANDBY_DATA" ]; then
+    pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_STANDBY_DATA" -m fast -w stop >/dev/null 2>&1 || true
+  fi
   if [ -n "${PG_TLS_DATA:-}" ] && [ -d "$PG_TLS_DATA" ]; then
     pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_TLS_DATA" -m fast -w stop >/dev/null 2>&1 || true
   fi
@@ -129,4 +132,38 @@ pg_tls_cluster_start() {
   export IH_PG_TLS_CERTS="$c"
   PG_TLS_DATA="$t/data"
   echo "PostgreSQL with TLS (hostssl only) on localhost:$PG_TLS_PORT"
+}
+
+# pg_standby_start (after pg_cluster_start): a streaming standby of the
+# cluster (`pg_basebackup -R`) on another port, made synchronous
+# (synchronous_standby_names = '*': a commit is acknowledged once the
+# standby has it). Exports IH_PG_FAILOVER_URL (both servers,
+# target_session_attrs=read-write), IH_PG_KILL_PRIMARY (`pg_ctl stop -m
+# immediate` of the primary) and IH_PG_PROMOTE (`pg_ctl promote` of the
+# standby). The primary stays down after IH_PG_KILL_PRIMARY.
+pg_standby_start() {
+  local pw s="$PG_TMP/standby" run=()
+  pw="$(cat "$PG_TMP/pw")"
+  [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
+  "${run[@]}" env PGPASSWORD="$pw" "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" -U postgres \
+    -D "$s" -R -X stream -c fast >"$PG_TMP/basebackup.log" 2>&1 || { cat "$PG_TMP/basebackup.log" >&2; return 1; }
+  PG_STANDBY_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  "${run[@]}" "$PG_BIN/pg_ctl" -D "$s" -l "$PG_TMP/standby.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_STANDBY_PORT -k $PG_TMP/sock -c max_connections=200" start >/dev/null ||
+    { cat "$PG_TMP/standby.log" >&2; return 1; }
+  PG_STANDBY_DATA="$s"
+  "${run[@]}" "$PG_BIN/psql" -h "$PG_TMP/sock" -p "$PG_PORT" -U postgres -d postgres -qAt \
+    -c "ALTER SYSTEM SET synchronous_standby_names = '*'" -c "SELECT pg_reload_conf()" >/dev/null
+  local i state=""
+  for i in $(seq 1 100); do
+    state="$("${run[@]}" "$PG_BIN/psql" -h "$PG_TMP/sock" -p "$PG_PORT" -U postgres -d postgres -qAt \
+      -c "SELECT sync_state FROM pg_stat_replication LIMIT 1")"
+    [ "$state" = sync ] && break
+    sleep 0.1
+  done
+  [ "$state" = sync ] || { echo "the standby did not become synchronous (state: '$state')" >&2; return 1; }
+  export IH_PG_FAILOVER_URL="postgres://postgres:$pw@127.0.0.1:$PG_PORT,127.0.0.1:$PG_STANDBY_PORT/ihtest?target_session_attrs=read-write&connect_timeout=2"
+  export IH_PG_KILL_PRIMARY="${run[*]} $PG_BIN/pg_ctl -D $PG_TMP/data -w -t 60 -m immediate stop"
+  export IH_PG_PROMOTE="${run[*]} $PG_BIN/pg_ctl -D $s -w -t 60 promote"
+  echo "standby of 127.0.0.1:$PG_PORT on 127.0.0.1:$PG_STANDBY_PORT (synchronous)"
 }
