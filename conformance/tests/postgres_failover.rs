@@ -24,10 +24,20 @@ fn transient(e: &Error) -> bool {
     matches!(e.code(), "unreachable" | "outcome-unknown")
 }
 
-/// Writer `w`'s k-th record, if it is among the last records.
+/// Writer `w`'s k-th record, if it is stored (anywhere: other writers
+/// may have appended many records after it meanwhile).
 fn find(store: &PgStore, w: u32, k: u32) -> Result<Option<u64>, Error> {
-    let recent = store.load_recent(4 * WRITERS as usize + 16)?;
-    Ok(recent.iter().find(|r| writer_and_k(r) == (u64::from(w), u64::from(k))).map(|r| r.iteration_num))
+    let mut cursor = 0;
+    loop {
+        let page = store.page(cursor, 1000)?;
+        if let Some(r) = page.records.iter().find(|r| writer_and_k(r) == (u64::from(w), u64::from(k))) {
+            return Ok(Some(r.iteration_num));
+        }
+        match page.next_cursor {
+            Some(c) => cursor = c,
+            None => return Ok(None),
+        }
+    }
 }
 
 fn writer_and_k(r: &IterationRecord) -> (u64, u64) {
@@ -39,11 +49,14 @@ struct Outcome {
     /// Iteration numbers acknowledged to this writer, by k.
     acked: Vec<u64>,
     transient: u64,
+    /// Saves whose outcome was unknown and that a retry then found stored
+    /// (by looking, after a conflict) or stored itself.
+    unknown: u64,
 }
 
 fn writer(url: &str, w: u32, saved: &AtomicU64, deadline: Instant) -> Outcome {
     let nap = || std::thread::sleep(Duration::from_millis(100));
-    let mut out = Outcome { acked: Vec::new(), transient: 0 };
+    let mut out = Outcome { acked: Vec::new(), transient: 0, unknown: 0 };
     let store = PgStore::open(url).expect("open");
     // The call being retried, and whether an attempt of it had an unknown
     // outcome (it may be stored although the retry reports a conflict).
@@ -67,12 +80,14 @@ fn writer(url: &str, w: u32, saved: &AtomicU64, deadline: Instant) -> Outcome {
         match store.append_if(last, std::slice::from_ref(&rec)) {
             Ok(_) => {
                 out.acked.push(rec.iteration_num);
+                out.unknown += u64::from(unknown);
                 unknown = false;
                 saved.fetch_add(1, Ordering::SeqCst);
             }
             Err(Error::Conflict { .. }) if unknown => match find(&store, w, k) {
                 Ok(Some(n)) => {
                     out.acked.push(n);
+                    out.unknown += 1;
                     unknown = false;
                     saved.fetch_add(1, Ordering::SeqCst);
                 }
@@ -137,20 +152,25 @@ fn writers_carry_on_after_the_standby_is_promoted() {
         (outcomes, at_kill)
     });
     let transient: u64 = outcomes.iter().map(|o| o.transient).sum();
-    eprintln!("killed the primary after {at_kill} of {total} saves; {transient} transient errors retried");
+    let unknown: u64 = outcomes.iter().map(|o| o.unknown).sum();
+    eprintln!(
+        "killed the primary after {at_kill} of {total} saves; {transient} transient errors retried; {unknown} saves with an unknown outcome settled by a retry"
+    );
     assert!(at_kill < total, "the primary died while the writers were saving");
     assert!(transient > 0, "the writers saw the failover");
 
     let after = PgStore::open_read_only(&url).expect("the promoted standby");
     let all = after.load_recent(total as usize + 10).expect("records");
-    let nums: Vec<u64> = all.iter().map(|r| r.iteration_num).collect();
-    assert_eq!(nums, (0..total).collect::<Vec<_>>(), "exactly {total} records, no gap, none twice");
     let mut by_save = HashMap::new();
     for r in &all {
         let (w, k) = writer_and_k(r);
-        assert!(by_save.insert((w, k), r.iteration_num).is_none(), "writer {w}'s save {k} stored twice");
+        if let Some(first) = by_save.insert((w, k), r.iteration_num) {
+            panic!("writer {w}'s save {k} stored twice: iterations {first} and {}", r.iteration_num);
+        }
         assert_eq!(r, &ih_conformance::record(r.iteration_num, w as u32, k as u32));
     }
+    let nums: Vec<u64> = all.iter().map(|r| r.iteration_num).collect();
+    assert_eq!(nums, (0..total).collect::<Vec<_>>(), "exactly {total} records, no gap, none twice");
     for (w, o) in outcomes.iter().enumerate() {
         for (k, n) in o.acked.iter().enumerate() {
             assert_eq!(

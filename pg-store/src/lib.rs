@@ -93,9 +93,14 @@
 //!   ([`BackendErrorKind::Duplicate`]), so a retry never stores a record
 //!   twice. If the connection breaks during a commit, `append_if` retries
 //!   once on a new connection by itself (it is idempotent: a commit that
-//!   did go through is found and reported as
-//!   [`AppendOutcome::AlreadyPresent`]); if that fails too, the error is
-//!   [`BackendErrorKind::OutcomeUnknown`] and a later retry is just as safe.
+//!   did go through is found, at the end of the history or, if another
+//!   writer appended after it meanwhile, under its iteration numbers, and
+//!   reported as [`AppendOutcome::AlreadyPresent`]); if no connection can
+//!   be made or the retry fails too, the error is
+//!   [`BackendErrorKind::OutcomeUnknown`] and a later retry is just as safe,
+//!   except that a later retry that meets a conflict cannot tell whether
+//!   the first attempt was stored: look for the record before saving it
+//!   again (the failover test does).
 //! * Readers take no lock. `count` and `last_iteration_num` read one row;
 //!   `load_recent(n)` reads `n` rows by index: none depends on the
 //!   history's length.
@@ -149,6 +154,8 @@ const SQL_REWRITE: &str = "UPDATE ih_records r SET line = t.line \
      FROM unnest($2::int8[], $3::text[]) AS t(seq, line) WHERE r.history_id = $1 AND r.seq = t.seq";
 const SQL_FIND_DUP: &str = "SELECT iteration_num FROM ih_records WHERE history_id = $1 AND iteration_num = ANY($2) \
      ORDER BY seq LIMIT 1";
+const SQL_LINES_OF: &str =
+    "SELECT iteration_num, line FROM ih_records WHERE history_id = $1 AND iteration_num = ANY($2)";
 const SQL_FIND_HISTORY: &str = "SELECT history_id FROM ih_histories WHERE name = $1";
 const SQL_CREATE_HISTORY: &str = "INSERT INTO ih_histories (name) VALUES ($1) ON CONFLICT (name) DO NOTHING";
 
@@ -375,6 +382,23 @@ impl PgStore {
         }
     }
 
+    /// A connection for another attempt; if none can be opened after an
+    /// attempt that may have been committed (`uncertain`), the outcome is
+    /// unknown, not merely "unreachable".
+    fn reconnect(&self, op: &str, uncertain: bool) -> Result<Conn> {
+        match self.pool.get() {
+            Ok(c) => Ok(c),
+            Err(Error::Backend { message, .. }) if uncertain => Err(Error::Backend {
+                store: self.url.display.clone(),
+                kind: BackendErrorKind::OutcomeUnknown,
+                message: format!(
+                    "the connection broke while {op}, and no new connection could be opened to find out whether the write was committed ({message}): it may or may not have been; a retry of a compare-and-append (append_if) is safe, it never stores a record twice"
+                ),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Runs a write transaction with the statements `sqls` prepared. A
     /// connection that broke before COMMIT was sent is retried on a new
     /// connection (nothing was committed); one that broke during COMMIT is
@@ -387,8 +411,9 @@ impl PgStore {
         mut f: impl FnMut(&mut Transaction<'_>, &[Statement; N]) -> Result<T, WriteError>,
     ) -> Result<T> {
         let mut retried = false;
+        let mut uncertain = false;
         loop {
-            let mut c = self.pool.get()?;
+            let mut c = self.reconnect(op, uncertain)?;
             let result = (|| {
                 let mut stmts = Vec::with_capacity(N);
                 for sql in sqls {
@@ -421,7 +446,10 @@ impl PgStore {
                     self.pool.put(c);
                     return Err(errors::query(&self.url, op, &e, false));
                 }
-                Err(WriteError::Commit(e)) if lost(&e) && idempotent && !retried => retried = true,
+                Err(WriteError::Commit(e)) if lost(&e) && idempotent && !retried => {
+                    retried = true;
+                    uncertain = true;
+                }
                 Err(WriteError::Commit(e)) => return Err(errors::query(&self.url, op, &e, true)),
             }
         }
@@ -431,16 +459,24 @@ impl PgStore {
     /// breaks, the statement may or may not have been committed: it is run
     /// again once on a new connection, which is safe because every write run
     /// this way is idempotent (see [`append_records`](Self::append_records)).
-    fn call<T>(&self, op: &str, mut f: impl FnMut(&mut Conn) -> Result<T, postgres::Error>) -> Result<T> {
+    /// Returns the value and whether an earlier attempt broke after the
+    /// statement was sent (it may have been committed).
+    fn call<T>(&self, op: &str, mut f: impl FnMut(&mut Conn) -> Result<T, postgres::Error>) -> Result<(T, bool)> {
         let mut retried = false;
+        // A statement was sent on a connection that broke: it may have
+        // been committed.
+        let mut uncertain = false;
         loop {
-            let mut c = self.pool.get()?;
+            let mut c = self.reconnect(op, uncertain)?;
             match f(&mut c) {
                 Ok(v) => {
                     self.pool.put(c);
-                    return Ok(v);
+                    return Ok((v, uncertain));
                 }
-                Err(e) if errors::is_connection_lost(&e) && (c.reused || !retried) => retried |= !c.reused,
+                Err(e) if errors::is_connection_lost(&e) && (c.reused || !retried) => {
+                    retried |= !c.reused;
+                    uncertain = true;
+                }
                 Err(e) => {
                     self.pool.put(c);
                     return Err(errors::query(&self.url, op, &e, true));
@@ -489,6 +525,7 @@ impl PgStore {
                 Err(e) => Err(e),
             }
         })?;
+        let (result, uncertain) = result;
         let (appended, present, last) = match result {
             Some(r) => r,
             None if missing => return Err(self.missing_row()),
@@ -501,6 +538,12 @@ impl PgStore {
             return Ok(AppendOutcome::Appended);
         }
         if present {
+            return Ok(AppendOutcome::AlreadyPresent);
+        }
+        // Our first attempt may have been committed, and another writer
+        // appended after it: then our records are stored under their
+        // numbers, just not at the end.
+        if uncertain && self.stored_at_their_numbers(id, &nums, &encoded)? {
             return Ok(AppendOutcome::AlreadyPresent);
         }
         Err(Error::Conflict { file: store.clone(), expected: show(expected.map(|n| n as u64)), actual: show(last) })
@@ -575,6 +618,20 @@ impl PgStore {
         let r = f(&mut c);
         self.pool.put(c);
         Ok(r)
+    }
+
+    /// Whether the rows with iteration numbers `nums` hold exactly `lines`
+    /// (a line may follow blank lines kept before it).
+    fn stored_at_their_numbers(&self, id: i64, nums: &[i64], lines: &[String]) -> Result<bool> {
+        if nums.is_empty() {
+            return Ok(false);
+        }
+        let rows = self.read("looking for a save whose outcome was unknown", |c| {
+            let st = c.prepare(SQL_LINES_OF)?;
+            c.client.query(&st, &[&id, &nums])
+        })?;
+        let found: std::collections::HashMap<i64, String> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        Ok(nums.iter().zip(lines).all(|(n, l)| found.get(n).is_some_and(|stored| stored.ends_with(l.as_str()))))
     }
 
     /// After a unique violation (the transaction is rolled back): a plain
