@@ -139,6 +139,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         n integer := coalesce(array_length(p_heads, 1), 0);
         nxt bigint;
         j bigint;
+        sync_setting text := current_setting('synchronous_commit');
     BEGIN
         -- The insert commits without waiting for the disk, so the history's
         -- lock is held only while the rows are written, not during the WAL
@@ -172,12 +173,17 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         o_first := nxt;
         o_last := nxt + n - 1;
         COMMIT;
-        -- A transaction with an id commits with the session's
+        -- A transaction that writes WAL commits with the session's
         -- synchronous_commit (on by default): its commit waits until the
         -- WAL up to its commit record, which includes the insert's, is on
         -- disk (or replicated, as the server is configured). Concurrent
-        -- callers share these flushes (group commit).
-        PERFORM pg_current_xact_id();
+        -- callers share these flushes (group commit). (A transaction that
+        -- only took an id would not wait: PostgreSQL flushes at commit only
+        -- if the transaction wrote WAL.) A transactional logical message is
+        -- the smallest such write; it needs no privilege and no table.
+        -- The setting made for the insert's transaction would last.
+        PERFORM set_config('synchronous_commit', sync_setting, true);
+        PERFORM pg_logical_emit_message(true, 'iteration-history', '');
         COMMIT;
     END
     $fn$;",
