@@ -140,7 +140,13 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         nxt bigint;
         j bigint;
         sync_setting text := current_setting('synchronous_commit');
+        docs jsonb[];
     BEGIN
+        -- The jsonb copies are parsed before the lock is taken (from the
+        -- first candidate's lines; the number is set below).
+        SELECT array_agg((coalesce(t.js, t.head || p_guess::text || t.rest || p_tails[t.ord]))::jsonb - '_ih' ORDER BY t.ord)
+        INTO docs
+        FROM unnest(p_heads, p_rests, p_json) WITH ORDINALITY AS t(head, rest, js, ord);
         -- The insert commits without waiting for the disk, so the history's
         -- lock is held only while the rows are written, not during the WAL
         -- flush; the flush is waited for below, before the call returns.
@@ -163,8 +169,8 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         END IF;
         INSERT INTO ih_records (history_id, seq, iteration_num, line, record)
         SELECT p_history, h.record_count + t.ord, nxt + t.ord - 1, l.line,
-               (coalesce(t.js, l.line)::jsonb - '_ih') || jsonb_build_object('iteration_num', nxt + t.ord - 1)
-        FROM unnest(p_heads, p_rests, p_json) WITH ORDINALITY AS t(head, rest, js, ord),
+               docs[t.ord] || jsonb_build_object('iteration_num', nxt + t.ord - 1)
+        FROM unnest(p_heads, p_rests) WITH ORDINALITY AS t(head, rest, ord),
              LATERAL (SELECT CASE WHEN t.ord = 1 THEN h.trailer ELSE '' END || t.head || (nxt + t.ord - 1)::text
                              || t.rest || p_tails[j * n + t.ord] AS line) l;
         UPDATE ih_histories

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! ih-store-bench --pg URL [--dir DIR] [--saves N] [--writers W]
-//!                [--pgbench-1 TPS] [--pgbench-w TPS] [--sample-line]
+//!                [--pgbench-1 TPS] [--pgbench-w TPS] [--pg-only] [--sample-line]
 //! ```
 //! * 1 writer: one process, one open store, N saves, each
 //!   `last_iteration_num` + `append_if` (the learning loop's pattern).
@@ -21,7 +21,8 @@
 //! With `--pgbench-1`/`--pgbench-w` (the transactions per second `pgbench`
 //! measured on the same server for a one-row insert of a record's line,
 //! with 1 and W clients, as `scripts/bench-postgres` does), a second table
-//! gives the PostgreSQL rows as a ratio of those. `--sample-line` prints
+//! gives the PostgreSQL rows as a ratio of those. `--pg-only` skips the
+//! file store (its "vs file store" column then reads 1.00×). `--sample-line` prints
 //! the JSONL line of a benchmark record and exits (the script inserts it
 //! with pgbench).
 //!
@@ -47,6 +48,7 @@ struct Args {
     writers: u32,
     pgbench_1: Option<f64>,
     pgbench_w: Option<f64>,
+    pg_only: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -55,6 +57,7 @@ fn parse() -> Result<Args, String> {
     let mut saves = 1000;
     let mut writers = 8;
     let (mut pgbench_1, mut pgbench_w) = (None, None);
+    let mut pg_only = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = || it.next().ok_or(format!("{a} needs a value"));
@@ -65,6 +68,7 @@ fn parse() -> Result<Args, String> {
             "--writers" => writers = val()?.parse().map_err(|e| format!("--writers: {e}"))?,
             "--pgbench-1" => pgbench_1 = Some(val()?.parse().map_err(|e| format!("--pgbench-1: {e}"))?),
             "--pgbench-w" => pgbench_w = Some(val()?.parse().map_err(|e| format!("--pgbench-w: {e}"))?),
+            "--pg-only" => pg_only = true,
             "--sample-line" => {
                 let line = iteration_history::codec::encode_line(&record(1000, 3, 1000)).map_err(|e| e.to_string())?;
                 print!("{}", String::from_utf8_lossy(&line));
@@ -75,7 +79,7 @@ fn parse() -> Result<Args, String> {
     }
     let pg = pg.or_else(|| std::env::var("IH_PG_URL").ok()).ok_or("--pg URL (or IH_PG_URL) is required")?;
     let dir = dir.unwrap_or_else(std::env::temp_dir);
-    Ok(Args { pg, dir, saves, writers, pgbench_1, pgbench_w })
+    Ok(Args { pg, dir, saves, writers, pgbench_1, pgbench_w, pg_only })
 }
 
 fn with_history(url: &str, name: &str) -> String {
@@ -182,6 +186,9 @@ fn main() -> ExitCode {
     let spec_of: [(&'static str, &str, &SpecOf<'_>); 2] =
         [("file", file.as_str(), &file_of), ("PostgreSQL", pg.as_str(), &pg_of)];
     for (store, spec, own) in spec_of {
+        if args.pg_only && store == "file" {
+            continue;
+        }
         eprintln!("{store}: 1 writer x {n}");
         let (seconds, conflicts) = one_writer(spec, n);
         rows.push(Row { store, how: "1 writer".into(), saves: u64::from(n), seconds, conflicts });
