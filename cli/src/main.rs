@@ -24,8 +24,6 @@ mod error;
 mod export;
 mod import;
 mod input;
-#[cfg(feature = "postgres")]
-mod pgcheck;
 mod progress;
 mod read;
 mod render;
@@ -88,6 +86,12 @@ enum Command {
         history: Option<String>,
         /// The record as JSON, or `-` for standard input.
         record: Option<String>,
+        /// Let the history number the records: the first gets the last
+        /// iteration_num + 1 (0 if empty), atomically, so any number of
+        /// writers can save to one history without conflicts; the records'
+        /// own iteration_num is replaced (give any, e.g. 0).
+        #[arg(long)]
+        next: bool,
     },
     /// Show the last N records, oldest first (reads backwards from the end).
     Recent {
@@ -267,9 +271,9 @@ fn run(cli: Cli) -> Result {
     let store = cli.store.as_deref();
     let at = |h: &Option<String>| target(store, h.as_deref());
     match &cli.command {
-        Command::Save { history, record } => {
+        Command::Save { history, record, next } => {
             let (history, record) = shift(store, history.as_ref(), record.clone(), |s| Ok(s.to_string()))?;
-            save::run(&ctx, &at(&history)?, record.as_deref())
+            save::run(&ctx, &at(&history)?, record.as_deref(), *next)
         }
         Command::Recent { history, n } => read::recent(&ctx, &at(history)?, *n),
         Command::Last { history } => read::last(&ctx, &at(history)?),

@@ -88,6 +88,9 @@ pub struct VerifyReport {
     /// Whether the storage can make renames and creates durable (directory
     /// sync). `false` on Windows and some WASI hosts.
     pub dir_sync: bool,
+    /// Other damage, one sentence each (e.g. a database store whose counters
+    /// do not match its rows); empty for a file.
+    pub problems: Vec<String>,
 }
 
 struct WriterState {
@@ -421,6 +424,40 @@ impl History {
             self.commit_locked(&mut st, &refs, refs.len() > 1)?;
         }
         Ok(AppendOutcome::Appended)
+    }
+
+    /// Saves `records` as one commit numbered by the history: the first
+    /// gets the last stored `iteration_num` + 1 (0 in an empty history),
+    /// the next one more, and so on; the numbers the records carry are
+    /// ignored. Reading the last number and appending happen under the
+    /// writer's lock, so writer threads sharing this history never conflict
+    /// and never leave a gap. Returns the numbers given (an empty range at
+    /// the next number for no records).
+    ///
+    /// For a loop whose next record is computed from the last one, use
+    /// [`save_if_last`](Self::save_if_last) instead.
+    ///
+    /// # Errors
+    /// As [`save_batch`](Self::save_batch); nothing is written on error.
+    pub fn save_next(&self, records: &[IterationRecord]) -> Result<std::ops::Range<u64>> {
+        let w = self.writer("save")?;
+        let mut st = lock(&w.state);
+        let first = st.last.map_or(0, |n| n + 1);
+        let numbered: Vec<IterationRecord> = records
+            .iter()
+            .zip(first..)
+            .map(|(r, n)| {
+                let mut r = r.clone();
+                r.iteration_num = n;
+                r
+            })
+            .collect();
+        let bodies = self.encode(&numbered)?;
+        if !bodies.is_empty() {
+            let refs: Vec<&EncodedBody> = bodies.iter().collect();
+            self.commit_locked(&mut st, &refs, refs.len() > 1)?;
+        }
+        Ok(first..first + records.len() as u64)
     }
 
     /// Group commit: queue our records; one thread at a time commits
@@ -757,6 +794,7 @@ impl History {
             bad_lines_total: 0,
             temp_files,
             dir_sync,
+            problems: Vec::new(),
         };
         let src = match self.dir.open_read(&self.name) {
             Ok(f) => f,
@@ -838,6 +876,12 @@ impl History {
     /// # Errors
     /// [`Error::Corrupt`] (repair first); I/O errors (history unchanged).
     pub fn compact(&self) -> Result<u64> {
+        self.compact_sizes().map(|(count, _, _)| count)
+    }
+
+    /// [`compact`](Self::compact), returning (records, bytes before, bytes
+    /// after).
+    pub(crate) fn compact_sizes(&self) -> Result<(u64, u64, u64)> {
         let w = self.writer("compact")?;
         let mut st = lock(&w.state);
         st.lock.check(&*self.dir)?;
@@ -886,7 +930,7 @@ impl History {
         // there would leave this writer appending at the old length.
         let replaced = replaced?;
         self.adopt(&mut st, replaced, (new_len, count, last))?;
-        Ok(count)
+        Ok((count, len, new_len))
     }
 
     /// Removes every record, atomically (an empty file is renamed over the

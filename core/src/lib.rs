@@ -91,9 +91,9 @@ pub use lock::LockKind;
 pub use options::{CommitStrategy, Durability, Options};
 pub use record::{FieldError, IterationRecord};
 pub use recovery::{BadLineReport, CutReport, RecoveryReport, RepairReport, TornTail};
-pub use store::Store;
 #[cfg(not(target_family = "wasm"))]
 pub use store::copy;
+pub use store::{CompactReport, Store};
 pub use value::{Map, Number, Value};
 
 /// The crate's README, compiled and run as doctests (`cargo test --doc`).
