@@ -1012,3 +1012,8 @@ impl Store for PgStore {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The PostgreSQL page of the docs, compiled as doctests (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/postgres.md")]
+pub struct PostgresDocDoctests;
