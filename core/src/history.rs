@@ -443,15 +443,7 @@ impl History {
         let w = self.writer("save")?;
         let mut st = lock(&w.state);
         let first = st.last.map_or(0, |n| n + 1);
-        let numbered: Vec<IterationRecord> = records
-            .iter()
-            .zip(first..)
-            .map(|(r, n)| {
-                let mut r = r.clone();
-                r.iteration_num = n;
-                r
-            })
-            .collect();
+        let numbered: Vec<IterationRecord> = IterationRecord::renumbered(records, first);
         let bodies = self.encode(&numbered)?;
         if !bodies.is_empty() {
             let refs: Vec<&EncodedBody> = bodies.iter().collect();

@@ -89,15 +89,7 @@ pub trait Store: Send + Sync + fmt::Debug {
         loop {
             let last = self.last_iteration_num()?;
             let first = last.map_or(0, |n| n + 1);
-            let numbered: Vec<IterationRecord> = records
-                .iter()
-                .zip(first..)
-                .map(|(r, n)| {
-                    let mut r = r.clone();
-                    r.iteration_num = n;
-                    r
-                })
-                .collect();
+            let numbered: Vec<IterationRecord> = IterationRecord::renumbered(records, first);
             match self.append_if(last, &numbered) {
                 Ok(AppendOutcome::Appended) => return Ok(first..first + records.len() as u64),
                 // Another writer came first (or stored the same records).

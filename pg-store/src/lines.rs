@@ -80,17 +80,7 @@ fn split_line<'a>(store: &str, line: &'a str, num: u64) -> Result<(&'a str, &'a 
 /// # Errors
 /// [`Error::InvalidRecord`] naming the first invalid record.
 pub(crate) fn encode_next(store: &str, records: &[IterationRecord], guess: u64, window: u64) -> Result<NextCommit> {
-    let numbered = |first: u64| -> Vec<IterationRecord> {
-        records
-            .iter()
-            .zip(first..)
-            .map(|(r, n)| {
-                let mut r = r.clone();
-                r.iteration_num = n;
-                r
-            })
-            .collect()
-    };
+    let numbered = |first: u64| IterationRecord::renumbered(records, first);
     let first = numbered(guess);
     let lines = encode_commit(store, &first)?;
     let mut out = NextCommit {
