@@ -50,7 +50,9 @@ fn check_cut_file(dir: &Path, name: &str, what: &str) {
     assert_eq!(got, expected, "{what}: records of {name}");
     drop(h);
     // The next save keeps every record and moves nothing aside.
-    let o = ihist(dir, &["save", name, &record(900_000)]);
+    // (--lock-timeout: a process another test thread forks just now shares
+    // the just-released lock's open file until it execs; see the lock docs.)
+    let o = ihist(dir, &["--lock-timeout", "10", "save", name, &record(900_000)]);
     let note = stderr(&o);
     assert!(o.status.success(), "{what}: save into {name}: {note}");
     assert!(!note.contains("torn"), "{what}: save into {name} claimed a torn tail: {note}");
