@@ -6,7 +6,8 @@
 //! cargo run --release -p ihist-bench -- --quick # small sizes, a smoke run
 //! cargo run --release -p ihist-bench -- --decode # decoding only: 100k-record files, get_all's peak at 1M
 //! options: --dir DIR (default target/bench-data; must be on the disk to measure,
-//!          not a tmpfs), --rounds N (default 3; medians are reported)
+//!          not a tmpfs), --rounds N (default 3; medians are reported),
+//!          --open-only (only the new-process saves and the reads)
 //! ```
 //! Prints Markdown tables (absolute times, then ratios) for the README.
 
@@ -24,6 +25,7 @@ use iteration_history::{History, Options};
 mod counting;
 mod data;
 mod decode;
+mod reopen;
 mod saves;
 
 use saves::Method;
@@ -33,11 +35,14 @@ struct Args {
     rounds: usize,
     quick: bool,
     decode: bool,
+    /// Only the new-process saves and the reads (`--open-only`).
+    open_only: bool,
 }
 
 fn parse_args() -> Result<Result<Args, (String, PathBuf)>, String> {
     let mut args = std::env::args().skip(1);
-    let mut out = Args { dir: PathBuf::from("target/bench-data"), rounds: 3, quick: false, decode: false };
+    let mut out =
+        Args { dir: PathBuf::from("target/bench-data"), rounds: 3, quick: false, decode: false, open_only: false };
     while let Some(a) = args.next() {
         match a.as_str() {
             "--dir" => out.dir = args.next().ok_or("--dir needs a directory")?.into(),
@@ -47,6 +52,7 @@ fn parse_args() -> Result<Result<Args, (String, PathBuf)>, String> {
             }
             "--quick" => out.quick = true,
             "--decode" => out.decode = true,
+            "--open-only" => out.open_only = true,
             "--child" => {
                 let op = args.next().ok_or("--child needs OP PATH")?;
                 let path = args.next().ok_or("--child needs OP PATH")?;
@@ -163,10 +169,16 @@ fn run(args: &Args) -> io::Result<()> {
     let save_sizes: &[u64] = if args.quick { &[100, 1000] } else { &[100, 1000, 10_000, 100_000] };
     let read_sizes: &[u64] = if args.quick { &[10_000] } else { &[10_000, 100_000, 1_000_000] };
     let saves_per_run = 100;
-    bench_saves(args, &dir, &work, save_sizes, saves_per_run)?;
-    bench_threads(&dir, &work, if args.quick { 80 } else { 400 })?;
+    if !args.open_only {
+        bench_saves(args, &dir, &work, save_sizes, saves_per_run)?;
+        bench_threads(&dir, &work, if args.quick { 80 } else { 400 })?;
+    }
+    let np_sizes: &[u64] = if args.quick { &[100, 10_000] } else { &[100, 10_000, 100_000, 1_000_000] };
+    reopen::bench(&dir, &work, np_sizes)?;
     let big = bench_reads(&dir, read_sizes)?;
-    bench_memory(&big, &["open", "load_recent", "last_iteration_num", "verify", "count", "iter", "get_all"])?;
+    if !args.open_only {
+        bench_memory(&big, &["open", "load_recent", "last_iteration_num", "verify", "count", "iter", "get_all"])?;
+    }
     println!("Load average at the end (1, 5, 15 min): {}", loadavg());
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
@@ -356,7 +368,7 @@ fn bench_reads(dir: &Path, sizes: &[u64]) -> io::Result<PathBuf> {
         ("`load_recent(5)`, read-only handle (µs)".into(), vec![]),
         ("`last_iteration_num`, read-only handle (µs)".into(), vec![]),
         ("`count`, read-only handle: scans checksums (ms)".into(), vec![]),
-        ("open for writing: one scan, then O(1) (ms)".into(), vec![]),
+        ("open for writing, no checkpoint: one scan, then O(1) (ms)".into(), vec![]),
         ("`get_all` (ms)".into(), vec![]),
         ("`get_all` throughput, wall clock (MB/s)".into(), vec![]),
         ("`get_all` throughput, CPU time (MB/s)".into(), vec![]),
@@ -370,14 +382,20 @@ fn bench_reads(dir: &Path, sizes: &[u64]) -> io::Result<PathBuf> {
         let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("").to_string();
         let reader = History::open_read_only(CapStdDir::open_ambient(dir)?, &name).map_err(io::Error::other)?;
         let e = io::Error::other;
+        // No checkpoint (an earlier run may have left one for these bytes).
+        let _ = std::fs::remove_file(dir.join(format!("{name}.idx")));
         // Warm the page cache once: these are warm-cache figures.
         reader.count().map_err(e)?;
         let recent = time_median(201, || reader.load_recent(5).map(drop).map_err(e))?;
         let lastn = time_median(201, || reader.last_iteration_num().map(drop).map_err(e))?;
         let count = time_median(3, || reader.count().map(drop).map_err(e))?;
+        // Without a checkpoint (the open writes one; delete it each time).
+        let idx = dir.join(format!("{name}.idx"));
         let open = time_median(3, || {
+            let _ = std::fs::remove_file(&idx);
             History::open(CapStdDir::open_ambient(dir)?, &name, Options::default()).map(drop).map_err(e)
         })?;
+        let _ = std::fs::remove_file(&idx);
         let all = time_median(3, || reader.get_all().map(drop).map_err(e))?;
         let stream = time_median(3, || {
             for r in reader.iter().map_err(e)? {
@@ -459,6 +477,10 @@ fn bench_memory(path: &Path, ops: &[&str]) -> io::Result<()> {
 
 /// A child process: runs one read operation on `path`, prints its peak RSS.
 fn child(op: &str, path: &Path) -> io::Result<()> {
+    if op == "save" {
+        let n = std::env::var("IHIST_BENCH_RECORD").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        return reopen::child_save(path, n);
+    }
     let dir = path.parent().ok_or_else(|| io::Error::other("no parent"))?;
     let name = path.file_name().and_then(|s| s.to_str()).ok_or_else(|| io::Error::other("no name"))?;
     let h = History::open_read_only(CapStdDir::open_ambient(dir)?, name).map_err(io::Error::other)?;

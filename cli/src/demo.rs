@@ -131,10 +131,12 @@ fn seed(history: &HistoryPath) -> Result<()> {
 
 /// Seeds an empty store other than a file with the bundled sample, byte
 /// for byte, in one commit (refused if another writer filled it first).
-#[cfg(feature = "postgres")]
 fn seed_store(ctx: &Ctx, h: &Opened) -> Result<()> {
-    use iteration_history::{ImportMode, Store};
-    let Opened::Postgres(store) = h else { return Ok(()) };
+    use iteration_history::ImportMode;
+    if h.is_file() {
+        return Ok(());
+    }
+    let store = h.store();
     if store.count()? > 0 {
         return Ok(());
     }
@@ -159,7 +161,6 @@ pub(crate) fn run(ctx: &Ctx, history: &Target, iterations: u64) -> Result {
         ));
     }
     let h = history.writer(ctx, true)?;
-    #[cfg(feature = "postgres")]
     seed_store(ctx, &h)?;
     let mut summary = Summary::of(ctx, &h)?;
     let mut last = h.store().last_iteration_num()?;
@@ -194,11 +195,7 @@ pub(crate) fn run(ctx: &Ctx, history: &Target, iterations: u64) -> Result {
         } else {
             String::new()
         };
-        let how = match &h {
-            Opened::File(_) => "each synced to disk before the next",
-            #[cfg(feature = "postgres")]
-            Opened::Postgres(_) => "each committed before the next",
-        };
+        let how = if h.is_file() { "each synced to disk before the next" } else { "each committed before the next" };
         ctx.out(format!("saved {iterations} iterations durably ({how}) in {secs:.2} s{per}"))?;
         ctx.out("")?;
         for line in summary.to_text(&h.name(), &recent) {

@@ -11,7 +11,7 @@ pub(crate) const EXIT_OK: u8 = 0;
 pub(crate) const EXIT_ERROR: u8 = 1;
 /// Exit code: a usage error (bad arguments).
 pub(crate) const EXIT_USAGE: u8 = 2;
-/// Exit code: `verify` found a torn tail (the unfinished last write of a crashed writer).
+/// Exit code: `verify` found a torn tail (an unfinished last write, not a complete commit).
 pub(crate) const EXIT_TORN: u8 = 3;
 /// Exit code: the history is corrupt (a bad line followed by valid ones).
 pub(crate) const EXIT_CORRUPT: u8 = 4;

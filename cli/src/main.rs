@@ -24,8 +24,6 @@ mod error;
 mod export;
 mod import;
 mod input;
-#[cfg(feature = "postgres")]
-mod pgcheck;
 mod progress;
 mod read;
 mod render;
@@ -47,7 +45,7 @@ Exit codes:
   0  success (verify: the history is healthy)
   1  error: bad input, missing file, unreachable database, I/O error, ... (one line on stderr names the history and what to do)
   2  usage error (bad arguments)
-  3  verify: torn tail (the unfinished last write of a crashed writer; the next writer moves it aside)
+  3  verify: torn tail (an unfinished last write; readers ignore it, the next writer moves it aside)
   4  the history is corrupt: a bad line followed by valid ones (run `ihist repair`)
   5  another process holds the history's writer lock (see --lock-timeout)";
 
@@ -88,6 +86,12 @@ enum Command {
         history: Option<String>,
         /// The record as JSON, or `-` for standard input.
         record: Option<String>,
+        /// Let the history number the records: the first gets the last
+        /// iteration_num + 1 (0 if empty), atomically, so any number of
+        /// writers can save to one history without conflicts; the records'
+        /// own iteration_num is replaced (give any, e.g. 0).
+        #[arg(long)]
+        next: bool,
     },
     /// Show the last N records, oldest first (reads backwards from the end).
     Recent {
@@ -267,9 +271,9 @@ fn run(cli: Cli) -> Result {
     let store = cli.store.as_deref();
     let at = |h: &Option<String>| target(store, h.as_deref());
     match &cli.command {
-        Command::Save { history, record } => {
+        Command::Save { history, record, next } => {
             let (history, record) = shift(store, history.as_ref(), record.clone(), |s| Ok(s.to_string()))?;
-            save::run(&ctx, &at(&history)?, record.as_deref())
+            save::run(&ctx, &at(&history)?, record.as_deref(), *next)
         }
         Command::Recent { history, n } => read::recent(&ctx, &at(history)?, *n),
         Command::Last { history } => read::last(&ctx, &at(history)?),

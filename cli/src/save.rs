@@ -11,7 +11,8 @@ use crate::input;
 use crate::target::Target;
 
 /// Runs `save`. `record` is the JSON text, or `None`/`-` for standard input.
-pub(crate) fn run(ctx: &Ctx, history: &Target, record: Option<&str>) -> Result {
+/// `next`: the history numbers the records ([`Store::append_next`](iteration_history::Store::append_next)).
+pub(crate) fn run(ctx: &Ctx, history: &Target, record: Option<&str>, next: bool) -> Result {
     let records = match record {
         None | Some("-") => {
             let mut stdin = std::io::stdin().lock();
@@ -28,9 +29,13 @@ pub(crate) fn run(ctx: &Ctx, history: &Target, record: Option<&str>) -> Result {
     };
     // Parse first, then take the lock: a bad input never touches the history.
     let h = history.writer(ctx, true)?;
-    h.store().append(&records)?;
-    let first = records.first().map(|r| r.iteration_num);
-    let last = records.last().map(|r| r.iteration_num);
+    let (first, last) = if next {
+        let got = h.store().append_next(&records)?;
+        (Some(got.start).filter(|_| !got.is_empty()), got.end.checked_sub(1).filter(|_| !got.is_empty()))
+    } else {
+        h.store().append(&records)?;
+        (records.first().map(|r| r.iteration_num), records.last().map(|r| r.iteration_num))
+    };
     let count = h.store().count()?;
     if ctx.json {
         ctx.out_json(&json!({

@@ -119,8 +119,14 @@ impl Target {
     /// directories are created, otherwise the file must exist. PostgreSQL:
     /// creates the tables and the history if needed.
     pub(crate) fn writer(&self, ctx: &Ctx, create: bool) -> Result<Opened> {
+        self.writer_with(ctx, create, Options::default())
+    }
+
+    /// [`writer`](Self::writer) with the file store's `options` (other
+    /// stores have none).
+    pub(crate) fn writer_with(&self, ctx: &Ctx, create: bool, options: Options) -> Result<Opened> {
         match self {
-            Target::File(p) => Ok(Opened::File(Box::new(p.writer(ctx, create, Options::default())?))),
+            Target::File(p) => Ok(Opened::File(Box::new(p.writer(ctx, create, options)?))),
             #[cfg(feature = "postgres")]
             Target::Postgres(u) => Ok(Opened::Postgres(Box::new(u.open()?))),
         }
@@ -181,6 +187,21 @@ impl Opened {
     /// the file's path, or the URL without its password.
     pub(crate) fn name(&self) -> String {
         self.store().describe()
+    }
+
+    /// Whether the history is a file.
+    pub(crate) fn is_file(&self) -> bool {
+        matches!(self, Opened::File(_))
+    }
+
+    /// What opening a history file for writing found and did (a torn tail
+    /// moved aside, ...); `None` for other stores.
+    pub(crate) fn recovery_report(&self) -> Option<&iteration_history::RecoveryReport> {
+        match self {
+            Opened::File(h) => h.recovery_report(),
+            #[cfg(feature = "postgres")]
+            Opened::Postgres(_) => None,
+        }
     }
 
     /// Every record, oldest first, in constant memory: a file is streamed
@@ -330,7 +351,7 @@ impl HistoryPath {
             }
             if let Some(torn) = &report.torn_tail {
                 ctx.note(format!(
-                    "note: {}: moved a torn tail ({} bytes at line {}, byte {}: {}) to {}; it was the unfinished write of a crashed writer, never acknowledged",
+                    "note: {}: moved a torn tail ({} bytes at line {}, byte {}: {}) to {}; it is not a complete commit, so no save that returned success is in it",
                     history.file(),
                     torn.bytes,
                     torn.line,
@@ -338,6 +359,9 @@ impl HistoryPath {
                     torn.reason,
                     torn.sidecar
                 ));
+            }
+            if let Some(cut) = &report.cut {
+                ctx.note(format!("note: {}: {}", history.file(), cut.message));
             }
             if report.added_final_newline {
                 ctx.note(format!("note: {}: added the missing newline after the last record", history.file()));

@@ -19,6 +19,21 @@ fn save_one_record_from_an_argument_then_read_it_back() {
 }
 
 #[test]
+fn save_next_lets_the_history_number_the_records() {
+    let tmp = tempdir();
+    let d = tmp.path();
+    let out = ok(ihist(d, &["save", "--next", "h.jsonl", &record(7)]));
+    assert!(out.contains("saved iteration 0 to h.jsonl"), "an empty history starts at 0: {out}");
+    let out = ok(ihist_stdin(d, &["save", "--next", "h.jsonl", "-"], jsonl(0..3).as_bytes()));
+    assert!(out.contains("3 records (iterations 1..3)"), "{out}");
+    let v = json(&ok(ihist(d, &["--json", "save", "--next", "h.jsonl", &record(0)])));
+    assert_eq!((v["first_iteration_num"].as_u64(), v["last_iteration_num"].as_u64()), (Some(4), Some(4)));
+    assert_eq!(ok(ihist(d, &["last", "h.jsonl"])).trim(), "4");
+    assert_eq!(ok(ihist(d, &["count", "h.jsonl"])).trim(), "5");
+    ok(ihist(d, &["verify", "h.jsonl"]));
+}
+
+#[test]
 fn save_from_stdin_one_line_many_lines_and_pretty_json() {
     let tmp = tempdir();
     let d = tmp.path();

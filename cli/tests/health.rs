@@ -159,7 +159,9 @@ fn a_locked_history_refuses_writers_with_exit_five_but_serves_readers() {
     ok(ihist(d, &["export", "h.jsonl", "-o", "copy.jsonl"]));
     ok(ihist(d, &["stats", "h.jsonl"]));
     drop(writer);
-    ok(ihist(d, &["save", "h.jsonl", &record(5)]));
+    // A process another test thread forks at this moment shares the lock's
+    // open file until it execs (see the core's lock docs): wait for that.
+    ok(ihist(d, &["--lock-timeout", "10", "save", "h.jsonl", &record(5)]));
 }
 
 #[test]

@@ -283,6 +283,21 @@ fn admin(base: &str) -> postgres::Client {
 }
 
 #[test]
+fn save_next_lets_the_database_number_the_records() {
+    let Some(base) = base() else { return };
+    let tmp = tempdir();
+    let d = tmp.path();
+    let url = fresh(&base, "next");
+    ok(ihist(d, &["save", "--store", &url, &record(0)]));
+    let out = ok(ihist(d, &["save", "--next", "--store", &url, &record(0)]));
+    assert!(out.contains("saved iteration 1 to"), "{out}");
+    let out = ok(ihist_stdin(d, &["save", "--next", "--store", &url], jsonl(0..3).as_bytes()));
+    assert!(out.contains("3 records (iterations 2..4)"), "{out}");
+    assert_eq!(ok(ihist(d, &["last", "--store", &url])).trim(), "4");
+    ok(ihist(d, &["verify", "--store", &url]));
+}
+
+#[test]
 fn verify_and_repair_find_rows_changed_by_another_program() {
     let Some(base) = base() else { return };
     let tmp = tempdir();
@@ -332,8 +347,7 @@ fn verify_and_repair_find_rows_changed_by_another_program() {
     let o = ihist(d, &["verify", "--store", &url]);
     assert_eq!(o.status.code(), Some(4));
     assert!(
-        stdout(&o)
-            .contains("its counters (ih_histories: 99 records, last iteration 6) do not match its rows (6 records"),
+        stdout(&o).contains("its counters (99 records, last iteration 6) do not match its records (6 records"),
         "{}",
         stdout(&o)
     );

@@ -79,6 +79,8 @@ pub fn run_all(s: &dyn Store) {
     import_keeps_every_byte(s);
     import_refuses_bad_input_and_changes_nothing(s);
     import_into_empty_refuses_a_history_with_records(s);
+    append_next_numbers_records(s);
+    verify_repair_compact(s);
 }
 
 /// An empty history reads as empty everywhere.
@@ -310,6 +312,93 @@ pub fn import_into_empty_refuses_a_history_with_records(s: &dyn Store) {
     assert_eq!(export(s), before);
 }
 
+/// `append_next`: the store numbers the records (last + 1, ...), whatever
+/// numbers they carry; it mixes with compare-and-append and follows an
+/// import.
+pub fn append_next_numbers_records(s: &dyn Store) {
+    s.clear().expect("clear");
+    assert_eq!(s.append_next(&[record(41, 0, 0)]).expect("into empty"), 0..1, "an empty history starts at 0");
+    assert_eq!(s.append_next(&[]).expect("nothing"), 1..1, "no records: the next number, nothing written");
+    let batch = [record(7, 0, 1), record(7, 0, 2), record(3, 0, 3)];
+    assert_eq!(s.append_next(&batch).expect("batch"), 1..4);
+    assert_eq!(s.append_if(Some(3), &records(4..5)).expect("compare-and-append after"), AppendOutcome::Appended);
+    assert_eq!(s.append_next(&[record(0, 0, 5)]).expect("after append_if"), 5..6);
+    let expected: Vec<IterationRecord> = [(0, 0), (1, 1), (2, 2), (3, 3)]
+        .iter()
+        .map(|&(n, k)| numbered(record([41, 7, 7, 3][k], 0, k as u32), n))
+        .chain(records(4..5))
+        .chain([numbered(record(0, 0, 5), 5)])
+        .collect();
+    assert_eq!(s.load_recent(10).expect("recent"), expected, "stored as given, renumbered");
+    assert_eq!(s.last_iteration_num().expect("last"), Some(5));
+    assert_eq!(s.count().expect("count"), 6);
+    let text = String::from_utf8(export(s)).expect("UTF-8");
+    assert_eq!(text.lines().count(), 6);
+    assert!(text.lines().nth(2).is_some_and(|l| l.contains("\"_ih\":\"2/3+")), "one tagged commit: {text}");
+    // An invalid record: nothing written, nothing numbered.
+    let mut bad = record(0, 0, 6);
+    bad.timestamp.clear();
+    let err = s.append_next(&[record(0, 0, 6), bad]).expect_err("invalid");
+    assert_eq!(err.code(), "invalid-record", "{err}");
+    assert_eq!(s.append_next(&[record(0, 0, 6)]).expect("next"), 6..7, "no number was used up");
+    // After an import, numbering follows the imported records.
+    s.import_jsonl(&mut &FOREIGN_JSONL[..], ImportMode::Replace, &mut |_| {}).expect("import");
+    assert_eq!(s.append_next(&[record(0, 0, 7)]).expect("after import"), 3..4);
+    let after = export(s);
+    assert!(after.starts_with(FOREIGN_JSONL), "the imported bytes are untouched");
+    assert_eq!(nums(&all_records(s)), vec![0, 1, 2, 3]);
+}
+
+/// `verify`, `repair` and `compact` through the contract: a history
+/// imported from another writer (no checksums, blank lines, BOM, CRLF) is
+/// healthy with unchecksummed records, needs no repair, and compacts into
+/// the canonical lines (the records unchanged); compacting again changes
+/// nothing; saving goes on afterwards.
+pub fn verify_repair_compact(s: &dyn Store) {
+    use iteration_history::Health;
+    s.clear().expect("clear");
+    let empty = s.verify().expect("verify an empty history");
+    assert_eq!((empty.health, empty.records, empty.last_iteration_num), (Health::Healthy, 0, None));
+    s.import_jsonl(&mut &FOREIGN_JSONL[..], ImportMode::IntoEmpty, &mut |_| {}).expect("import");
+    let before = all_records(s);
+    let v = s.verify().expect("verify");
+    assert_eq!(v.health, Health::Healthy, "{v:?}");
+    assert_eq!((v.records, v.unchecksummed, v.last_iteration_num), (3, 3, Some(2)), "{v:?}");
+    assert_eq!(v.bytes, FOREIGN_JSONL.len() as u64);
+    assert!(v.corrupt_lines.is_empty() && v.torn_tail.is_none() && v.problems.is_empty(), "{v:?}");
+    assert!(!v.file.is_empty());
+    let r = s.repair().expect("repair a healthy history");
+    assert_eq!((r.kept, r.moved_lines), (3, 0), "nothing to repair");
+    assert_eq!(export(s), FOREIGN_JSONL, "repair left a healthy history as it was");
+    let c = s.compact().expect("compact");
+    let canonical: Vec<u8> =
+        before.iter().flat_map(|r| iteration_history::codec::encode_line(r).expect("encode")).collect();
+    assert_eq!((c.records, c.bytes_before, c.bytes_after), (3, FOREIGN_JSONL.len() as u64, canonical.len() as u64));
+    assert_eq!(export(s), canonical, "every line in canonical form");
+    assert_eq!(all_records(s), before, "the records did not change");
+    let v = s.verify().expect("verify");
+    assert_eq!((v.health, v.records, v.unchecksummed), (Health::Healthy, 3, 0));
+    let again = s.compact().expect("compact again");
+    assert_eq!((again.records, again.bytes_before, again.bytes_after), (3, c.bytes_after, c.bytes_after));
+    if let Some(n) = again.rewritten {
+        assert_eq!(n, 0, "nothing to rewrite in a compact history");
+    }
+    assert_eq!(s.append_next(&[record(0, 0, 9)]).expect("save after compacting"), 3..4);
+    assert_eq!(s.verify().expect("verify").records, 4);
+}
+
+/// `r` with `iteration_num` `n`.
+pub fn numbered(mut r: IterationRecord, n: u64) -> IterationRecord {
+    r.iteration_num = n;
+    r
+}
+
+/// The record writer `writer` gives [`Store::append_next`] for its k-th
+/// save (the store numbers it).
+pub fn next_record(writer: u32, k: u32) -> IterationRecord {
+    record(0, writer, k)
+}
+
 /// A history written by the original Python module (`samples/history.jsonl`)
 /// goes in and comes out byte for byte.
 pub fn sample_round_trip(s: &dyn Store, sample: &[u8]) {
@@ -327,6 +416,31 @@ pub struct WriterStats {
     pub saved: u32,
     /// Conflicts it retried after.
     pub conflicts: u64,
+}
+
+/// How a many-writers check appends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Read the last iteration, compare-and-append the next, retry on a
+    /// conflict ([`Store::append_if`]).
+    CompareAndAppend,
+    /// Let the store number the record ([`Store::append_next`]).
+    Next,
+}
+
+/// A writer that lets the store number its records: `saves` calls of
+/// [`Store::append_next`]; a conflict would be a bug.
+///
+/// # Errors
+/// Any error.
+pub fn next_writer(store: &dyn Store, writer: u32, saves: u32) -> Result<WriterStats, Error> {
+    let mut stats = WriterStats::default();
+    while stats.saved < saves {
+        let got = store.append_next(&[next_record(writer, stats.saved)])?;
+        assert_eq!(got.end - got.start, 1, "one number for one record");
+        stats.saved += 1;
+    }
+    Ok(stats)
 }
 
 /// A learning-loop writer: `saves` times, read the last iteration, compute
@@ -364,6 +478,13 @@ pub fn cas_writer(
 /// exactly that many records, iterations 0..N-1 in order (no gap, no
 /// duplicate), each writer's k-th save present once.
 pub fn check_exactly_once(s: &dyn Store, writers: u32, saves: u32) {
+    check_exactly_once_as(s, writers, saves, Mode::CompareAndAppend);
+}
+
+/// [`check_exactly_once`] for records saved in `mode` (with
+/// [`Mode::Next`], each writer's k-th record is [`next_record`], numbered
+/// by the store).
+pub fn check_exactly_once_as(s: &dyn Store, writers: u32, saves: u32, mode: Mode) {
     let total = u64::from(writers) * u64::from(saves);
     let all = all_records(s);
     assert_eq!(all.len() as u64, total, "{}: exactly {total} records", s.describe());
@@ -376,7 +497,11 @@ pub fn check_exactly_once(s: &dyn Store, writers: u32, saves: u32) {
         let k = r.extra.get("k").and_then(Value::as_u64).expect("k field");
         assert!(w < u64::from(writers) && k < u64::from(saves), "writer {w} save {k}");
         assert!(seen.insert((w, k)), "writer {w}'s save {k} stored twice");
-        assert_eq!(r, &record(r.iteration_num, w as u32, k as u32), "record {} read back equal", r.iteration_num);
+        let expected = match mode {
+            Mode::CompareAndAppend => record(r.iteration_num, w as u32, k as u32),
+            Mode::Next => numbered(next_record(w as u32, k as u32), r.iteration_num),
+        };
+        assert_eq!(r, &expected, "record {} read back equal", r.iteration_num);
     }
 }
 
@@ -406,6 +531,18 @@ pub fn concurrent_threads(s: &dyn Store, threads: u32, saves: u32) -> Vec<Writer
     });
     check_exactly_once(s, threads, saves);
     stats
+}
+
+/// `threads` threads share one store and each make `saves`
+/// [`Store::append_next`] saves: no conflict, exactly N records, no gap.
+pub fn concurrent_threads_next(s: &dyn Store, threads: u32, saves: u32) {
+    s.clear().expect("clear");
+    std::thread::scope(|scope| {
+        for w in 0..threads {
+            scope.spawn(move || next_writer(s, w, saves).unwrap_or_else(|e| panic!("writer {w}: {e}")));
+        }
+    });
+    check_exactly_once_as(s, threads, saves, Mode::Next);
 }
 
 /// Opens a store by its spec: a `postgres://` URL, or the path of a JSONL
@@ -448,12 +585,20 @@ pub struct ProcessRun {
 /// first through `spec` (no handle of the caller may hold a file store's
 /// writer lock meanwhile).
 pub fn concurrent_processes(spec: &str, writer_exe: &Path, writers: u32, saves: u32) -> ProcessRun {
+    concurrent_processes_as(spec, writer_exe, writers, saves, Mode::CompareAndAppend)
+}
+
+/// [`concurrent_processes`] with the writers appending in `mode`
+/// (`ih-cas-writer --next` for [`Mode::Next`]); with [`Mode::Next`] every
+/// writer must report 0 conflicts.
+pub fn concurrent_processes_as(spec: &str, writer_exe: &Path, writers: u32, saves: u32, mode: Mode) -> ProcessRun {
     open_store(spec, false).expect("open").clear().expect("clear");
     let start = Instant::now();
     let children: Vec<_> = (0..writers)
         .map(|w| {
             Command::new(writer_exe)
                 .args([spec, &w.to_string(), &saves.to_string()])
+                .args((mode == Mode::Next).then_some("--next"))
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .expect("spawn a writer process")
@@ -475,8 +620,11 @@ pub fn concurrent_processes(spec: &str, writer_exe: &Path, writers: u32, saves: 
     }
     let elapsed = start.elapsed();
     let store = open_store(spec, true).expect("reopen");
-    check_exactly_once(&*store, writers, saves);
+    check_exactly_once_as(&*store, writers, saves, mode);
     assert!(stats.iter().all(|s| s.saved == saves));
+    if mode == Mode::Next {
+        assert!(stats.iter().all(|s| s.conflicts == 0), "numbered appends never conflict: {stats:?}");
+    }
     ProcessRun { writers: stats, elapsed }
 }
 

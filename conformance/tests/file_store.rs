@@ -126,6 +126,9 @@ impl Store for FailingExport {
     ) -> iteration_history::Result<iteration_history::ImportReport> {
         Store::import_jsonl(&self.0, i, m, p)
     }
+    fn compact(&self) -> iteration_history::Result<iteration_history::CompactReport> {
+        Store::compact(&self.0)
+    }
 }
 
 #[test]
@@ -138,4 +141,84 @@ fn a_copy_whose_export_fails_changes_nothing() {
         .expect_err("the export failed");
     assert!(err.to_string().contains("connection lost"), "{err}");
     assert_eq!(dst.get_all().expect("all"), vec![ih_conformance::record(0, 0, 0)], "the destination is unchanged");
+}
+
+#[test]
+fn threads_append_next_without_conflicts_or_gaps() {
+    let mem = History::open(MemDir::new(), "history.jsonl", Options::default()).expect("open");
+    ih_conformance::concurrent_threads_next(&mem, 8, 100);
+    let tmp = tempfile::tempdir().expect("tmp");
+    ih_conformance::concurrent_threads_next(&on_disk(&tmp), 8, 50);
+}
+
+#[test]
+fn processes_append_next_without_conflicts_or_gaps() {
+    let (writers, saves) = writers_and_saves();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let spec = tmp.path().join("history.jsonl");
+    let run = ih_conformance::concurrent_processes_as(
+        spec.to_str().expect("utf-8 path"),
+        Path::new(env!("CARGO_BIN_EXE_ih-cas-writer")),
+        writers,
+        saves,
+        ih_conformance::Mode::Next,
+    );
+    eprintln!("file store: {writers} processes x {saves} numbered saves in {:.2?}", run.elapsed);
+}
+
+/// A store with only the default `append_next` (retrying `append_if`).
+#[derive(Debug)]
+struct DefaultNext(History);
+
+impl Store for DefaultNext {
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    fn append(&self, r: &[iteration_history::IterationRecord]) -> iteration_history::Result<()> {
+        self.0.append(r)
+    }
+    fn append_if(
+        &self,
+        e: Option<u64>,
+        r: &[iteration_history::IterationRecord],
+    ) -> iteration_history::Result<iteration_history::AppendOutcome> {
+        Store::append_if(&self.0, e, r)
+    }
+    fn load_recent(&self, n: usize) -> iteration_history::Result<Vec<iteration_history::IterationRecord>> {
+        Store::load_recent(&self.0, n)
+    }
+    fn last_iteration_num(&self) -> iteration_history::Result<Option<u64>> {
+        Store::last_iteration_num(&self.0)
+    }
+    fn count(&self) -> iteration_history::Result<u64> {
+        Store::count(&self.0)
+    }
+    fn page(&self, c: u64, l: usize) -> iteration_history::Result<iteration_history::Page> {
+        Store::page(&self.0, c, l)
+    }
+    fn clear(&self) -> iteration_history::Result<()> {
+        Store::clear(&self.0)
+    }
+    fn export_jsonl(&self, out: &mut dyn std::io::Write) -> iteration_history::Result<u64> {
+        Store::export_jsonl(&self.0, out)
+    }
+    fn import_jsonl(
+        &self,
+        i: &mut dyn std::io::BufRead,
+        m: iteration_history::ImportMode,
+        p: &mut dyn FnMut(u64),
+    ) -> iteration_history::Result<iteration_history::ImportReport> {
+        Store::import_jsonl(&self.0, i, m, p)
+    }
+    fn compact(&self) -> iteration_history::Result<iteration_history::CompactReport> {
+        Store::compact(&self.0)
+    }
+}
+
+#[test]
+fn the_default_append_next_verify_and_repair_pass_too() {
+    let s = DefaultNext(History::open(MemDir::new(), "history.jsonl", Options::default()).expect("open"));
+    ih_conformance::append_next_numbers_records(&s);
+    ih_conformance::verify_repair_compact(&s);
+    ih_conformance::concurrent_threads_next(&s, 8, 50);
 }

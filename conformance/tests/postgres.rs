@@ -72,3 +72,25 @@ fn copy_file_to_postgres_and_back_is_byte_identical() {
     ih_conformance::copy_round_trip(&file, &pg, &sample);
     ih_conformance::copy_round_trip(&pg, &file, ih_conformance::FOREIGN_JSONL);
 }
+
+#[test]
+fn threads_append_next_without_conflicts_or_gaps() {
+    let Some(url) = url("threads-next") else { return };
+    let store = PgStore::open(&url).expect("open");
+    ih_conformance::concurrent_threads_next(&store, 8, 100);
+    eprintln!("postgres threads, numbered: {} window retries", store.append_next_retries());
+}
+
+#[test]
+fn processes_append_next_without_conflicts_or_gaps() {
+    let Some(url) = url("processes-next") else { return };
+    let (writers, saves) = writers_and_saves();
+    let run = ih_conformance::concurrent_processes_as(
+        &url,
+        Path::new(env!("CARGO_BIN_EXE_ih-cas-writer")),
+        writers,
+        saves,
+        ih_conformance::Mode::Next,
+    );
+    eprintln!("postgres: {writers} processes x {saves} numbered saves in {:.2?}", run.elapsed);
+}

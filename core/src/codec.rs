@@ -19,10 +19,13 @@
 //!   `json`, `jq`, pandas) see `null`.
 //! * `_ih` (always last): integrity. Its value ends with the CRC-32C, as 8
 //!   lowercase hex digits, of every byte of the line before those digits. A
-//!   record written as part of a multi-record commit (a batch, or several
+//!   record appended as part of a multi-record commit (a batch, or several
 //!   threads' saves committed together) also carries `k/n+off`: it is record
 //!   `k` of `n` of that commit, starting `off` bytes after the commit's first
-//!   byte. Recovery uses this to treat a commit as all-or-nothing.
+//!   byte. Recovery uses this to treat a commit as all-or-nothing, and to
+//!   tell lines removed by a tool from a write cut short (see
+//!   [`crate::scan`]). Commits made atomic by a rename are written untagged
+//!   ([`finish_untagged`]).
 //!
 //! Lines without `_ih` (written by the original Python module or by hand)
 //! are read as records if they are valid; they are reported as unchecked.
@@ -82,6 +85,15 @@ pub enum LineError {
     Metadata(&'static str),
     /// The line has no `\n`: a write that did not finish.
     Unterminated,
+    /// The last commit of the file is incomplete: only `present` of its
+    /// `count` records are there (see [`crate::scan`] for when this is a
+    /// write that did not finish and when a cut file).
+    IncompleteCommit {
+        /// Records of the commit present at the end of the file.
+        present: u32,
+        /// Records the commit holds.
+        count: u32,
+    },
 }
 
 impl fmt::Display for LineError {
@@ -96,6 +108,10 @@ impl fmt::Display for LineError {
             ),
             LineError::Metadata(what) => write!(f, "malformed metadata: {what}"),
             LineError::Unterminated => f.write_str("unterminated line (a write that did not finish)"),
+            LineError::IncompleteCommit { present, count } => write!(
+                f,
+                "the last commit is incomplete: {present} of its {count} records are present, and the writer's in-flight record names this commit as a write that had not finished"
+            ),
         }
     }
 }
@@ -191,6 +207,15 @@ pub fn finish_commit<'a>(bodies: impl IntoIterator<Item = &'a EncodedBody>, coun
             offset: (out.len() - start) as u64,
         });
         finish_line(body, tag, out);
+    }
+}
+
+/// Finishes several bodies as untagged single-record lines: for commits
+/// made atomic by a rename, which need no commit tag (a line tool that cuts
+/// such a history leaves only whole commits).
+pub fn finish_untagged<'a>(bodies: impl IntoIterator<Item = &'a EncodedBody>, out: &mut Vec<u8>) {
+    for body in bodies {
+        finish_line(body, None, out);
     }
 }
 

@@ -12,9 +12,10 @@ use crate::import::{ImportMode, ImportReport, JsonlReader};
 use crate::lock::{self, LockKind, WriterLock};
 use crate::options::{CommitStrategy, Options};
 use crate::record::IterationRecord;
-use crate::recovery::{self, BadLineReport, RecoveryReport, RepairReport, TornTail};
+use crate::recovery::{self, BadLineReport, CutReport, RecoveryReport, RepairReport, TornTail};
 use crate::scan::{self, BadLine, Lines, Outcome};
 use crate::storage::{Dir, FileName, ReadFile, WriteFile};
+use crate::{checkpoint, intent};
 
 /// One page of a paged scan ([`History::page`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -77,6 +78,9 @@ pub struct VerifyReport {
     pub torn_tail: Option<TornTail>,
     /// Bad lines followed by valid ones (at most 1000 listed).
     pub corrupt_lines: Vec<BadLineReport>,
+    /// Records cut out of their multi-record commits by a tool (counted in
+    /// `records`; see [`crate::scan`]).
+    pub cut: Option<CutReport>,
     /// Number of bad lines in all.
     pub bad_lines_total: u64,
     /// Stale temp files of ours present in the directory.
@@ -84,6 +88,9 @@ pub struct VerifyReport {
     /// Whether the storage can make renames and creates durable (directory
     /// sync). `false` on Windows and some WASI hosts.
     pub dir_sync: bool,
+    /// Other damage, one sentence each (e.g. a database store whose counters
+    /// do not match its rows); empty for a file.
+    pub problems: Vec<String>,
 }
 
 struct WriterState {
@@ -106,6 +113,10 @@ struct WriterState {
     dirty: bool,
     /// A rename's directory sync failed: sync the directory before committing.
     dir_unsynced: bool,
+    /// `[0, len)` is known durable (our own sync): a checkpoint may describe it.
+    durable: bool,
+    /// The open in-flight commit record (see [`crate::intent`]).
+    intent: Option<Box<dyn WriteFile>>,
     lock: WriterLock,
 }
 
@@ -207,10 +218,12 @@ impl History {
     /// Takes the writer lock, then recovers: removes our stale temp files,
     /// moves a torn tail to a sidecar file, and fails on corruption unless
     /// [`Options::repair_on_open`] is set. What it did is in
-    /// [`recovery_report`](Self::recovery_report). Opening reads the whole
-    /// file once (checksums only), so it takes time proportional to its size;
-    /// after that, saves, `count`, `last_iteration_num` and `load_recent`
-    /// do not depend on the history's length.
+    /// [`recovery_report`](Self::recovery_report). Opening reads only what
+    /// follows the history's checkpoint (see [`crate::checkpoint`]), or the
+    /// whole file (checksums only) when there is no valid one; after that, saves, `count`,
+    /// `last_iteration_num` and `load_recent` do not depend on the history's
+    /// length. Damage inside a checkpointed prefix is found by reads,
+    /// [`verify`](Self::verify) and [`Options::repair_on_open`], not here.
     ///
     /// # Errors
     /// [`Error::Locked`] if another writer holds it, [`Error::Corrupt`],
@@ -247,6 +260,8 @@ impl History {
                 last: opened.totals.last,
                 dirty: false,
                 dir_unsynced: false,
+                durable: opened.durable,
+                intent: None,
                 lock,
             }),
             queue: Mutex::new(Queue::default()),
@@ -335,7 +350,11 @@ impl History {
     }
 
     /// Saves several records as one all-or-nothing commit: after a crash
-    /// either all of them are in the history or none is.
+    /// either all of them are in the history or none is. Up to
+    /// [`Options::rename_batches_over`] records are appended as one tagged
+    /// commit (announced first in `<history>.commit`, see [`crate::intent`]);
+    /// more are committed by a rename of a new file holding the history and
+    /// the new untagged lines (cost: a copy of the history).
     ///
     /// # Errors
     /// As [`save`](Self::save); an invalid record names its place in the batch.
@@ -402,9 +421,35 @@ impl History {
         }
         if !bodies.is_empty() {
             let refs: Vec<&EncodedBody> = bodies.iter().collect();
-            self.commit_locked(&mut st, &refs)?;
+            self.commit_locked(&mut st, &refs, refs.len() > 1)?;
         }
         Ok(AppendOutcome::Appended)
+    }
+
+    /// Saves `records` as one commit numbered by the history: the first
+    /// gets the last stored `iteration_num` + 1 (0 in an empty history),
+    /// the next one more, and so on; the numbers the records carry are
+    /// ignored. Reading the last number and appending happen under the
+    /// writer's lock, so writer threads sharing this history never conflict
+    /// and never leave a gap. Returns the numbers given (an empty range at
+    /// the next number for no records).
+    ///
+    /// For a loop whose next record is computed from the last one, use
+    /// [`save_if_last`](Self::save_if_last) instead.
+    ///
+    /// # Errors
+    /// As [`save_batch`](Self::save_batch); nothing is written on error.
+    pub fn save_next(&self, records: &[IterationRecord]) -> Result<std::ops::Range<u64>> {
+        let w = self.writer("save")?;
+        let mut st = lock(&w.state);
+        let first = st.last.map_or(0, |n| n + 1);
+        let numbered: Vec<IterationRecord> = IterationRecord::renumbered(records, first);
+        let bodies = self.encode(&numbered)?;
+        if !bodies.is_empty() {
+            let refs: Vec<&EncodedBody> = bodies.iter().collect();
+            self.commit_locked(&mut st, &refs, refs.len() > 1)?;
+        }
+        Ok(first..first + records.len() as u64)
     }
 
     /// Group commit: queue our records; one thread at a time commits
@@ -425,9 +470,12 @@ impl History {
                 let mut guard =
                     LeaderGuard { writer: w, tickets: batch.iter().map(|(t, _)| *t).collect(), result: None };
                 let refs: Vec<&EncodedBody> = batch.iter().flat_map(|(_, b)| b).collect();
+                // A commit holding a multi-record batch must be all-or-nothing;
+                // one of single saves only (each its own commit) need not.
+                let multi = batch.iter().any(|(_, b)| b.len() > 1);
                 let result = {
                     let mut st = lock(&w.state);
-                    self.commit_locked(&mut st, &refs)
+                    self.commit_locked(&mut st, &refs, multi)
                 };
                 guard.result = Some(result);
                 drop(guard);
@@ -438,50 +486,81 @@ impl History {
         }
     }
 
-    /// One commit of `bodies` under the state lock.
-    fn commit_locked(&self, st: &mut WriterState, bodies: &[&EncodedBody]) -> Result<()> {
+    /// One commit of `bodies` under the state lock. `multi`: the commit holds
+    /// a multi-record batch, which must stay all-or-nothing after a crash.
+    ///
+    /// Appended commits of several records carry `k/n+offset` tags; if one
+    /// holds a batch, the in-flight record ([`crate::intent`]) is written
+    /// and synced first. Commits by rename (the `Rewrite` strategy, and
+    /// batches over [`Options::rename_batches_over`]) are untagged.
+    fn commit_locked(&self, st: &mut WriterState, bodies: &[&EncodedBody], multi: bool) -> Result<()> {
         st.lock.check(&*self.dir)?;
         self.resync_dir(st)?;
+        let by_rename =
+            self.options.strategy == CommitStrategy::Rewrite || bodies.len() > self.options.rename_batches_over;
         let mut bytes = Vec::with_capacity(bodies.iter().map(|b| b.approx_line_len() + 24).sum());
-        codec::finish_commit(bodies.iter().copied(), bodies.len(), &mut bytes);
-        let t = self.target();
-        match self.options.strategy {
-            CommitStrategy::Append => {
-                self.ensure_file(st)?;
-                let heal = st.dirty;
-                st.dirty = true;
-                let at = st.len;
-                if let Some(file) = st.file.as_mut() {
-                    if !heal {
-                        // One fstat: catch a program that ignores the lock.
-                        let actual =
-                            file.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
-                        if actual != at {
-                            st.dirty = false;
-                            return Err(Error::ChangedExternally { file: self.display.clone(), expected: at, actual });
-                        }
-                    }
-                    commit::append(t, &mut **file, at, &bytes, heal)?;
-                }
-                st.dirty = false;
-            }
-            CommitStrategy::Rewrite => {
-                let len = st.len;
-                let src =
-                    self.dir.open_read(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?;
-                st.set_file(None);
-                st.dirty = true;
-                let replaced = commit::replace(t, src, |src, f| {
-                    commit::copy_prefix(&**src, f, len, &self.display)?;
-                    f.write_at(&bytes, len).map_err(|e| Error::io(&self.display, "writing a temp file", e))
-                })?;
-                st.set_file(Some(replaced.file));
-                // If the directory sync failed the new file is visible but not
-                // counted: the next rewrite copies only the committed prefix.
-                replaced.dir_synced?;
-                st.dirty = false;
-            }
+        if by_rename {
+            codec::finish_untagged(bodies.iter().copied(), &mut bytes);
+        } else {
+            codec::finish_commit(bodies.iter().copied(), bodies.len(), &mut bytes);
         }
+        let t = self.target();
+        if by_rename {
+            let len = st.len;
+            let src = self.dir.open_read(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?;
+            st.set_file(None);
+            st.dirty = true;
+            st.durable = false;
+            let replaced = commit::replace(t, src, |src, f| {
+                commit::copy_prefix(&**src, f, len, &self.display)?;
+                f.write_at(&bytes, len).map_err(|e| Error::io(&self.display, "writing a temp file", e))
+            })?;
+            st.set_file(Some(replaced.file));
+            // If the directory sync failed the new file is visible but not
+            // counted: the next rewrite copies only the committed prefix.
+            replaced.dir_synced?;
+            st.dirty = false;
+        } else {
+            self.ensure_file(st)?;
+            let heal = st.dirty;
+            st.dirty = true;
+            let at = st.len;
+            let not_open = || Error::io(&self.display, "appending", io::Error::other("the history is not open"));
+            if !heal {
+                // One fstat: catch a program that ignores the lock.
+                let file = st.file.as_ref().ok_or_else(not_open)?;
+                let actual = file.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
+                if actual != at {
+                    st.dirty = false;
+                    return Err(Error::ChangedExternally { file: self.display.clone(), expected: at, actual });
+                }
+            }
+            if multi && bodies.len() > 1 {
+                // The batch's record in flight, durable before the batch.
+                let first = memchr::memchr(b'\n', &bytes).map_or(bytes.len(), |i| i + 1);
+                let record = intent::Intent {
+                    from: at,
+                    count: bodies.len() as u32,
+                    first_line_crc: crc32c::crc32c(&bytes[..first]),
+                };
+                let written = intent::write(
+                    &*self.dir,
+                    &self.name,
+                    &self.display,
+                    self.options.durability,
+                    &mut st.intent,
+                    record,
+                );
+                if let Err(e) = written {
+                    st.dirty = heal;
+                    return Err(e);
+                }
+            }
+            let file = st.file.as_mut().ok_or_else(not_open)?;
+            commit::append(t, &mut **file, at, &bytes, heal)?;
+            st.dirty = false;
+        }
+        st.durable = true;
         st.len += bytes.len() as u64;
         st.count += bodies.len() as u64;
         st.last = bodies.last().map(|b| b.iteration_num());
@@ -504,6 +583,7 @@ impl History {
         st.set_file(Some(replaced.file));
         (st.len, st.count, st.last) = totals;
         st.dirty = false;
+        st.durable = replaced.dir_synced.is_ok();
         if let Err(e) = replaced.dir_synced {
             st.dir_unsynced = true;
             return Err(e);
@@ -542,7 +622,8 @@ impl History {
         }
         let Some(f) = open()? else { return Ok(None) };
         let len = f.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
-        let t = scan::tail(&*f, len).map_err(|e| Error::io(&self.display, "reading the history", e))?;
+        let mut t = scan::tail(&*f, len).map_err(|e| Error::io(&self.display, "reading the history", e))?;
+        recovery::apply_intent(self.target(), &mut t)?;
         let end = match t.outcome {
             Outcome::Torn { from, .. } => from,
             _ => len,
@@ -587,17 +668,22 @@ impl History {
         }
     }
 
-    /// Number of records. Constant time for a writer; a reader counts
-    /// (checksums only).
+    /// Number of records. Constant time for a writer. A reader reads the
+    /// bytes after the history's checkpoint (see [`crate::checkpoint`]),
+    /// or the whole file (checksums only) if there is no valid checkpoint.
     ///
     /// # Errors
-    /// [`Error::Corrupt`]; I/O errors.
+    /// [`Error::Corrupt`] (in the part read); I/O errors.
     pub fn count(&self) -> Result<u64> {
         if let Some(w) = &self.writer {
             return Ok(lock(&w.state).count);
         }
         let Some((src, end)) = self.view()? else { return Ok(0) };
-        let s = scan::scan_all(&*src, end, false).map_err(|e| Error::io(&self.display, "reading the history", e))?;
+        let base = checkpoint::load(&*self.dir, &self.name, &*src, end);
+        let mut s = scan::scan_after(&*src, base, end, false)
+            .map_err(|e| Error::io(&self.display, "reading the history", e))?;
+        // `end` already excludes a partial commit the in-flight record names.
+        recovery::apply_intent(self.target(), &mut s)?;
         match s.outcome {
             Outcome::Corrupt { first_bad } | Outcome::Torn { first_bad, .. } => Err(self.corrupt(&*src, first_bad)),
             Outcome::Clean => Ok(s.totals.records),
@@ -696,9 +782,11 @@ impl History {
             bytes: 0,
             torn_tail: None,
             corrupt_lines: Vec::new(),
+            cut: None,
             bad_lines_total: 0,
             temp_files,
             dir_sync,
+            problems: Vec::new(),
         };
         let src = match self.dir.open_read(&self.name) {
             Ok(f) => f,
@@ -710,7 +798,13 @@ impl History {
             Some(w) => lock(&w.state).len,
             None => src.len().map_err(io_err)?,
         };
-        let s = scan::scan_all(&*src, len, true).map_err(io_err)?;
+        let mut s = scan::scan_all(&*src, len, true).map_err(io_err)?;
+        recovery::apply_intent(self.target(), &mut s)?;
+        if let Some(c) = &s.cut {
+            let line =
+                if c.first_line > 0 { c.first_line } else { scan::line_number_at(&*src, c.first_offset).unwrap_or(0) };
+            report.cut = Some(CutReport::new(c, line));
+        }
         report.bytes = len;
         report.records = s.totals.records;
         report.unchecksummed = s.totals.unchecksummed;
@@ -756,7 +850,8 @@ impl History {
         let file_len = src.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
         // Bytes after the committed length left by a failed attempt are not records.
         let len = if st.dirty { st.len.min(file_len) } else { file_len };
-        let s = scan::scan_all(&*src, len, true).map_err(|e| Error::io(&self.display, "reading the history", e))?;
+        let mut s = scan::scan_all(&*src, len, true).map_err(|e| Error::io(&self.display, "reading the history", e))?;
+        recovery::apply_intent(self.target(), &mut s)?;
         if s.outcome == Outcome::Clean && s.totals.end == len && len == file_len && len == st.len {
             return Ok(RepairReport { kept: s.totals.records, ..RepairReport::default() });
         }
@@ -773,6 +868,12 @@ impl History {
     /// # Errors
     /// [`Error::Corrupt`] (repair first); I/O errors (history unchanged).
     pub fn compact(&self) -> Result<u64> {
+        self.compact_sizes().map(|(count, _, _)| count)
+    }
+
+    /// [`compact`](Self::compact), returning (records, bytes before, bytes
+    /// after).
+    pub(crate) fn compact_sizes(&self) -> Result<(u64, u64, u64)> {
         let w = self.writer("compact")?;
         let mut st = lock(&w.state);
         st.lock.check(&*self.dir)?;
@@ -821,7 +922,7 @@ impl History {
         // there would leave this writer appending at the old length.
         let replaced = replaced?;
         self.adopt(&mut st, replaced, (new_len, count, last))?;
-        Ok(count)
+        Ok((count, len, new_len))
     }
 
     /// Removes every record, atomically (an empty file is renamed over the
@@ -940,7 +1041,31 @@ impl History {
 impl Drop for History {
     fn drop(&mut self) {
         if let Some(w) = &self.writer {
-            lock(&w.state).lock.release(&*self.dir);
+            let mut st = lock(&w.state);
+            // A failed attempt may have left bytes after the committed length,
+            // which a failed sync may even have made partly durable: cut them
+            // durably now, as the next commit would have (best effort: the
+            // next writer's first commit overwrites them anyway).
+            if st.dirty && st.lock.check(&*self.dir).is_ok() {
+                let len = st.len;
+                let full = self.options.durability == crate::Durability::Full;
+                if let Some(f) = st.file.as_mut()
+                    && f.set_len(len).and_then(|()| if full { f.sync_data() } else { Ok(()) }).is_ok()
+                {
+                    st.dirty = false;
+                }
+            }
+            // A checkpoint of what this writer made durable, so the next
+            // open reads only what is appended after it.
+            let durable = st.durable || self.options.durability == crate::Durability::None;
+            if durable
+                && !st.dirty
+                && let Some(f) = &st.file
+            {
+                let totals = scan::Totals { end: st.len, records: st.count, last: st.last, unchecksummed: 0 };
+                checkpoint::store(&*self.dir, &self.name, &**f as &dyn ReadFile, &totals);
+            }
+            st.lock.release(&*self.dir);
         }
     }
 }

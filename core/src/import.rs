@@ -6,8 +6,13 @@
 //! bytes it occupies, so that a store can keep them and give back the same
 //! bytes on export. It applies the rules of [`crate::scan`] to the whole
 //! input: an import is all-or-nothing, so any damage — an invalid line, a
-//! commit missing some of its records, a torn last write — is an error
-//! naming the line and byte offset, and nothing is imported.
+//! torn last write — is an error naming the line and byte offset, and
+//! nothing is imported. Records cut out of their multi-record commits by a
+//! line tool are read as the records they are, and so is a last commit
+//! whose later lines are missing (a file cut with `head`): the input has no
+//! writer's in-flight record (see [`crate::intent`]) to say otherwise. A
+//! history exported by a store holds no such torn commit: its readers leave
+//! one out.
 //!
 //! One normalisation is made: a valid last line without its `\n` (a file
 //! written without a final newline) gets one, so that later appends start
@@ -85,9 +90,9 @@ pub fn record_line(raw: &[u8]) -> &[u8] {
 ///
 /// Call [`next_record`](Self::next_record) until it returns `None`, then
 /// [`trailer`](Self::trailer) for any blank lines after the last record and
-/// [`finish`](Self::finish) for the final check (a commit cut short at the
-/// end of the input is found only there). An error at any point means the
-/// input must not be imported.
+/// [`finish`](Self::finish) for the final check (damage at the end of the
+/// input is found only there). An error at any point means the input must
+/// not be imported.
 ///
 /// ```
 /// use iteration_history::import::JsonlReader;
@@ -214,12 +219,15 @@ impl<'a> JsonlReader<'a> {
     /// Reads any remaining input first.
     ///
     /// # Errors
-    /// As [`next_record`](Self::next_record); a multi-record commit cut short
-    /// by the end of the input.
+    /// As [`next_record`](Self::next_record); a torn last line.
     pub fn finish(mut self) -> Result<ImportReport> {
         while self.next_record()?.is_some() {}
         let analyzer = std::mem::replace(&mut self.analyzer, Analyzer::new(0));
-        match analyzer.finish().outcome {
+        let mut scanned = analyzer.finish();
+        // An input has no writer's in-flight record: a partial last commit
+        // is a file cut by a tool (see the module docs).
+        scanned.accept_partial();
+        match scanned.outcome {
             Outcome::Clean => {}
             Outcome::Torn { first_bad, .. } | Outcome::Corrupt { first_bad } => {
                 return Err(self.invalid(first_bad.number, first_bad.offset, first_bad.error));

@@ -15,8 +15,11 @@
 //!   a sidecar file (`<history>.torn.<n>`) and reports it. Nothing is
 //!   silently dropped.
 //! * Damage in the middle of the file is reported as corruption with its
-//!   line number and byte offset, never skipped; [`History::repair`] moves
-//!   bad lines to a sidecar and keeps the rest.
+//!   line number and byte offset, never skipped, by every read that reaches
+//!   it and by [`History::verify`]; [`History::repair`] moves bad lines to a
+//!   sidecar and keeps the rest.
+//! * A history cut or filtered line by line (`head`, `tail`, `grep`,
+//!   `split`) reads as exactly the records it holds (see [`scan`]).
 //! * Threads share one `History` and call `save` with no lock of their own;
 //!   concurrent saves are committed together (group commit). One process
 //!   writes at a time (an OS lock on `<history>.lock`); readers need no lock
@@ -63,11 +66,13 @@
 //! * Integers beyond 64 bits are read as floats; a lone UTF-16 surrogate
 //!   escape (possible in Python output) is read as U+FFFD.
 
+pub mod checkpoint;
 pub mod codec;
 pub mod commit;
 mod error;
 mod history;
 pub mod import;
+pub mod intent;
 pub mod json;
 pub mod lock;
 mod options;
@@ -85,13 +90,23 @@ pub use import::{ImportMode, ImportReport};
 pub use lock::LockKind;
 pub use options::{CommitStrategy, Durability, Options};
 pub use record::{FieldError, IterationRecord};
-pub use recovery::{BadLineReport, RecoveryReport, RepairReport, TornTail};
-pub use store::Store;
+pub use recovery::{BadLineReport, CutReport, RecoveryReport, RepairReport, TornTail};
 #[cfg(not(target_family = "wasm"))]
 pub use store::copy;
+pub use store::{CompactReport, Store};
 pub use value::{Map, Number, Value};
 
 /// The crate's README, compiled and run as doctests (`cargo test --doc`).
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The project's README, compiled as doctests (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ProjectReadmeDoctests;
+
+/// The library's page of the docs, compiled as doctests (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/library.md")]
+pub struct LibraryDocDoctests;

@@ -62,6 +62,7 @@ pub struct Options {
     pub(crate) repair_on_open: bool,
     pub(crate) lease: Duration,
     pub(crate) host_lock: bool,
+    pub(crate) rename_batches_over: usize,
 }
 
 impl Default for Options {
@@ -73,6 +74,7 @@ impl Default for Options {
             repair_on_open: false,
             lease: Duration::from_secs(30),
             host_lock: false,
+            rename_batches_over: 1000,
         }
     }
 }
@@ -126,6 +128,18 @@ impl Options {
     /// Default: `false`.
     pub fn host_lock(mut self, yes: bool) -> Self {
         self.host_lock = yes;
+        self
+    }
+
+    /// A commit of more than `n` records (a large `save_batch`, such as
+    /// `ihist import`) is made atomic by a rename instead of an append: the
+    /// history's bytes plus the new lines are written to a temp file, synced
+    /// and renamed over the history (then the directory is synced). Its lines
+    /// carry no commit tag, so a history cut by a line tool (`head`, `grep`)
+    /// holds only whole commits. Costs a copy of the history; smaller
+    /// batches are appended as one tagged commit. Default: 1000.
+    pub fn rename_batches_over(mut self, n: usize) -> Self {
+        self.rename_batches_over = n;
         self
     }
 

@@ -71,6 +71,12 @@ impl FieldError {
 }
 
 impl IterationRecord {
+    /// Copies of `records` numbered `first`, `first + 1`, …: what a store
+    /// that numbers records itself (`Store::append_next`) saves.
+    pub fn renumbered(records: &[IterationRecord], first: u64) -> Vec<IterationRecord> {
+        records.iter().zip(first..).map(|(r, n)| IterationRecord { iteration_num: n, ..r.clone() }).collect()
+    }
+
     /// A record with the given number and code; the other fields empty
     /// (`classification_level` and `timestamp` must be set before saving).
     pub fn new(iteration_num: u64, strategy_code: impl Into<String>) -> Self {

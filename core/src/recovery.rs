@@ -2,7 +2,11 @@
 //!
 //! On open (holding the writer lock): remove our stale temp files; create
 //! the history if missing, else sync the directory (a writer that crashed
-//! may have left its create or rename only in the page cache); scan it. A torn tail (see [`crate::scan`]) is
+//! may have left its create or rename only in the page cache); scan it —
+//! only the bytes after a valid checkpoint (see [`crate::checkpoint`]) if
+//! there is one, else the whole file. A partial last commit is a torn tail
+//! when the writer's in-flight record names it (see [`crate::intent`]),
+//! else records cut out of their commit by a tool. A torn tail (see [`crate::scan`]) is
 //! copied to a sidecar `<history>.torn.<n>`, synced, and only then cut off,
 //! so a crash in between loses nothing. Corruption fails the open with
 //! [`Error::Corrupt`] unless repair was asked for.
@@ -15,8 +19,9 @@ use std::io;
 use crate::codec;
 use crate::commit::{self, Target};
 use crate::error::{Error, Result};
-use crate::scan::{self, BadLine, Kind, Lines, Outcome, Totals};
+use crate::scan::{self, BadLine, CutRecords, Kind, Lines, Outcome, Scanned, Totals};
 use crate::storage::{ReadFile, WriteFile};
+use crate::{checkpoint, intent};
 
 /// A torn tail found (and, by a writer, moved aside).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +57,48 @@ impl From<&BadLine> for BadLineReport {
     }
 }
 
+/// Records read although they were cut out of their multi-record commit
+/// (see [`crate::scan`]): lines were removed, or the file was cut, by a tool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CutReport {
+    /// How many records.
+    pub records: u64,
+    /// 1-based line number of the first one (0 if not known).
+    pub line: u64,
+    /// Byte offset of the first one.
+    pub offset: u64,
+    /// What this means, for a message.
+    pub message: String,
+}
+
+impl CutReport {
+    pub(crate) fn new(c: &CutRecords, line: u64) -> Self {
+        let where_ =
+            if line > 0 { format!("line {line}, byte {}", c.first_offset) } else { format!("byte {}", c.first_offset) };
+        CutReport {
+            records: c.records,
+            line,
+            offset: c.first_offset,
+            message: format!(
+                "{} record(s) from multi-record commits whose other lines are not in the file (the first at {where_}); a crash of the writer cannot remove lines, so the file was cut or filtered by a tool (e.g. head, tail, grep, split); they are read as records",
+                c.records
+            ),
+        }
+    }
+}
+
+/// Applies the writer's in-flight record to a scan's partial last commit:
+/// a torn tail if it names it, else records cut out of their commit.
+pub(crate) fn apply_intent(t: Target<'_>, scanned: &mut Scanned) -> Result<()> {
+    if let Some(p) = &scanned.partial
+        && !intent::names(t.dir, t.name, t.display, p)?
+    {
+        scanned.accept_partial();
+    }
+    Ok(())
+}
+
 /// What `repair` did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -83,12 +130,20 @@ pub struct RecoveryReport {
     pub added_final_newline: bool,
     /// Corruption repaired on open (with `repair_on_open`).
     pub repaired: Option<RepairReport>,
+    /// Records cut out of their commits by a tool, read as records (in the
+    /// part of the file scanned on open).
+    pub cut: Option<CutReport>,
+    /// Bytes scanned on open: the whole file, or what follows a valid
+    /// checkpoint.
+    pub scanned_bytes: u64,
 }
 
 pub(crate) struct Opened {
     pub(crate) file: Box<dyn WriteFile>,
     pub(crate) totals: Totals,
     pub(crate) report: RecoveryReport,
+    /// The whole of `[0, totals.end)` is known durable (synced here).
+    pub(crate) durable: bool,
 }
 
 fn last_byte(src: &dyn ReadFile, len: u64, display: &str) -> Result<u8> {
@@ -131,8 +186,21 @@ pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
         Err(e) => return Err(Error::io(t.display, "opening the history", e)),
     };
     let len = file.len().map_err(|e| Error::io(t.display, "reading the history's length", e))?;
-    let scanned = scan::scan_all(&*file, len, false).map_err(|e| Error::io(t.display, "reading the history", e))?;
+    // With `repair_on_open` the whole file is checked; otherwise only what
+    // follows a valid checkpoint.
+    let base = if repair_on_open { None } else { checkpoint::load(t.dir, t.name, &*file, len) };
+    let start = base.map_or(0, |b| b.end);
+    report.scanned_bytes = len - start;
+    let mut scanned =
+        scan::scan_after(&*file, base, len, false).map_err(|e| Error::io(t.display, "reading the history", e))?;
+    apply_intent(t, &mut scanned)?;
+    if let Some(c) = &scanned.cut {
+        let line =
+            if c.first_line > 0 { c.first_line } else { scan::line_number_at(&*file, c.first_offset).unwrap_or(0) };
+        report.cut = Some(CutReport::new(c, line));
+    }
     let mut totals = scanned.totals;
+    let mut durable = false;
     match scanned.outcome {
         Outcome::Clean => {
             // A last line without `\n` (a record from another tool, or just
@@ -142,6 +210,7 @@ pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
                 commit::append(t, &mut *file, len, b"\n", false)?;
                 report.added_final_newline = true;
                 totals.end = len + 1;
+                durable = true;
             } else {
                 totals.end = len;
             }
@@ -151,7 +220,8 @@ pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
             let sidecar = commit::write_sidecar(t, "torn", &bytes)?;
             commit::truncate(t, &mut *file, from)?;
             totals.end = from;
-            let line = if first_bad.offset == from {
+            durable = true;
+            let line = if first_bad.offset == from && first_bad.number > 0 {
                 first_bad.number
             } else {
                 scan::line_number_at(&*file, from).unwrap_or(0)
@@ -161,9 +231,14 @@ pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
         }
         Outcome::Corrupt { first_bad } => {
             if !repair_on_open {
+                let line = if first_bad.number > 0 {
+                    first_bad.number
+                } else {
+                    scan::line_number_at(&*file, first_bad.offset).unwrap_or(0)
+                };
                 return Err(Error::Corrupt {
                     file: t.display.to_string(),
-                    line: first_bad.number,
+                    line,
                     offset: first_bad.offset,
                     reason: first_bad.error,
                 });
@@ -172,10 +247,11 @@ pub(crate) fn open(t: Target<'_>, repair_on_open: bool) -> Result<Opened> {
             replaced.dir_synced?;
             file = replaced.file;
             totals = new_totals;
+            durable = true;
             report.repaired = Some(rep);
         }
     }
-    Ok(Opened { file, totals, report })
+    Ok(Opened { file, totals, report, durable })
 }
 
 /// Moves bad lines and a torn tail of `[0, len)` to a sidecar and rewrites
@@ -193,7 +269,8 @@ pub(crate) fn repair(
 ) -> Result<(commit::Replaced, RepairReport, Totals)> {
     let io_err = |e| Error::io(t.display, "reading the history", e);
     // Where the torn tail starts (if any), judged from the end.
-    let tail = scan::tail(&*src, len).map_err(io_err)?;
+    let mut tail = scan::tail(&*src, len).map_err(io_err)?;
+    apply_intent(t, &mut tail)?;
     let keep_end = match tail.outcome {
         Outcome::Torn { from, .. } => from.max(committed.min(len)),
         _ => len,

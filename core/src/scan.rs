@@ -7,14 +7,33 @@
 //! * A line is *valid* if it decodes to a record (and its checksum, if any,
 //!   matches); *blank* if it holds only whitespace; otherwise *invalid*.
 //! * A *commit* is one untagged valid line, or the `n` valid lines tagged
-//!   `1/n … n/n` that one commit wrote (see [`crate::codec`]).
-//! * The *torn tail*: if the end of the file is damage — invalid lines, an
-//!   unterminated last line, or a commit missing some of its lines — and no
-//!   complete commit follows the first damage, everything from the start of
-//!   the damaged commit to the end of the file is the tail of a write that
-//!   did not finish. Readers ignore it; a writer moves it to a sidecar.
+//!   `1/n … n/n` that one commit wrote (see [`crate::codec`]), each at the
+//!   byte offset its tag names from the commit's first line.
+//! * The *torn tail*: if the end of the file is damage — invalid lines, or
+//!   an unterminated last line — and no complete commit follows the first
+//!   damage, everything from the start of the damaged commit to the end of
+//!   the file is the tail of a write that did not finish. Readers ignore
+//!   it; a writer moves it to a sidecar.
 //! * *Corruption*: damage followed by a complete commit. It cannot come from
 //!   a crash of our writer, so it is reported with its line and byte offset.
+//! * *Cut records*: valid tagged lines that are not where their commit puts
+//!   them — a commit interrupted by a valid line of another commit, a line
+//!   whose commit's earlier lines are missing, or lines whose offsets no
+//!   longer match. A crash cannot produce this (it loses or garbles bytes in
+//!   place; it never removes a line and keeps the next); a line tool
+//!   (`head`, `tail`, `grep`, `split`, `sed -n`) does. They are read as the
+//!   records they are and counted in [`Scanned::cut`].
+//! * *A partial last commit*: the range ends, with no damage, after the
+//!   first `k < n` lines of a tagged commit. A writer that stopped during
+//!   the commit leaves this, and so does a tool that cut the file after
+//!   line `k`. The lines alone cannot tell which, so [`Analyzer::finish`]
+//!   takes the safe side — a torn tail, which a reader ignores and so never
+//!   shows part of a batch in flight — and describes it in
+//!   [`Scanned::partial`]. The history, which knows the commit its writer
+//!   had in flight (see [`crate::intent`]), calls
+//!   [`Scanned::accept_partial`] when that record names another commit (or
+//!   there is none, as for a file cut under another name): its lines are
+//!   then read as cut records.
 //! * An unterminated last line without a checksum that is a valid record
 //!   (a file written by another tool without a final newline) is a record;
 //!   a writer adds the missing `\n`.
@@ -187,6 +206,40 @@ struct Pending {
     records: u64,
     last: u64,
     first_number: u64,
+    /// End of its last line so far.
+    end: u64,
+    /// CRC-32C of its first line (with its `\n`).
+    first_crc: u32,
+}
+
+/// The last commit of a range when only its first lines are there (see the
+/// [rules](self)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartialCommit {
+    /// Offset of its first line.
+    pub from: u64,
+    /// 1-based line number of its first line (0 if unknown).
+    pub line: u64,
+    /// Lines present.
+    pub present: u32,
+    /// Lines the commit holds.
+    pub count: u32,
+    /// CRC-32C of its first line, `\n` included (what a writer's in-flight
+    /// record names).
+    pub first_line_crc: u32,
+    /// The totals with its records.
+    with: Totals,
+}
+
+/// Records read although they were cut out of their multi-record commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CutRecords {
+    /// How many.
+    pub records: u64,
+    /// Offset of the first one's line.
+    pub first_offset: u64,
+    /// 1-based line number of the first one (0 if unknown).
+    pub first_line: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -246,6 +299,7 @@ pub struct Analyzer {
     /// Every invalid line seen (for verify), up to a cap.
     bad_lines: Vec<BadLine>,
     bad_total: u64,
+    cut: Option<CutRecords>,
 }
 
 /// How many bad lines [`Analyzer`] remembers for a report.
@@ -262,6 +316,7 @@ impl Analyzer {
             missing_newline: false,
             bad_lines: Vec::new(),
             bad_total: 0,
+            cut: None,
         }
     }
 
@@ -319,68 +374,66 @@ impl Analyzer {
                 match info.tag {
                     None => {
                         if let Some(p) = self.pending.take() {
-                            self.incomplete(&p, line);
-                            return self.push(line, kind);
+                            self.cut_pending(&p);
                         }
                         self.commit_one(line.end, info);
                     }
-                    Some(tag) => self.push_tagged(line, kind, info, tag),
+                    Some(tag) => self.push_tagged(line, info, tag),
                 }
             }
         }
     }
 
-    fn push_tagged(&mut self, line: &RawLine<'_>, kind: &Kind, info: &LineInfo, tag: GroupTag) {
+    fn push_tagged(&mut self, line: &RawLine<'_>, info: &LineInfo, tag: GroupTag) {
         let start = line.offset.saturating_sub(tag.offset);
-        match self.pending.take() {
-            Some(mut p) if p.start == start && p.next == tag.index && p.count == tag.count => {
+        if let Some(mut p) = self.pending.take() {
+            if p.start == start && p.next == tag.index && p.count == tag.count {
                 p.records += 1;
                 p.last = info.iteration_num;
                 p.next += 1;
+                p.end = line.end;
                 if tag.index == tag.count {
-                    self.commit_group(&p, line.end);
+                    self.commit_group(&p);
                 } else {
                     self.pending = Some(p);
                 }
+                return;
             }
-            Some(p) => {
-                self.incomplete(&p, line);
-                self.push(line, kind);
+            // Interrupted by a valid line: a tool removed lines (a crash
+            // garbles bytes in place, it never removes a line).
+            self.cut_pending(&p);
+        }
+        if tag.index == 1 && tag.count > 1 {
+            self.pending = Some(Pending {
+                start: line.offset,
+                count: tag.count,
+                next: 2,
+                records: 1,
+                last: info.iteration_num,
+                first_number: line.number,
+                end: line.end,
+                first_crc: crc32c::crc32c(line.bytes),
+            });
+        } else {
+            // `1/1`, or a line whose commit's earlier lines are not here.
+            if tag.index != tag.count || tag.offset != 0 {
+                self.note_cut(line.offset, line.number, 1);
             }
-            None if tag.index == 1 => {
-                let p = Pending {
-                    start,
-                    count: tag.count,
-                    next: 2,
-                    records: 1,
-                    last: info.iteration_num,
-                    first_number: line.number,
-                };
-                if tag.count == 1 {
-                    self.commit_group(&p, line.end);
-                } else {
-                    self.pending = Some(p);
-                }
-            }
-            None => {
-                let bad = BadLine {
-                    offset: line.offset,
-                    number: line.number,
-                    error: LineError::Metadata("record of a multi-record commit without the records before it"),
-                };
-                self.start_damage(line.offset, bad);
-            }
+            self.commit_one(line.end, info);
         }
     }
 
-    /// A pending commit was interrupted by `line`: damage from its start.
-    fn incomplete(&mut self, p: &Pending, _line: &RawLine<'_>) {
-        let bad = BadLine {
-            offset: p.start,
-            number: p.first_number,
-            error: LineError::Metadata("commit is missing some of its records"),
-        };
-        self.start_damage(p.start, bad);
+    fn note_cut(&mut self, offset: u64, number: u64, records: u64) {
+        match &mut self.cut {
+            Some(c) => c.records += records,
+            None => self.cut = Some(CutRecords { records, first_offset: offset, first_line: number }),
+        }
+    }
+
+    /// The lines of a pending commit are records cut out of it.
+    fn cut_pending(&mut self, p: &Pending) {
+        self.note_cut(p.start, p.first_number, p.records);
+        self.commit_group(p);
     }
 
     fn commit_one(&mut self, end: u64, info: &LineInfo) {
@@ -392,29 +445,53 @@ impl Analyzer {
         }
     }
 
-    fn commit_group(&mut self, p: &Pending, end: u64) {
-        self.good.end = end;
+    fn commit_group(&mut self, p: &Pending) {
+        self.good.end = p.end;
         self.good.records += p.records;
         self.good.last = Some(p.last);
     }
 
-    /// Ends the scan.
+    /// Ends the scan. A partial last commit is a torn tail, described in
+    /// [`Scanned::partial`] (see the [rules](self)).
     pub fn finish(mut self) -> Scanned {
+        let mut partial = None;
         let outcome = match (self.damage.take(), self.pending.take()) {
             (Some(d), _) if d.corrupt => Outcome::Corrupt { first_bad: d.first_bad },
             (Some(d), _) => Outcome::Torn { from: d.torn_from, first_bad: d.first_bad },
-            (None, Some(p)) => Outcome::Torn {
-                from: p.start,
-                first_bad: BadLine {
-                    offset: p.start,
-                    number: p.first_number,
-                    error: LineError::Metadata("commit is missing some of its records"),
-                },
-            },
+            (None, Some(p)) => {
+                let mut with = self.good;
+                with.end = p.end;
+                with.records += p.records;
+                with.last = Some(p.last);
+                partial = Some(PartialCommit {
+                    from: p.start,
+                    line: p.first_number,
+                    present: p.records as u32,
+                    count: p.count,
+                    first_line_crc: p.first_crc,
+                    with,
+                });
+                Outcome::Torn {
+                    from: p.start,
+                    first_bad: BadLine {
+                        offset: p.start,
+                        number: p.first_number,
+                        error: LineError::IncompleteCommit { present: p.records as u32, count: p.count },
+                    },
+                }
+            }
             (None, None) => Outcome::Clean,
         };
         let missing_newline = self.missing_newline && outcome == Outcome::Clean;
-        Scanned { totals: self.good, outcome, missing_newline, bad_lines: self.bad_lines, bad_total: self.bad_total }
+        Scanned {
+            totals: self.good,
+            outcome,
+            missing_newline,
+            bad_lines: self.bad_lines,
+            bad_total: self.bad_total,
+            cut: self.cut,
+            partial,
+        }
     }
 }
 
@@ -431,11 +508,57 @@ pub struct Scanned {
     pub bad_lines: Vec<BadLine>,
     /// Number of invalid lines in all.
     pub bad_total: u64,
+    /// Records read although they were cut out of their commit (a partial
+    /// last commit included once [`accept_partial`](Self::accept_partial)
+    /// made it records).
+    pub cut: Option<CutRecords>,
+    /// The range ends with the first lines of a commit whose other lines
+    /// are missing: `outcome` is then a torn tail from its first line, until
+    /// [`accept_partial`](Self::accept_partial).
+    pub partial: Option<PartialCommit>,
+}
+
+impl Scanned {
+    /// Reads the partial last commit (if any) as records cut out of their
+    /// commit, instead of a torn tail: what a history does when its
+    /// writer's in-flight record does not name that commit. Returns whether
+    /// there was one.
+    pub fn accept_partial(&mut self) -> bool {
+        let Some(p) = self.partial.take() else { return false };
+        self.totals = p.with;
+        let records = u64::from(p.present);
+        match &mut self.cut {
+            Some(c) => c.records += records,
+            None => self.cut = Some(CutRecords { records, first_offset: p.from, first_line: p.line }),
+        }
+        self.outcome = Outcome::Clean;
+        true
+    }
 }
 
 /// Scans `[0, len)` forward. With `full`, every line's JSON is parsed.
 pub(crate) fn scan_all(src: &dyn ReadFile, len: u64, full: bool) -> io::Result<Scanned> {
     scan_range(src, 0, len, 1, full)
+}
+
+/// Scans `[base.end, len)` forward (line numbers unknown: 0) and adds the
+/// totals of the prefix `base` (from a checkpoint), or scans `[0, len)`.
+pub(crate) fn scan_after(src: &dyn ReadFile, base: Option<Totals>, len: u64, full: bool) -> io::Result<Scanned> {
+    let Some(base) = base else { return scan_all(src, len, full) };
+    let mut s = scan_range(src, base.end, len, 0, full)?;
+    s.totals.add_prefix(&base);
+    if let Some(p) = &mut s.partial {
+        p.with.add_prefix(&base);
+    }
+    Ok(s)
+}
+
+impl Totals {
+    fn add_prefix(&mut self, base: &Totals) {
+        self.records += base.records;
+        self.unchecksummed += base.unchecksummed;
+        self.last = self.last.or(base.last);
+    }
 }
 
 fn scan_range(src: &dyn ReadFile, start: u64, end: u64, first_number: u64, full: bool) -> io::Result<Scanned> {
@@ -752,11 +875,19 @@ mod tests {
         let good = line(1);
         let g = group(&[2, 3, 4]);
         let lens: Vec<usize> = g.split_inclusive(|&b| b == b'\n').map(<[u8]>::len).collect();
-        // Only the first line (or two) of the commit made it.
-        for keep in [lens[0], lens[0] + lens[1]] {
-            let s = scan(&cat(&[&good, &g[..keep]]));
+        // Only the first line (or two) of the commit made it: read as cut
+        // records, unless the writer's in-flight record names the commit.
+        for (present, keep) in [(1u32, lens[0]), (2, lens[0] + lens[1])] {
+            let mut s = scan(&cat(&[&good, &g[..keep]]));
             assert!(matches!(s.outcome, Outcome::Torn { from, .. } if from == good.len() as u64));
             assert_eq!(s.totals.records, 1);
+            let p = s.partial.clone().expect("partial");
+            assert_eq!((p.from, p.present, p.count), (good.len() as u64, present, 3));
+            assert_eq!(p.first_line_crc, crc32c::crc32c(&g[..lens[0]]));
+            assert!(s.accept_partial());
+            assert_eq!(s.outcome, Outcome::Clean);
+            assert_eq!(s.totals.records, 1 + u64::from(present));
+            assert_eq!(s.cut.map(|c| (c.records, c.first_offset)), Some((u64::from(present), good.len() as u64)));
         }
         // First line zeroed, the rest intact.
         let mut damaged = g.clone();
@@ -769,6 +900,39 @@ mod tests {
         let s = scan(&cat(&[&good, &damaged]));
         assert!(matches!(s.outcome, Outcome::Torn { from, .. } if from == good.len() as u64));
         assert_eq!(s.totals.records, 1);
+    }
+
+    #[test]
+    fn lines_cut_out_of_their_commit_by_a_tool_are_records() {
+        let g = group(&[2, 3, 4, 5]);
+        let lines: Vec<&[u8]> = g.split_inclusive(|&b| b == b'\n').collect();
+        let l1 = line(1);
+        let l6 = line(6);
+        // tail: the commit's first lines are gone.
+        let s = scan(&cat(&[lines[2], lines[3], &l6]));
+        assert_eq!((s.outcome.clone(), s.totals.records, s.partial.clone()), (Outcome::Clean, 3, None));
+        assert_eq!(s.cut, Some(CutRecords { records: 2, first_offset: 0, first_line: 1 }));
+        // grep: lines 1 and 3 of the commit kept, 2 and 4 removed.
+        let s = scan(&cat(&[&l1, lines[0], lines[2], &l6]));
+        assert_eq!((s.outcome.clone(), s.totals.records), (Outcome::Clean, 4));
+        assert_eq!(s.cut.map(|c| (c.records, c.first_offset)), Some((2, l1.len() as u64)));
+        assert_eq!(s.totals.last, Some(6));
+        // split/sed -n: a middle piece with neither end of its commit.
+        let s = scan(&cat(&[lines[1], lines[2]]));
+        assert_eq!((s.outcome.clone(), s.totals.records, s.partial.is_some()), (Outcome::Clean, 2, false));
+        // A whole commit moved to another offset (lines before it removed) is whole.
+        let s = scan(&g);
+        assert_eq!((s.totals.records, s.cut), (4, None));
+        // head: a prefix at the end is a partial commit (see the test above).
+        let mut s = scan(&cat(&[&l1, lines[0], lines[1]]));
+        assert_eq!((s.totals.records, s.partial.as_ref().map(|p| p.present)), (1, Some(2)));
+        assert!(s.accept_partial());
+        assert_eq!(s.totals.records, 3);
+        // Damage is still damage: a garbled line inside the cut commit.
+        let mut bad = lines[2].to_vec();
+        bad[10] ^= 0x20;
+        let s = scan(&cat(&[lines[1], &bad, &l6]));
+        assert!(matches!(s.outcome, Outcome::Corrupt { .. }), "{:?}", s.outcome);
     }
 
     #[test]

@@ -13,10 +13,29 @@
 use std::fmt;
 use std::io::{BufRead, Write};
 
+use crate::codec;
 use crate::error::Result;
-use crate::history::{AppendOutcome, History, Page};
+use crate::history::{AppendOutcome, Health, History, Page, VerifyReport};
 use crate::import::{ImportMode, ImportReport};
 use crate::record::IterationRecord;
+use crate::recovery::{BadLineReport, CutReport, RepairReport};
+use crate::scan::{self, Analyzer, Outcome, RawLine};
+
+/// What [`Store::compact`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CompactReport {
+    /// Records in the history (unchanged by compacting).
+    pub records: u64,
+    /// Bytes of the history (its JSONL export) before compacting.
+    pub bytes_before: u64,
+    /// Bytes after compacting.
+    pub bytes_after: u64,
+    /// Records whose line was rewritten, for stores that rewrite only
+    /// those (PostgreSQL); `None` for a store that writes the whole
+    /// history again (the file store).
+    pub rewritten: Option<u64>,
+}
 
 /// The operations every history store offers.
 pub trait Store: Send + Sync + fmt::Debug {
@@ -44,6 +63,41 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// [`Error::Conflict`](crate::Error::Conflict) naming the actual last
     /// iteration; as [`append`](Self::append).
     fn append_if(&self, expected_last: Option<u64>, records: &[IterationRecord]) -> Result<AppendOutcome>;
+
+    /// Appends `records` as one all-or-nothing, durable commit numbered by
+    /// the store: the first gets the last stored `iteration_num` + 1 (0 in
+    /// an empty history), the next one more, and so on; the numbers the
+    /// records carry are ignored. The store reads the last number and
+    /// appends atomically, so any number of writers can append to one
+    /// history this way without conflicts and without gaps. Returns the
+    /// numbers given (an empty range at the next number for no records).
+    ///
+    /// Use it for records that do not depend on the one before; a learning
+    /// loop that computes iteration N from N-1 uses
+    /// [`append_if`](Self::append_if). Unlike `append_if`, a retry after
+    /// [`BackendErrorKind::OutcomeUnknown`](crate::BackendErrorKind::OutcomeUnknown)
+    /// may store the records a second time (under other numbers).
+    ///
+    /// The default implementation retries [`append_if`](Self::append_if)
+    /// with the last number until no other writer came first; stores
+    /// override it with one atomic operation (the file store under its
+    /// writer lock, PostgreSQL in one statement).
+    ///
+    /// # Errors
+    /// Invalid records (nothing written) and storage errors.
+    fn append_next(&self, records: &[IterationRecord]) -> Result<std::ops::Range<u64>> {
+        loop {
+            let last = self.last_iteration_num()?;
+            let first = last.map_or(0, |n| n + 1);
+            let numbered: Vec<IterationRecord> = IterationRecord::renumbered(records, first);
+            match self.append_if(last, &numbered) {
+                Ok(AppendOutcome::Appended) => return Ok(first..first + records.len() as u64),
+                // Another writer came first (or stored the same records).
+                Ok(AppendOutcome::AlreadyPresent) | Err(crate::Error::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
 
     /// The last `n` records, oldest first.
     ///
@@ -103,6 +157,182 @@ pub trait Store: Send + Sync + fmt::Debug {
         mode: ImportMode,
         progress: &mut dyn FnMut(u64),
     ) -> Result<ImportReport>;
+
+    /// Checks every record of the history against the file format's rules
+    /// (JSON, checksums, complete multi-record commits) and the history's
+    /// own bookkeeping; changes nothing and blocks no writer.
+    /// [`VerifyReport::health`] says what was found.
+    ///
+    /// The default reads the history through
+    /// [`export_jsonl`](Self::export_jsonl) (see [`verify_export`]); the
+    /// file store overrides it (it also finds torn tails and stale temp
+    /// files).
+    ///
+    /// # Errors
+    /// Storage errors (not damage: damage is in the report).
+    fn verify(&self) -> Result<VerifyReport> {
+        verify_export(self)
+    }
+
+    /// Repairs what [`verify`](Self::verify) finds, keeping every valid
+    /// record: the file store moves a torn tail and bad lines to sidecar
+    /// files and rewrites the rest atomically. A healthy history is left
+    /// as it is.
+    ///
+    /// The default repairs nothing: it verifies, and reports a damaged
+    /// history as an error (a store whose commits are transactions has no
+    /// torn tail, and a record changed by another program is better
+    /// repaired through a file: export, repair the file, import it back).
+    ///
+    /// # Errors
+    /// [`Error::Backend`](crate::Error::Backend) with
+    /// [`BackendErrorKind::Corrupt`](crate::BackendErrorKind::Corrupt) for
+    /// damage the store cannot repair in place; storage errors.
+    fn repair(&self) -> Result<RepairReport> {
+        let report = self.verify()?;
+        if report.health == Health::Healthy {
+            return Ok(RepairReport { kept: report.records, ..RepairReport::default() });
+        }
+        Err(crate::Error::Backend {
+            store: self.describe(),
+            kind: crate::BackendErrorKind::Corrupt,
+            message: format!(
+                "corrupt at {}; this store cannot repair records in place: export the history to a file, repair the file (bad lines go to a sidecar file) and import it back, replacing the history",
+                first_problem(&report)
+            ),
+        })
+    }
+
+    /// Rewrites every record's line in the canonical form (checksummed,
+    /// untagged; blank lines, a BOM and `\r` dropped), atomically: readers
+    /// see the history as it was before or after, a crash leaves it as it
+    /// was. The records do not change. Compacting a compact history
+    /// changes nothing.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`](crate::Error::ReadOnly); damage (nothing is
+    /// rewritten); storage errors (nothing is rewritten).
+    fn compact(&self) -> Result<CompactReport>;
+}
+
+/// The first problem of a damaged history, for a message.
+fn first_problem(r: &VerifyReport) -> String {
+    match (r.corrupt_lines.first(), &r.torn_tail, r.problems.first()) {
+        (Some(b), _, _) => format!("line {} of its JSONL export (byte {}): {}", b.line, b.offset, b.reason),
+        (None, Some(t), _) => format!("line {} of its JSONL export (byte {}): {}", t.line, t.offset, t.reason),
+        (None, None, Some(p)) => p.clone(),
+        (None, None, None) => "an unknown place".into(),
+    }
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Splits an export into lines and feeds each to the format's rules.
+struct LineCheck {
+    analyzer: Analyzer,
+    partial: Vec<u8>,
+    offset: u64,
+    line_no: u64,
+}
+
+impl LineCheck {
+    fn new() -> Self {
+        LineCheck { analyzer: Analyzer::new(0), partial: Vec::new(), offset: 0, line_no: 0 }
+    }
+
+    fn line(&mut self) {
+        let buf = std::mem::take(&mut self.partial);
+        self.line_no += 1;
+        let offset = self.offset;
+        self.offset += buf.len() as u64;
+        let terminated = buf.last() == Some(&b'\n');
+        let content: &[u8] = if offset == 0 { buf.strip_prefix(BOM).unwrap_or(&buf) } else { &buf };
+        let raw = RawLine { offset, number: self.line_no, bytes: content, terminated, end: self.offset };
+        let kind = scan::classify_with(&raw, |b| codec::check_line(b, true));
+        self.analyzer.push(&raw, &kind);
+    }
+
+    fn finish(mut self) -> scan::Scanned {
+        if !self.partial.is_empty() {
+            self.line();
+        }
+        self.analyzer.finish()
+    }
+}
+
+impl Write for LineCheck {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut rest = buf;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            self.partial.extend_from_slice(&rest[..=i]);
+            self.line();
+            rest = &rest[i + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// [`Store::verify`] for any store, through its JSONL export: every line
+/// gets the file format's rules (JSON, checksums, complete multi-record
+/// commits), in constant memory; then the store's count and last
+/// iteration are compared with what the lines hold (only if no writer
+/// committed during the check). Damage at the end is reported as a bad
+/// line, not a torn tail: a store whose commits are transactions has no
+/// torn tail. Line numbers and byte offsets are those of the export.
+///
+/// # Errors
+/// Storage errors while reading.
+pub fn verify_export<S: Store + ?Sized>(s: &S) -> Result<VerifyReport> {
+    let show = |v: Option<u64>| v.map_or_else(|| "none".to_string(), |n| n.to_string());
+    let (count_before, last_before) = (s.count()?, s.last_iteration_num()?);
+    let mut sink = LineCheck::new();
+    let bytes = s.export_jsonl(&mut sink)?;
+    let scanned = sink.finish();
+    let cut = scanned.cut.as_ref().map(|c| CutReport::new(c, c.first_line));
+    let (count_after, last_after) = (s.count()?, s.last_iteration_num()?);
+    let mut bad_lines = scanned.bad_lines;
+    let mut bad_total = scanned.bad_total;
+    match scanned.outcome {
+        Outcome::Clean => {}
+        Outcome::Torn { first_bad, .. } | Outcome::Corrupt { first_bad } => {
+            if !bad_lines.iter().any(|b| b.offset == first_bad.offset) {
+                bad_lines.insert(0, first_bad);
+                bad_total += 1;
+            }
+        }
+    }
+    let totals = scanned.totals;
+    let mut problems = Vec::new();
+    let quiet = count_before == count_after && last_before == last_after;
+    if quiet && bad_lines.is_empty() && (totals.records != count_before || totals.last != last_before) {
+        problems.push(format!(
+            "its counters ({count_before} records, last iteration {}) do not match its records ({} records, last iteration {}): changed by another program",
+            show(last_before),
+            totals.records,
+            show(totals.last)
+        ));
+    }
+    let healthy = bad_lines.is_empty() && problems.is_empty();
+    Ok(VerifyReport {
+        file: s.describe(),
+        health: if healthy { Health::Healthy } else { Health::Corrupt },
+        records: totals.records,
+        unchecksummed: totals.unchecksummed,
+        last_iteration_num: totals.last,
+        bytes,
+        torn_tail: None,
+        corrupt_lines: bad_lines.iter().map(BadLineReport::from).collect(),
+        cut,
+        bad_lines_total: bad_total,
+        temp_files: Vec::new(),
+        dir_sync: true,
+        problems,
+    })
 }
 
 impl Store for History {
@@ -114,6 +344,9 @@ impl Store for History {
     }
     fn append_if(&self, expected_last: Option<u64>, records: &[IterationRecord]) -> Result<AppendOutcome> {
         self.save_if_last(expected_last, records)
+    }
+    fn append_next(&self, records: &[IterationRecord]) -> Result<std::ops::Range<u64>> {
+        self.save_next(records)
     }
     fn load_recent(&self, n: usize) -> Result<Vec<IterationRecord>> {
         History::load_recent(self, n)
@@ -140,6 +373,16 @@ impl Store for History {
         progress: &mut dyn FnMut(u64),
     ) -> Result<ImportReport> {
         History::import_jsonl(self, input, mode, progress)
+    }
+    fn verify(&self) -> Result<VerifyReport> {
+        History::verify(self)
+    }
+    fn repair(&self) -> Result<RepairReport> {
+        History::repair(self)
+    }
+    fn compact(&self) -> Result<CompactReport> {
+        let (records, bytes_before, bytes_after) = self.compact_sizes()?;
+        Ok(CompactReport { records, bytes_before, bytes_after, rewritten: None })
     }
 }
 

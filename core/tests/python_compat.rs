@@ -26,6 +26,12 @@ fn skip(why: &str) {
 /// Whether `python3` runs here; if not, says why (a failure under `CI=true`).
 fn python3_here() -> bool {
     match Command::new("python3").arg("--version").output() {
+        // CI runs the Windows suite under Wine, where no CPython is installed:
+        // a named skip (docs/platforms.md), not a failure.
+        Err(e) if cfg!(windows) => {
+            eprintln!("SKIP on Windows: python3 cannot be started ({e}); the Linux run covers these tests");
+            false
+        }
         Err(_) => {
             skip("python3 not found (scripts/setup installs it)");
             false

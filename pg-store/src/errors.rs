@@ -63,10 +63,15 @@ pub(crate) fn connect(url: &StoreUrl, e: &postgres::Error) -> Error {
                 ),
             )
         } else if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+            let hint = if msg.contains("no encryption") && url.tls.mode == crate::tls::SslMode::Disable {
+                "; the server accepts only TLS connections here: drop sslmode=disable (or use require, verify-ca, verify-full)"
+            } else {
+                ""
+            };
             backend(
                 store,
                 BackendErrorKind::Authentication,
-                format!("the server at {server} refused the connection to database {db:?}: {msg}"),
+                format!("the server at {server} refused the connection to database {db:?}: {msg}{hint}"),
             )
         } else if *code == SqlState::INVALID_CATALOG_NAME {
             backend(
@@ -83,6 +88,9 @@ pub(crate) fn connect(url: &StoreUrl, e: &postgres::Error) -> Error {
         };
     }
     let text = detail(e);
+    if let Some(why) = crate::tls::explain(e, server, &url.host, &url.tls) {
+        return backend(store, BackendErrorKind::Authentication, why);
+    }
     if text.contains("password missing") {
         return backend(
             store,

@@ -19,16 +19,40 @@
 //! ```
 //!
 //! # Store URL
-//! `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?history=NAME]`: one
-//! database holds any number of histories, named by `history` (default
-//! `default`). Other parameters are those of the `postgres` crate
-//! (`connect_timeout` (default here: 10 s), `options=-csearch_path%3Dmyschema`
-//! for another schema, `application_name`, ...). Without a password in the
-//! URL, `PGPASSWORD` is used. TLS is not supported (the default
-//! `sslmode=prefer` connects without it; `sslmode=require` is refused):
-//! reach a remote server through a VPN or an SSH tunnel. Messages name the
+//! `postgres://USER[:PASSWORD]@HOST[:PORT][,HOST2[:PORT2]...]/DATABASE[?history=NAME&...]`:
+//! one database holds any number of histories, named by `history` (default
+//! `default`). Other parameters are libpq's:
+//! * TLS: `sslmode` (`disable`, `prefer` (default), `require`, `verify-ca`,
+//!   `verify-full`), `sslrootcert`, `sslcert`, `sslkey`; see the table in
+//!   [`tls`](crate#tls) below.
+//! * `connect_timeout` (seconds; default here: 10), `application_name`
+//!   (default here: `iteration-history`), `options=-csearch_path%3Dmyschema`
+//!   for another schema, keepalives.
+//! * Several hosts (`postgres://h1:5432,h2:5433/db`) are tried in order;
+//!   with `target_session_attrs=read-write` only a server that accepts
+//!   writes (a primary, not a standby) is used: after a failover, the next
+//!   connection finds the promoted standby.
+//!
+//! Without a password in the URL, `PGPASSWORD` is used. Messages name the
 //! store as `postgres://USER@HOST:PORT/DATABASE?history=NAME`, never with
 //! the password.
+//!
+//! # TLS
+//! | `sslmode` | TLS | server certificate checked |
+//! |---|---|---|
+//! | `disable` | never | — |
+//! | `prefer` (default) | if the server offers it | no |
+//! | `require` | always (refused without) | no; as `verify-ca` when `sslrootcert` is given (as libpq) |
+//! | `verify-ca` | always | signed by a CA in `sslrootcert` |
+//! | `verify-full` | always | as `verify-ca`, and valid for the host name in the URL |
+//!
+//! `sslrootcert=FILE`: the CA certificates (PEM) the server's certificate
+//! must chain to (default, as libpq: `~/.postgresql/root.crt`);
+//! `sslcert=FILE` and `sslkey=FILE`: a client certificate and its key
+//! (PEM), for servers that authenticate clients by certificate. Errors say
+//! what failed: `unknown CA`, `hostname mismatch`, a server that `does not
+//! support TLS` under `require`, a file that cannot be read. TLS is
+//! rustls with the *ring* provider.
 //!
 //! # Schema
 //! Created and upgraded by the store itself when it is opened for writing,
@@ -57,14 +81,26 @@
 //!   append to one history: exactly one of two writers racing for iteration
 //!   N wins; the other gets [`Error::Conflict`] with the actual last
 //!   iteration.
+//! * [`Store::append_next`] lets the store number the records: one
+//!   statement (`ih_append_next`, one round trip and one commit) takes the
+//!   history's write lock, gives the records the last iteration + 1, ...,
+//!   and inserts them; many writers on one history never conflict and
+//!   leave no gap. It is not retried after a broken connection (a retry
+//!   could store the records twice, under other numbers): the error is
+//!   then [`BackendErrorKind::OutcomeUnknown`].
 //! * Iteration numbers are unique per history: a record whose
 //!   `iteration_num` is already stored is refused
 //!   ([`BackendErrorKind::Duplicate`]), so a retry never stores a record
 //!   twice. If the connection breaks during a commit, `append_if` retries
 //!   once on a new connection by itself (it is idempotent: a commit that
-//!   did go through is found and reported as
-//!   [`AppendOutcome::AlreadyPresent`]); if that fails too, the error is
-//!   [`BackendErrorKind::OutcomeUnknown`] and a later retry is just as safe.
+//!   did go through is found, at the end of the history or, if another
+//!   writer appended after it meanwhile, under its iteration numbers, and
+//!   reported as [`AppendOutcome::AlreadyPresent`]); if no connection can
+//!   be made or the retry fails too, the error is
+//!   [`BackendErrorKind::OutcomeUnknown`] and a later retry is just as safe,
+//!   except that a later retry that meets a conflict cannot tell whether
+//!   the first attempt was stored: look for the record before saving it
+//!   again (the failover test does).
 //! * Readers take no lock. `count` and `last_iteration_num` read one row;
 //!   `load_recent(n)` reads `n` rows by index: none depends on the
 //!   history's length.
@@ -77,14 +113,17 @@ mod errors;
 mod lines;
 mod pool;
 pub mod schema;
+mod tls;
 mod url;
 
 use std::collections::HashSet;
 use std::fmt;
 use std::io::{BufRead, Write};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use iteration_history::import::{ImportMode, ImportReport, JsonlReader};
+use iteration_history::store::verify_export;
 use iteration_history::{AppendOutcome, BackendErrorKind, Error, IterationRecord, Page, Result, Store};
 use postgres::error::SqlState;
 use postgres::{Statement, Transaction};
@@ -94,6 +133,7 @@ use url::StoreUrl;
 pub use url::{DEFAULT_HISTORY, is_postgres_url, redact};
 
 const SQL_APPEND: &str = "SELECT o_appended, o_present, o_last FROM ih_append($1, $2, $3, $4, $5, $6)";
+const SQL_APPEND_NEXT: &str = "CALL ih_append_next($1, $2, $3, $4, $5, $6, $7, NULL, NULL)";
 const SQL_LOCK: &str = schema::SQL_WRITE_LOCK;
 const SQL_ROW: &str = "SELECT record_count, last_iteration, trailer FROM ih_histories WHERE history_id = $1";
 const SQL_INSERT: &str = "INSERT INTO ih_records (history_id, seq, iteration_num, line, record) \
@@ -114,6 +154,8 @@ const SQL_REWRITE: &str = "UPDATE ih_records r SET line = t.line \
      FROM unnest($2::int8[], $3::text[]) AS t(seq, line) WHERE r.history_id = $1 AND r.seq = t.seq";
 const SQL_FIND_DUP: &str = "SELECT iteration_num FROM ih_records WHERE history_id = $1 AND iteration_num = ANY($2) \
      ORDER BY seq LIMIT 1";
+const SQL_LINES_OF: &str =
+    "SELECT iteration_num, line FROM ih_records WHERE history_id = $1 AND iteration_num = ANY($2)";
 const SQL_FIND_HISTORY: &str = "SELECT history_id FROM ih_histories WHERE name = $1";
 const SQL_CREATE_HISTORY: &str = "INSERT INTO ih_histories (name) VALUES ($1) ON CONFLICT (name) DO NOTHING";
 
@@ -132,7 +174,17 @@ pub struct PgStore {
     /// The history's row id, once it exists.
     history_id: OnceLock<i64>,
     schema_version: i32,
+    /// [`Store::append_next`]'s guess of the next number (`u64::MAX`: none
+    /// yet) and the width of its window of candidate numbers.
+    next_guess: AtomicU64,
+    next_window: AtomicU64,
+    /// Attempts of `append_next` whose window missed the number (each a
+    /// round trip that wrote nothing).
+    next_misses: AtomicU64,
 }
+
+/// Widest window of candidate numbers `append_next` sends.
+const MAX_WINDOW: u64 = 256;
 
 impl fmt::Debug for PgStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -144,19 +196,9 @@ impl fmt::Debug for PgStore {
     }
 }
 
-/// What [`PgStore::compact`] did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CompactReport {
-    /// Records in the history (unchanged by compacting).
-    pub records: u64,
-    /// Rows whose line was rewritten.
-    pub rewritten: u64,
-    /// Bytes of the JSONL export before compacting.
-    pub bytes_before: u64,
-    /// Bytes of the JSONL export after compacting.
-    pub bytes_after: u64,
-}
+/// What [`Store::compact`] did (the core's report, named here for the
+/// callers of earlier versions).
+pub use iteration_history::CompactReport;
 
 /// What a write expects of the history.
 #[derive(Clone, Copy)]
@@ -198,6 +240,27 @@ fn to_u64(v: Option<i64>) -> Option<u64> {
 }
 
 impl PgStore {
+    fn new(url: StoreUrl, pool: Pool, schema_version: i32) -> PgStore {
+        PgStore {
+            url,
+            pool,
+            writable: false,
+            history_id: OnceLock::new(),
+            schema_version,
+            next_guess: AtomicU64::new(u64::MAX),
+            next_window: AtomicU64::new(1),
+            next_misses: AtomicU64::new(0),
+        }
+    }
+
+    /// How many times [`Store::append_next`] sent a window of candidate
+    /// numbers that missed the next number (because other writers appended
+    /// meanwhile) and tried again: each such attempt is one round trip that
+    /// wrote nothing. Not conflicts: the caller never sees them.
+    pub fn append_next_retries(&self) -> u64 {
+        self.next_misses.load(Ordering::Relaxed)
+    }
+
     /// Connects to `url` for reading and writing: creates or upgrades the
     /// tables if needed (see [`schema`]) and the history if it does not
     /// exist.
@@ -228,7 +291,7 @@ impl PgStore {
         pool.put(conn);
         let history_id = OnceLock::new();
         let _ = history_id.set(id);
-        Ok(PgStore { url, pool, writable: true, history_id, schema_version: version })
+        Ok(PgStore { writable: true, history_id, ..PgStore::new(url, pool, version) })
     }
 
     /// Connects to `url` for reading only: creates nothing (a database
@@ -250,77 +313,9 @@ impl PgStore {
         };
         check_version(&url, version)?;
         pool.put(conn);
-        let store = PgStore { url, pool, writable: false, history_id: OnceLock::new(), schema_version: version };
+        let store = PgStore::new(url, pool, version);
         store.history_id()?;
         Ok(store)
-    }
-
-    /// Rewrites every record's line in the canonical form, as
-    /// [`History::compact`](iteration_history::History::compact) does for a
-    /// file: lines written by other tools (imported from the original
-    /// Python module) get a checksum; blank lines, a BOM, `\r` and the tags
-    /// of multi-record commits are dropped. The records themselves (and
-    /// their `jsonb` copies) do not change.
-    ///
-    /// One transaction under the history's write lock: writers wait for it,
-    /// readers see the history as it was before or after, never in between;
-    /// a crash leaves it as it was. Compacting a compact history changes
-    /// nothing.
-    ///
-    /// A retried [`append_if`](Store::append_if) of several records whose
-    /// first attempt was committed before a compaction no longer finds its
-    /// lines as written (their batch tags are gone) and reports
-    /// [`Error::Conflict`] naming its own last iteration, rather than
-    /// [`AppendOutcome::AlreadyPresent`]; single-record saves are not
-    /// affected (their lines are already canonical).
-    ///
-    /// # Errors
-    /// [`Error::ReadOnly`]; [`BackendErrorKind::Corrupt`] for a row that is
-    /// not a valid record (changed by another program: nothing is
-    /// rewritten); connection errors (nothing is rewritten).
-    pub fn compact(&self) -> Result<CompactReport> {
-        let id = self.writer("compact")?;
-        let store = &self.url.display;
-        self.write(
-            "compacting",
-            true,
-            [SQL_LOCK, SQL_ROW, SQL_LINES, SQL_REWRITE, SQL_SET],
-            |tx, [lock, row, read, rewrite, set]| {
-                tx.execute(lock, &[&id])?;
-                let head = tx.query_opt(row, &[&id])?.ok_or_else(|| self.missing_row())?;
-                let (count, last, trailer): (i64, Option<i64>, String) = (head.get(0), head.get(1), head.get(2));
-                let mut report = CompactReport {
-                    records: u64::try_from(count).unwrap_or(0),
-                    bytes_before: trailer.len() as u64,
-                    ..CompactReport::default()
-                };
-                let portal = tx.bind(read, &[&id])?;
-                loop {
-                    let rows = tx.query_portal(&portal, BATCH as i32)?;
-                    let (mut seqs, mut texts) = (Vec::new(), Vec::new());
-                    for r in &rows {
-                        let (seq, line): (i64, &str) = (r.get(0), r.get(1));
-                        report.bytes_before += line.len() as u64;
-                        let rec = lines::decode_row(store, seq, line)?;
-                        let canonical = lines::canonical_line(store, seq, &rec)?;
-                        report.bytes_after += canonical.len() as u64;
-                        if canonical != line {
-                            seqs.push(seq);
-                            texts.push(canonical);
-                        }
-                    }
-                    if !seqs.is_empty() {
-                        tx.execute(rewrite, &[&id, &seqs, &texts])?;
-                        report.rewritten += seqs.len() as u64;
-                    }
-                    if rows.len() < BATCH {
-                        break;
-                    }
-                }
-                tx.execute(set, &[&id, &count, &last, &""])?;
-                Ok(report)
-            },
-        )
     }
 
     /// The history's name within the database.
@@ -387,6 +382,23 @@ impl PgStore {
         }
     }
 
+    /// A connection for another attempt; if none can be opened after an
+    /// attempt that may have been committed (`uncertain`), the outcome is
+    /// unknown, not merely "unreachable".
+    fn reconnect(&self, op: &str, uncertain: bool) -> Result<Conn> {
+        match self.pool.get() {
+            Ok(c) => Ok(c),
+            Err(Error::Backend { message, .. }) if uncertain => Err(Error::Backend {
+                store: self.url.display.clone(),
+                kind: BackendErrorKind::OutcomeUnknown,
+                message: format!(
+                    "the connection broke while {op}, and no new connection could be opened to find out whether the write was committed ({message}): it may or may not have been; a retry of a compare-and-append (append_if) is safe, it never stores a record twice"
+                ),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Runs a write transaction with the statements `sqls` prepared. A
     /// connection that broke before COMMIT was sent is retried on a new
     /// connection (nothing was committed); one that broke during COMMIT is
@@ -399,8 +411,9 @@ impl PgStore {
         mut f: impl FnMut(&mut Transaction<'_>, &[Statement; N]) -> Result<T, WriteError>,
     ) -> Result<T> {
         let mut retried = false;
+        let mut uncertain = false;
         loop {
-            let mut c = self.pool.get()?;
+            let mut c = self.reconnect(op, uncertain)?;
             let result = (|| {
                 let mut stmts = Vec::with_capacity(N);
                 for sql in sqls {
@@ -433,7 +446,10 @@ impl PgStore {
                     self.pool.put(c);
                     return Err(errors::query(&self.url, op, &e, false));
                 }
-                Err(WriteError::Commit(e)) if lost(&e) && idempotent && !retried => retried = true,
+                Err(WriteError::Commit(e)) if lost(&e) && idempotent && !retried => {
+                    retried = true;
+                    uncertain = true;
+                }
                 Err(WriteError::Commit(e)) => return Err(errors::query(&self.url, op, &e, true)),
             }
         }
@@ -443,16 +459,24 @@ impl PgStore {
     /// breaks, the statement may or may not have been committed: it is run
     /// again once on a new connection, which is safe because every write run
     /// this way is idempotent (see [`append_records`](Self::append_records)).
-    fn call<T>(&self, op: &str, mut f: impl FnMut(&mut Conn) -> Result<T, postgres::Error>) -> Result<T> {
+    /// Returns the value and whether an earlier attempt broke after the
+    /// statement was sent (it may have been committed).
+    fn call<T>(&self, op: &str, mut f: impl FnMut(&mut Conn) -> Result<T, postgres::Error>) -> Result<(T, bool)> {
         let mut retried = false;
+        // A statement was sent on a connection that broke: it may have
+        // been committed.
+        let mut uncertain = false;
         loop {
-            let mut c = self.pool.get()?;
+            let mut c = self.reconnect(op, uncertain)?;
             match f(&mut c) {
                 Ok(v) => {
                     self.pool.put(c);
-                    return Ok(v);
+                    return Ok((v, uncertain));
                 }
-                Err(e) if errors::is_connection_lost(&e) && (c.reused || !retried) => retried |= !c.reused,
+                Err(e) if errors::is_connection_lost(&e) && (c.reused || !retried) => {
+                    retried |= !c.reused;
+                    uncertain = true;
+                }
                 Err(e) => {
                     self.pool.put(c);
                     return Err(errors::query(&self.url, op, &e, true));
@@ -501,6 +525,7 @@ impl PgStore {
                 Err(e) => Err(e),
             }
         })?;
+        let (result, uncertain) = result;
         let (appended, present, last) = match result {
             Some(r) => r,
             None if missing => return Err(self.missing_row()),
@@ -515,7 +540,98 @@ impl PgStore {
         if present {
             return Ok(AppendOutcome::AlreadyPresent);
         }
+        // Our first attempt may have been committed, and another writer
+        // appended after it: then our records are stored under their
+        // numbers, just not at the end.
+        if uncertain && self.stored_at_their_numbers(id, &nums, &encoded)? {
+            return Ok(AppendOutcome::AlreadyPresent);
+        }
         Err(Error::Conflict { file: store.clone(), expected: show(expected.map(|n| n as u64)), actual: show(last) })
+    }
+
+    /// [`Store::append_next`] through `ih_append_next` (one round trip and
+    /// one commit; see [`schema`]). The window of candidate first numbers
+    /// starts at the number after the last this store saw and adapts to
+    /// how far other writers moved the history between two saves.
+    fn append_numbered(&self, records: &[IterationRecord]) -> Result<std::ops::Range<u64>> {
+        let id = self.writer("save")?;
+        let store = &self.url.display;
+        let n = records.len() as u64;
+        let mut guess = match self.next_guess.load(Ordering::Relaxed) {
+            u64::MAX => self.last_iteration_num()?.map_or(0, |l| l + 1),
+            g => g,
+        };
+        let mut window = self.next_window.load(Ordering::Relaxed).clamp(1, MAX_WINDOW);
+        for _ in 0..1000 {
+            let c = lines::encode_next(store, records, guess, window)?;
+            let row = self.once(|conn| {
+                let st = conn.prepare(SQL_APPEND_NEXT)?;
+                conn.client
+                    .query_one(&st, &[&id, &(guess as i64), &(window as i32), &c.heads, &c.rests, &c.tails, &c.jsons])
+            })?;
+            let row = match row {
+                Ok(r) => r,
+                Err(e) if e.code() == Some(&SqlState::NO_DATA_FOUND) => return Err(self.missing_row()),
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    return Err(Error::Backend {
+                        store: store.clone(),
+                        kind: BackendErrorKind::Corrupt,
+                        message: format!(
+                            "the history's last iteration in ih_histories is behind its rows ({}); it was changed by another program: nothing was written",
+                            errors::detail(&e)
+                        ),
+                    });
+                }
+                Err(e) => return Err(errors::query(&self.url, "saving", &e, true)),
+            };
+            let (first, last): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
+            match to_u64(first) {
+                Some(first) => {
+                    let jump = first.saturating_sub(guess);
+                    let next_window = (window / 2).max(2 * jump + 1).clamp(1, MAX_WINDOW);
+                    self.next_window.store(next_window, Ordering::Relaxed);
+                    self.next_guess.store(first + n, Ordering::Relaxed);
+                    return Ok(first..first + n);
+                }
+                None => {
+                    self.next_misses.fetch_add(1, Ordering::Relaxed);
+                    guess = to_u64(last).map_or(0, |l| l + 1);
+                    window = (window * 2).clamp(1, MAX_WINDOW);
+                }
+            }
+        }
+        Err(Error::Backend {
+            store: store.clone(),
+            kind: BackendErrorKind::Other,
+            message: "1000 attempts of a numbered append each found that other writers had moved the history on by more than 256 iterations; nothing was written".into(),
+        })
+    }
+
+    /// Runs one statement on its own (autocommit), without retrying: for a
+    /// write that is not idempotent. The outer error: no connection could be
+    /// opened (nothing was sent).
+    fn once<T>(
+        &self,
+        mut f: impl FnMut(&mut Conn) -> Result<T, postgres::Error>,
+    ) -> Result<Result<T, postgres::Error>> {
+        let mut c = self.pool.get()?;
+        let r = f(&mut c);
+        self.pool.put(c);
+        Ok(r)
+    }
+
+    /// Whether the rows with iteration numbers `nums` hold exactly `lines`
+    /// (a line may follow blank lines kept before it).
+    fn stored_at_their_numbers(&self, id: i64, nums: &[i64], lines: &[String]) -> Result<bool> {
+        if nums.is_empty() {
+            return Ok(false);
+        }
+        let rows = self.read("looking for a save whose outcome was unknown", |c| {
+            let st = c.prepare(SQL_LINES_OF)?;
+            c.client.query(&st, &[&id, &nums])
+        })?;
+        let found: std::collections::HashMap<i64, String> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        Ok(nums.iter().zip(lines).all(|(n, l)| found.get(n).is_some_and(|stored| stored.ends_with(l.as_str()))))
     }
 
     /// After a unique violation (the transaction is rolled back): a plain
@@ -604,6 +720,10 @@ impl Store for PgStore {
 
     fn append_if(&self, expected_last: Option<u64>, records: &[IterationRecord]) -> Result<AppendOutcome> {
         self.append_records(Expect::Last(expected_last), records)
+    }
+
+    fn append_next(&self, records: &[IterationRecord]) -> Result<std::ops::Range<u64>> {
+        self.append_numbered(records)
     }
 
     fn load_recent(&self, n: usize) -> Result<Vec<IterationRecord>> {
@@ -729,6 +849,85 @@ impl Store for PgStore {
         }
     }
 
+    /// Verifies through the export ([`verify_export`]): every row's line
+    /// gets the file format's rules, and the counters in `ih_histories` are
+    /// compared with the rows. Line numbers and byte offsets are those of
+    /// the JSONL export. A PostgreSQL history has no torn tail (each commit
+    /// is a transaction): any damage is a row changed by another program,
+    /// which [`Store::repair`] reports rather than repairs (repair it
+    /// through a file: export, repair the file, import it back).
+    fn verify(&self) -> Result<iteration_history::VerifyReport> {
+        verify_export(self)
+    }
+
+    /// Rewrites every record's line in the canonical form, as
+    /// [`History::compact`](iteration_history::History::compact) does for a
+    /// file (see [`Store::compact`]): lines written by other tools (imported from the original
+    /// Python module) get a checksum; blank lines, a BOM, `\r` and the tags
+    /// of multi-record commits are dropped. The records themselves (and
+    /// their `jsonb` copies) do not change.
+    ///
+    /// One transaction under the history's write lock: writers wait for it,
+    /// readers see the history as it was before or after, never in between;
+    /// a crash leaves it as it was. Compacting a compact history changes
+    /// nothing.
+    ///
+    /// A retried [`append_if`](Store::append_if) of several records whose
+    /// first attempt was committed before a compaction no longer finds its
+    /// lines as written (their batch tags are gone) and reports
+    /// [`Error::Conflict`] naming its own last iteration, rather than
+    /// [`AppendOutcome::AlreadyPresent`]; single-record saves are not
+    /// affected (their lines are already canonical).
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`]; [`BackendErrorKind::Corrupt`] for a row that is
+    /// not a valid record (changed by another program: nothing is
+    /// rewritten); connection errors (nothing is rewritten).
+    fn compact(&self) -> Result<CompactReport> {
+        let id = self.writer("compact")?;
+        let store = &self.url.display;
+        self.write(
+            "compacting",
+            true,
+            [SQL_LOCK, SQL_ROW, SQL_LINES, SQL_REWRITE, SQL_SET],
+            |tx, [lock, row, read, rewrite, set]| {
+                tx.execute(lock, &[&id])?;
+                let head = tx.query_opt(row, &[&id])?.ok_or_else(|| self.missing_row())?;
+                let (count, last, trailer): (i64, Option<i64>, String) = (head.get(0), head.get(1), head.get(2));
+                let mut report = CompactReport::default();
+                report.records = u64::try_from(count).unwrap_or(0);
+                report.bytes_before = trailer.len() as u64;
+                let mut rewritten = 0u64;
+                let portal = tx.bind(read, &[&id])?;
+                loop {
+                    let rows = tx.query_portal(&portal, BATCH as i32)?;
+                    let (mut seqs, mut texts) = (Vec::new(), Vec::new());
+                    for r in &rows {
+                        let (seq, line): (i64, &str) = (r.get(0), r.get(1));
+                        report.bytes_before += line.len() as u64;
+                        let rec = lines::decode_row(store, seq, line)?;
+                        let canonical = lines::canonical_line(store, seq, &rec)?;
+                        report.bytes_after += canonical.len() as u64;
+                        if canonical != line {
+                            seqs.push(seq);
+                            texts.push(canonical);
+                        }
+                    }
+                    if !seqs.is_empty() {
+                        tx.execute(rewrite, &[&id, &seqs, &texts])?;
+                        rewritten += seqs.len() as u64;
+                    }
+                    if rows.len() < BATCH {
+                        break;
+                    }
+                }
+                tx.execute(set, &[&id, &count, &last, &""])?;
+                report.rewritten = Some(rewritten);
+                Ok(report)
+            },
+        )
+    }
+
     fn import_jsonl(
         &self,
         input: &mut dyn BufRead,
@@ -813,3 +1012,8 @@ impl Store for PgStore {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The PostgreSQL page of the docs, compiled as doctests (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/postgres.md")]
+pub struct PostgresDocDoctests;

@@ -34,6 +34,92 @@ pub(crate) fn encode_commit(store: &str, records: &[IterationRecord]) -> Result<
     Ok(text.split_inclusive('\n').map(str::to_string).collect())
 }
 
+/// A commit numbered by the store, as `ih_append_next` takes it: each
+/// line split around its number into `head` and `rest` (the same for every
+/// candidate first number), and for each candidate first number
+/// `guess + j` (`j` in `0..window`) the lines' tails (integrity field,
+/// checksum over the whole line, line end), candidate after candidate.
+pub(crate) struct NextCommit {
+    pub(crate) heads: Vec<String>,
+    pub(crate) rests: Vec<String>,
+    pub(crate) tails: Vec<String>,
+    pub(crate) jsons: Vec<Option<String>>,
+}
+
+const KEY: &str = "\"iteration_num\":";
+const TRAILER_OPEN: &str = ",\"_ih\":\"";
+/// `crc32c as 8 hex digits` + `"}` + `\n`.
+const CRC_END: usize = 8 + 3;
+
+fn not_split(store: &str) -> Error {
+    Error::Backend {
+        store: store.to_string(),
+        kind: BackendErrorKind::Other,
+        message:
+            "internal error: the encoder's lines do not have the form a numbered append needs; nothing was written"
+                .into(),
+    }
+}
+
+/// `line` (a record numbered `num`) as (head, rest, tail).
+fn split_line<'a>(store: &str, line: &'a str, num: u64) -> Result<(&'a str, &'a str, &'a str)> {
+    let broken = || not_split(store);
+    let at = line.find(KEY).ok_or_else(broken)? + KEY.len();
+    let digits = num.to_string();
+    let after = at + digits.len();
+    if !line[at..].starts_with(&digits) || line.as_bytes().get(after).is_none_or(u8::is_ascii_digit) {
+        return Err(broken());
+    }
+    let tail = line.rfind(TRAILER_OPEN).filter(|t| *t >= after).ok_or_else(broken)?;
+    Ok((&line[..at], &line[after..tail], &line[tail..]))
+}
+
+/// Encodes `records` for `ih_append_next` with a window of `window`
+/// candidate first numbers starting at `guess`.
+///
+/// # Errors
+/// [`Error::InvalidRecord`] naming the first invalid record.
+pub(crate) fn encode_next(store: &str, records: &[IterationRecord], guess: u64, window: u64) -> Result<NextCommit> {
+    let numbered = |first: u64| IterationRecord::renumbered(records, first);
+    let first = numbered(guess);
+    let lines = encode_commit(store, &first)?;
+    let mut out = NextCommit {
+        heads: Vec::with_capacity(lines.len()),
+        rests: Vec::with_capacity(lines.len()),
+        tails: Vec::with_capacity(lines.len() * window as usize),
+        jsons: lines.iter().zip(&first).map(|(l, r)| jsonb_text(l, r, true)).collect(),
+    };
+    for (line, r) in lines.iter().zip(&first) {
+        let (head, rest, tail) = split_line(store, line, r.iteration_num)?;
+        out.heads.push(head.to_string());
+        out.rests.push(rest.to_string());
+        out.tails.push(tail.to_string());
+    }
+    for j in 1..window {
+        let start = guess + j;
+        if records.len() == 1 {
+            // One untagged line: only the number and the checksum change.
+            let tail = &out.tails[0];
+            let open = &tail[..tail.len().saturating_sub(CRC_END)];
+            let covered = format!("{}{start}{}{open}", out.heads[0], out.rests[0]);
+            let crc = crc32c::crc32c(covered.as_bytes());
+            out.tails.push(format!("{open}{crc:08x}\"}}\n"));
+            continue;
+        }
+        // Several lines: the tags' byte offsets change with the numbers'
+        // lengths too; encode the commit again.
+        let lines = encode_commit(store, &numbered(start))?;
+        for (i, line) in lines.iter().enumerate() {
+            let (head, rest, tail) = split_line(store, line, start + i as u64)?;
+            if head != out.heads[i] || rest != out.rests[i] {
+                return Err(not_split(store));
+            }
+            out.tails.push(tail.to_string());
+        }
+    }
+    Ok(out)
+}
+
 /// `record` as one canonical line (checksummed, untagged, `\n`-terminated),
 /// the form [`PgStore::compact`](crate::PgStore::compact) writes. `seq`
 /// names the row in messages.
@@ -131,6 +217,43 @@ mod tests {
         assert_eq!(decode_row("s", 2, &lines[1]).expect("decode"), rec(2, "b"));
         let err = encode_commit("s", &[rec(1, "a"), IterationRecord::new(2, "x")]).expect_err("no timestamp");
         assert!(err.to_string().contains("record 2 of the batch"), "{err}");
+    }
+
+    #[test]
+    fn every_candidate_line_of_a_numbered_commit_is_valid() {
+        for records in [vec![rec(0, "a")], vec![rec(5, "a"), rec(6, "b\u{0}c"), rec(7, "d")]] {
+            for guess in [0, 7, 95, 9_999_990] {
+                let window = 16u64;
+                let c = encode_next("s", &records, guess, window).expect("encode");
+                let n = records.len();
+                assert_eq!(c.tails.len(), n * window as usize);
+                for j in 0..window {
+                    let mut commit = String::new();
+                    for i in 0..n {
+                        let num = guess + j + i as u64;
+                        commit.push_str(&format!("{}{num}{}{}", c.heads[i], c.rests[i], c.tails[j as usize * n + i]));
+                    }
+                    let lines = encode_commit(
+                        "s",
+                        &records
+                            .iter()
+                            .zip(guess + j..)
+                            .map(|(r, num)| {
+                                let mut r = r.clone();
+                                r.iteration_num = num;
+                                r
+                            })
+                            .collect::<Vec<_>>(),
+                    )
+                    .expect("encode");
+                    assert_eq!(commit, lines.concat(), "guess {guess} + {j}");
+                    for (i, l) in commit.split_inclusive('\n').enumerate() {
+                        let got = decode_row("s", 1, l).expect("a valid line");
+                        assert_eq!(got.iteration_num, guess + j + i as u64);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

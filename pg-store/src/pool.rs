@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use iteration_history::Result;
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, Statement};
 
 use crate::errors;
 use crate::url::StoreUrl;
@@ -54,7 +54,8 @@ impl Pool {
     /// A clear error for a refused connection, a wrong password, a missing
     /// database (see [`errors::connect`]).
     pub(crate) fn connect(&self) -> Result<Conn> {
-        let mut client = self.url.config.connect(NoTls).map_err(|e| errors::connect(&self.url, &e))?;
+        let mut client =
+            self.url.config.connect(self.url.connector.clone()).map_err(|e| errors::connect(&self.url, &e))?;
         // `ih_append` reads the history after taking its lock: it needs a
         // fresh snapshot per statement, whatever the server's default.
         client

@@ -20,6 +20,21 @@
 //! ```
 //! plus the function `ih_append` (compare-and-append in one round trip).
 //!
+//! Version 2: the procedure `ih_append_next` (an append numbered by the
+//! store, in one round trip: see [`Store::append_next`](iteration_history::Store::append_next)).
+//! The client cannot know the number before the server gives it, and each
+//! line carries its number and a checksum over it; so the client sends
+//! each line once without its number and a window of checksums, one per
+//! candidate first number (`p_guess`, `p_guess + 1`, ...). Under the
+//! history's write lock the function takes the last iteration + 1, builds
+//! the lines for it and inserts them; if that number is outside the window
+//! it writes nothing and returns the last iteration, and the client tries
+//! again with a window that starts there. The insert commits
+//! asynchronously (the lock is released before the WAL flush, so concurrent
+//! writers are not serialised on the disk); the procedure then commits a
+//! second, synchronous transaction, whose flush covers the first, and only
+//! then returns: a save is acknowledged only once it is durable.
+//!
 //! One row per record: `seq` is its position (1, 2, ...), `line` the exact
 //! bytes it occupies in the JSONL export (blank lines before it and its
 //! line end included), `record` the same record as `jsonb` for queries
@@ -39,15 +54,16 @@
 use postgres::GenericClient;
 
 /// The schema version this program writes.
-pub(crate) const LATEST: i32 = 1;
+pub(crate) const LATEST: i32 = 2;
 
 /// Key of the advisory lock that serialises migrations ("ihschema").
 const MIGRATION_LOCK: i64 = 0x6968_7363_6865_6d61;
 
 /// (version, description, SQL).
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "histories and records",
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "histories and records",
     "CREATE TABLE ih_histories (
         history_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         name text NOT NULL UNIQUE,
@@ -110,7 +126,75 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[(
         o_last := CASE WHEN n > 0 THEN p_nums[n] ELSE h.last_iteration END;
     END
     $fn$;",
-)];
+    ),
+    (
+        2,
+        "appends numbered by the store",
+        "CREATE PROCEDURE ih_append_next(p_history bigint, p_guess bigint, p_window integer,
+                                    p_heads text[], p_rests text[], p_tails text[], p_json text[],
+                                    INOUT o_first bigint DEFAULT NULL, INOUT o_last bigint DEFAULT NULL)
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+        h ih_histories%ROWTYPE;
+        n integer := coalesce(array_length(p_heads, 1), 0);
+        nxt bigint;
+        j bigint;
+        sync_setting text := current_setting('synchronous_commit');
+        docs jsonb[];
+    BEGIN
+        -- The jsonb copies are parsed before the lock is taken (from the
+        -- first candidate's lines; the number is set below).
+        SELECT array_agg((coalesce(t.js, t.head || p_guess::text || t.rest || p_tails[t.ord]))::jsonb - '_ih' ORDER BY t.ord)
+        INTO docs
+        FROM unnest(p_heads, p_rests, p_json) WITH ORDINALITY AS t(head, rest, js, ord);
+        -- The insert commits without waiting for the disk, so the history's
+        -- lock is held only while the rows are written, not during the WAL
+        -- flush; the flush is waited for below, before the call returns.
+        PERFORM set_config('synchronous_commit', 'off', true);
+        PERFORM pg_advisory_xact_lock(26984, (p_history % 2147483647)::integer);
+        SELECT * INTO h FROM ih_histories WHERE history_id = p_history;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'iteration-history: history % does not exist', p_history USING ERRCODE = 'no_data_found';
+        END IF;
+        nxt := coalesce(h.last_iteration + 1, 0);
+        o_last := h.last_iteration;
+        j := nxt - p_guess;
+        IF n = 0 THEN
+            o_first := nxt;
+            RETURN;
+        END IF;
+        IF j < 0 OR j >= p_window THEN
+            o_first := NULL;
+            RETURN;
+        END IF;
+        INSERT INTO ih_records (history_id, seq, iteration_num, line, record)
+        SELECT p_history, h.record_count + t.ord, nxt + t.ord - 1, l.line,
+               docs[t.ord] || jsonb_build_object('iteration_num', nxt + t.ord - 1)
+        FROM unnest(p_heads, p_rests) WITH ORDINALITY AS t(head, rest, ord),
+             LATERAL (SELECT CASE WHEN t.ord = 1 THEN h.trailer ELSE '' END || t.head || (nxt + t.ord - 1)::text
+                             || t.rest || p_tails[j * n + t.ord] AS line) l;
+        UPDATE ih_histories
+        SET record_count = h.record_count + n, last_iteration = nxt + n - 1, trailer = ''
+        WHERE history_id = p_history;
+        o_first := nxt;
+        o_last := nxt + n - 1;
+        COMMIT;
+        -- A transaction that writes WAL commits with the session's
+        -- synchronous_commit (on by default): its commit waits until the
+        -- WAL up to its commit record, which includes the insert's, is on
+        -- disk (or replicated, as the server is configured). Concurrent
+        -- callers share these flushes (group commit). (A transaction that
+        -- only took an id would not wait: PostgreSQL flushes at commit only
+        -- if the transaction wrote WAL.) A transactional logical message is
+        -- the smallest such write; it needs no privilege and no table.
+        -- The setting made for the insert's transaction would last.
+        PERFORM set_config('synchronous_commit', sync_setting, true);
+        PERFORM pg_logical_emit_message(true, 'iteration-history', '');
+        COMMIT;
+    END
+    $fn$;",
+    ),
+];
 
 /// Takes the history's write lock for the rest of the transaction: the
 /// transaction-level advisory lock that `ih_append` takes. Every write

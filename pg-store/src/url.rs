@@ -1,16 +1,22 @@
 //! The store URL: a PostgreSQL connection URL plus the history's name.
 //!
-//! `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?history=NAME&...]`
+//! `postgres://USER[:PASSWORD]@HOST[:PORT][,HOST2[:PORT2]]/DATABASE[?history=NAME&...]`
 //! (`postgresql://` too). `history` (default `default`) picks one of the
-//! histories the database holds; every other parameter is the `postgres`
-//! crate's (`connect_timeout`, `options`, `application_name`, `sslmode`,
-//! ...). Without a password in the URL, `PGPASSWORD` is used if set.
+//! histories the database holds; `sslmode`, `sslrootcert`, `sslcert` and
+//! `sslkey` are read here (see the `tls` module: the `postgres` crate knows
+//! only three modes); every other parameter is the `postgres` crate's
+//! (`connect_timeout`, `options`, `application_name`,
+//! `target_session_attrs`, ...). Without a password in the URL,
+//! `PGPASSWORD` is used if set.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use iteration_history::{BackendErrorKind, Error, Result};
 use postgres::config::Host;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::tls::{self, SslMode, TlsParams};
 
 /// The history used when the URL names none.
 pub const DEFAULT_HISTORY: &str = "default";
@@ -29,6 +35,10 @@ pub(crate) struct StoreUrl {
     pub(crate) server: String,
     pub(crate) dbname: String,
     pub(crate) user: String,
+    /// The first host's name (what `verify-full` compares).
+    pub(crate) host: String,
+    pub(crate) tls: TlsParams,
+    pub(crate) connector: MakeRustlsConnect,
 }
 
 impl std::fmt::Debug for StoreUrl {
@@ -133,12 +143,26 @@ impl StoreUrl {
             None => (url, None),
         };
         let mut history = None;
+        let mut tls = TlsParams { mode: SslMode::Prefer, rootcert: None, cert: None, key: None };
         let mut rest = Vec::new();
         for pair in query.into_iter().flat_map(|q| q.split('&')).filter(|p| !p.is_empty()) {
+            let decode = |name: &str, v: &str| {
+                percent_decode(v).ok_or_else(|| invalid(url, format!("bad %-escape in `{name}`")))
+            };
             match pair.split_once('=') {
-                Some(("history", v)) => {
-                    history = Some(percent_decode(v).ok_or_else(|| invalid(url, "bad %-escape in `history`"))?);
+                Some(("history", v)) => history = Some(decode("history", v)?),
+                Some(("sslmode", v)) => {
+                    let v = decode("sslmode", v)?;
+                    tls.mode = SslMode::parse(&v).ok_or_else(|| {
+                        invalid(
+                            url,
+                            format!("sslmode={v} is not one of disable, prefer, require, verify-ca, verify-full"),
+                        )
+                    })?;
                 }
+                Some(("sslrootcert", v)) => tls.rootcert = Some(decode("sslrootcert", v)?.into()),
+                Some(("sslcert", v)) => tls.cert = Some(decode("sslcert", v)?.into()),
+                Some(("sslkey", v)) => tls.key = Some(decode("sslkey", v)?.into()),
                 _ => rest.push(pair),
             }
         }
@@ -147,6 +171,7 @@ impl StoreUrl {
             let detail = std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| format!("{e}: {s}"));
             invalid(url, detail)
         })?;
+        config.ssl_mode(tls.mode.wire());
         if config.get_password().is_none()
             && let Ok(pw) = std::env::var("PGPASSWORD")
         {
@@ -183,7 +208,13 @@ impl StoreUrl {
         let who = if user.is_empty() { String::new() } else { format!("{user}@") };
         let display = format!("postgres://{who}{server}/{dbname}?history={}", percent_encode(&history));
         check_history_name(&history, &display)?;
-        Ok(StoreUrl { config, history, display, server, dbname, user })
+        let connector = tls::connector(&mut tls).map_err(|message| Error::Backend {
+            store: display.clone(),
+            kind: BackendErrorKind::Other,
+            message,
+        })?;
+        let host = hosts.first().cloned().unwrap_or_default();
+        Ok(StoreUrl { config, history, display, server, dbname, user, host, tls, connector })
     }
 }
 
@@ -203,6 +234,30 @@ mod tests {
         let d = StoreUrl::parse("postgresql://ih@localhost/runs").expect("parse");
         assert_eq!(d.history, DEFAULT_HISTORY);
         assert_eq!(d.server, "localhost:5432");
+    }
+
+    #[test]
+    fn tls_and_libpq_parameters() {
+        let u = StoreUrl::parse(
+            "postgres://ih:pw@h1:5432,h2:5433/db?sslmode=require&application_name=loop%207&target_session_attrs=read-write&connect_timeout=2",
+        )
+        .expect("parse");
+        assert_eq!(u.tls.mode, SslMode::Require);
+        assert_eq!(u.config.get_ssl_mode(), postgres::config::SslMode::Require);
+        assert_eq!(u.config.get_application_name(), Some("loop 7"));
+        assert_eq!(u.config.get_target_session_attrs(), postgres::config::TargetSessionAttrs::ReadWrite);
+        assert_eq!(u.config.get_connect_timeout(), Some(&Duration::from_secs(2)));
+        assert_eq!(u.server, "h1:5432,h2:5433");
+        assert_eq!(u.display, "postgres://ih@h1:5432,h2:5433/db?history=default");
+        let d = StoreUrl::parse("postgres://ih@h/db").expect("parse");
+        assert_eq!((d.tls.mode, d.config.get_ssl_mode()), (SslMode::Prefer, postgres::config::SslMode::Prefer));
+        assert_eq!(d.config.get_application_name(), Some("iteration-history"));
+        let e = StoreUrl::parse("postgres://ih:pw@h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.crt")
+            .expect_err("no such file")
+            .to_string();
+        assert!(e.contains("sslrootcert /nonexistent/ca.crt: cannot read") && !e.contains("pw@"), "{e}");
+        let e = StoreUrl::parse("postgres://ih:pw@h/db?sslmode=bogus").expect_err("bad mode").to_string();
+        assert!(e.contains("sslmode=bogus is not one of"), "{e}");
     }
 
     #[test]

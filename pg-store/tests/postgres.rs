@@ -149,12 +149,12 @@ fn concurrent_first_openers_create_the_schema_once() {
         })
         .collect();
     for h in handles {
-        assert_eq!(h.join().expect("thread"), 1);
+        assert_eq!(h.join().expect("thread"), 2);
     }
     let mut c = Client::connect(&db.url, NoTls).expect("connect");
     let versions: Vec<i32> =
         c.query("SELECT version FROM ih_schema_version", &[]).expect("versions").iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, vec![1], "each migration applied exactly once");
+    assert_eq!(versions, vec![1, 2], "each migration applied exactly once");
     let histories: i64 = c.query_one("SELECT count(*) FROM ih_histories", &[]).expect("count").get(0);
     assert_eq!(histories, 2);
     let records: i64 = c.query_one("SELECT count(*) FROM ih_records", &[]).expect("count").get(0);
@@ -170,8 +170,36 @@ fn a_newer_schema_is_refused_not_misread() {
     c.execute("INSERT INTO ih_schema_version (version, description) VALUES (99, 'from the future')", &[])
         .expect("insert");
     for err in [PgStore::open(&db.url).expect_err("newer"), PgStore::open_read_only(&db.url).expect_err("newer")] {
-        assert!(err.to_string().contains("schema version 99, newer than this program's (1)"), "{err}");
+        assert!(err.to_string().contains("schema version 99, newer than this program's (2)"), "{err}");
     }
+}
+
+#[test]
+fn a_version_1_database_is_upgraded_and_then_numbers_appends() {
+    let Some(base) = base() else { return };
+    let Some(db) = FreshDb::new(&base, "upgrade") else { return };
+    let store = PgStore::open(&db.url).expect("create the schema");
+    store.append(&[rec(0), rec(1)]).expect("two records");
+    drop(store);
+    let mut c = Client::connect(&db.url, NoTls).expect("connect");
+    c.batch_execute("DROP PROCEDURE ih_append_next; DELETE FROM ih_schema_version WHERE version = 2")
+        .expect("downgrade");
+    let old = PgStore::open_read_only(&db.url).expect("a reader does not upgrade");
+    assert_eq!((old.schema_version(), old.count().expect("count")), (1, 2));
+    let store = PgStore::open(&db.url).expect("upgrade");
+    assert_eq!(store.schema_version(), 2);
+    assert_eq!(store.append_next(&[rec(9)]).expect("numbered"), 2..3);
+    assert_eq!(store.load_recent(1).expect("recent")[0].iteration_num, 2);
+    let mut nul = rec(0);
+    nul.strategy_code = "a\0b".into();
+    assert_eq!(store.append_next(&[nul]).expect("numbered"), 3..4);
+    let nums: Vec<String> = c
+        .query("SELECT record->>'iteration_num' FROM ih_records ORDER BY seq", &[])
+        .expect("jsonb")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(nums, ["0", "1", "2", "3"], "the jsonb copy has the number the store gave");
 }
 
 #[test]
@@ -369,7 +397,7 @@ fn compact_rewrites_every_line_as_the_file_store_does_in_one_transaction() {
     store.export_jsonl(&mut old).expect("export");
 
     let report = store.compact().expect("compact");
-    assert_eq!((report.records, report.rewritten), (5, 5));
+    assert_eq!((report.records, report.rewritten), (5, Some(5)));
     assert_eq!(report.bytes_before, old.len() as u64);
     file.compact().expect("compact the file");
     let (mut pg, mut fs) = (Vec::new(), Vec::new());
@@ -397,7 +425,7 @@ fn compact_rewrites_every_line_as_the_file_store_does_in_one_transaction() {
     assert_eq!(nan, 3);
     // Appends go on as before; compacting again changes nothing.
     store.append_if(Some(4), &[rec(5)]).expect("append after compact");
-    assert_eq!(store.compact().expect("again").rewritten, 0);
+    assert_eq!(store.compact().expect("again").rewritten, Some(0));
     // A reader cannot compact.
     let reader = PgStore::open_read_only(&with_history(&base, "compact")).expect("reader");
     assert_eq!(reader.compact().expect_err("read-only").code(), "read-only");
@@ -441,4 +469,32 @@ fn compacting_while_writers_append_loses_nothing() {
     let nums: Vec<u64> = page.records.iter().map(|r| r.iteration_num).collect();
     assert_eq!(nums, (0..100).collect::<Vec<_>>(), "every save kept, in order, after {compactions} compactions");
     assert_eq!(store.count().expect("count"), 100);
+}
+
+#[test]
+fn libpq_parameters_application_name_and_several_hosts() {
+    let Some(base) = base() else { return };
+    // A first host that refuses connections: the second one is used.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = free.local_addr().expect("addr").port();
+    drop(free);
+    let (head, tail) = base.split_once('@').expect("user@host");
+    let (hostport, rest) = tail.split_once('/').expect("/db");
+    let name = format!("ih-probe-{}", std::process::id());
+    let url = format!(
+        "{head}@127.0.0.1:{dead},{hostport}/{rest}?history=pg-hosts&application_name={name}&target_session_attrs=read-write&connect_timeout=3"
+    );
+    let store = PgStore::open(&url).expect("the second host");
+    assert!(store.describe().contains(&format!("127.0.0.1:{dead},{hostport}")), "{}", store.describe());
+    store.append_next(&[rec(0)]).expect("save");
+    let mut c = Client::connect(&base, NoTls).expect("connect");
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", &[&name])
+        .expect("activity")
+        .get(0);
+    assert!(n >= 1, "the store's connection carries application_name={name}");
+    // Only the refusing host: the error names it and says what to do.
+    let only_dead = format!("{head}@127.0.0.1:{dead}/{rest}?history=pg-hosts");
+    let e = PgStore::open(&only_dead).expect_err("refused").to_string();
+    assert!(e.contains(&format!("connection refused by 127.0.0.1:{dead}")), "{e}");
 }

@@ -38,7 +38,8 @@ pub const PROBE: u64 = 900_000;
 /// One step of a workload.
 #[derive(Clone, Debug)]
 pub enum Step {
-    /// `History::open` (the model is unchanged).
+    /// `History::open` (the model is unchanged); after the first, the open
+    /// writer is closed first, as a new process would.
     Open,
     /// `save(rec(n))`.
     Save(u64),
@@ -112,6 +113,8 @@ pub fn run(scenario: &Scenario) -> Run {
         let h = || history.as_ref().expect("Step::Open first");
         match step {
             Step::Open => {
+                // A second `Open` closes the writer first (a new process).
+                drop(history.take());
                 history = Some(
                     History::open(dir.clone(), NAME, scenario.options.clone())
                         .unwrap_or_else(|e| panic!("{}: open: {e}", scenario.label)),

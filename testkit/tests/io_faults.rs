@@ -57,6 +57,7 @@ fn workload() -> Vec<Step> {
         Step::Clear,
         Step::Save(6),
         Step::Batch(vec![7, 8]),
+        Step::Open,
         Step::Save(9),
         Step::Damage(1),
         Step::Repair,
@@ -90,6 +91,7 @@ fn damage(dir: &CrashDir, i: usize) {
 fn exec(h: &mut Option<History>, dir: &CrashDir, faults: &Faults, step: &Step, o: &Options) -> Result<(), Error> {
     match step {
         Step::Open => {
+            drop(h.take());
             *h = Some(History::open(dir.clone(), NAME, o.clone())?);
             Ok(())
         }

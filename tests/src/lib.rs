@@ -475,3 +475,8 @@ impl Session {
         Ok(out)
     }
 }
+
+/// The WASI component's page of the docs, compiled as doctests (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/wasi.md")]
+pub struct WasiDocDoctests;

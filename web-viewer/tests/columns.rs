@@ -315,8 +315,9 @@ fn torn_tail_is_reported_and_ignored() {
 
 #[test]
 fn group_tags_come_from_the_core() {
-    // A tagged line copied out of its commit breaks the commit rules: it is
-    // shown (it is a valid record) with a warning naming its line.
+    // A tagged line copied out of its commit is a record cut out of it by a
+    // tool (a crash cannot remove lines; see the core's `scan` rules): it
+    // is shown, and it is not corruption.
     let mut rng = Rng(1);
     let bodies: Vec<_> = (0..2).map(|i| codec::encode_body(&record(i, &mut rng)).expect("valid")).collect();
     let mut out = Vec::new();
@@ -326,10 +327,8 @@ fn group_tags_come_from_the_core() {
     bytes.extend_from_slice(&codec::encode_line(&record(9, &mut rng)).expect("valid"));
     let l = loaded(&bytes);
     assert_eq!(l.columns.iteration, [1.0, 9.0]);
-    assert!(l.corrupt);
-    assert_eq!(l.warnings.len(), 1);
-    assert_eq!((l.warnings[0].line, l.warnings[0].offset), (1, 0));
-    assert!(l.warnings[0].message.contains("multi-record commit"), "{}", l.warnings[0].message);
+    assert!(!l.corrupt);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings.iter().map(|w| &w.message).collect::<Vec<_>>());
 }
 
 #[test]

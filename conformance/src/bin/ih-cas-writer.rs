@@ -14,13 +14,15 @@ use std::time::Instant;
 use iteration_history_postgres::is_postgres_url;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let next = args.iter().any(|a| a == "--next");
+    args.retain(|a| a != "--next");
     let (keep_open, args) = match args.split_last() {
         Some((last, rest)) if last == "--keep-open" => (true, rest),
         _ => (false, &args[..]),
     };
     let [spec, writer, saves] = args else {
-        eprintln!("usage: ih-cas-writer STORE WRITER SAVES [--keep-open]");
+        eprintln!("usage: ih-cas-writer STORE WRITER SAVES [--keep-open] [--next]");
         return ExitCode::from(2);
     };
     let (Ok(writer), Ok(saves)) = (writer.parse::<u32>(), saves.parse::<u32>()) else {
@@ -29,7 +31,14 @@ fn main() -> ExitCode {
     };
     let reopen = !is_postgres_url(spec) && !keep_open;
     let start = Instant::now();
-    match ih_conformance::cas_writer(&mut || ih_conformance::open_store(spec, false), reopen, writer, saves) {
+    let run = if next {
+        // The file store's writer lock is per process: keep it open while
+        // saving (the processes take turns), then let the next one have it.
+        ih_conformance::open_store(spec, false).and_then(|s| ih_conformance::next_writer(&*s, writer, saves))
+    } else {
+        ih_conformance::cas_writer(&mut || ih_conformance::open_store(spec, false), reopen, writer, saves)
+    };
+    match run {
         Ok(stats) => {
             println!(
                 "saved {} conflicts {} seconds {:.3}",

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! ih-store-bench --pg URL [--dir DIR] [--saves N] [--writers W]
+//!                [--pgbench-1 TPS] [--pgbench-w TPS] [--pg-only] [--sample-line]
 //! ```
 //! * 1 writer: one process, one open store, N saves, each
 //!   `last_iteration_num` + `append_if` (the learning loop's pattern).
@@ -14,6 +15,16 @@
 //! * W threads in one process sharing one store.
 //! * W writer processes, each on a history of its own (N/W saves each):
 //!   many learning loops sharing one server or one disk.
+//! * 1 writer and W writer processes on one history with saves numbered by
+//!   the store (`Store::append_next`): no conflicts by design.
+//!
+//! With `--pgbench-1`/`--pgbench-w` (the transactions per second `pgbench`
+//! measured on the same server for a one-row insert of a record's line,
+//! with 1 and W clients, as `scripts/bench-postgres` does), a second table
+//! gives the PostgreSQL rows as a ratio of those. `--pg-only` skips the
+//! file store (its "vs file store" column then reads 1.00×). `--sample-line` prints
+//! the JSONL line of a benchmark record and exits (the script inserts it
+//! with pgbench).
 //!
 //! Both stores are fully durable: the file store syncs every commit
 //! (`Durability::Full`), PostgreSQL runs with its defaults (`fsync = on`,
@@ -24,7 +35,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use ih_conformance::{WriterStats, check_exactly_once, concurrent_processes, concurrent_threads, open_store, record};
+use ih_conformance::{
+    Mode, WriterStats, check_exactly_once, check_exactly_once_as, concurrent_processes, concurrent_processes_as,
+    concurrent_threads, next_writer, open_store, record,
+};
 use iteration_history::Store;
 
 struct Args {
@@ -32,6 +46,9 @@ struct Args {
     dir: PathBuf,
     saves: u32,
     writers: u32,
+    pgbench_1: Option<f64>,
+    pgbench_w: Option<f64>,
+    pg_only: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -39,6 +56,8 @@ fn parse() -> Result<Args, String> {
     let mut dir = None;
     let mut saves = 1000;
     let mut writers = 8;
+    let (mut pgbench_1, mut pgbench_w) = (None, None);
+    let mut pg_only = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = || it.next().ok_or(format!("{a} needs a value"));
@@ -47,12 +66,20 @@ fn parse() -> Result<Args, String> {
             "--dir" => dir = Some(PathBuf::from(val()?)),
             "--saves" => saves = val()?.parse().map_err(|e| format!("--saves: {e}"))?,
             "--writers" => writers = val()?.parse().map_err(|e| format!("--writers: {e}"))?,
+            "--pgbench-1" => pgbench_1 = Some(val()?.parse().map_err(|e| format!("--pgbench-1: {e}"))?),
+            "--pgbench-w" => pgbench_w = Some(val()?.parse().map_err(|e| format!("--pgbench-w: {e}"))?),
+            "--pg-only" => pg_only = true,
+            "--sample-line" => {
+                let line = iteration_history::codec::encode_line(&record(1000, 3, 1000)).map_err(|e| e.to_string())?;
+                print!("{}", String::from_utf8_lossy(&line));
+                std::process::exit(0);
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
     let pg = pg.or_else(|| std::env::var("IH_PG_URL").ok()).ok_or("--pg URL (or IH_PG_URL) is required")?;
     let dir = dir.unwrap_or_else(std::env::temp_dir);
-    Ok(Args { pg, dir, saves, writers })
+    Ok(Args { pg, dir, saves, writers, pgbench_1, pgbench_w, pg_only })
 }
 
 fn with_history(url: &str, name: &str) -> String {
@@ -88,6 +115,17 @@ fn one_writer(spec: &str, saves: u32) -> (f64, u64) {
     let secs = start.elapsed().as_secs_f64();
     check_exactly_once(&*store, 1, saves);
     (secs, stats.conflicts)
+}
+
+/// One writer, one open store, `saves` saves numbered by the store.
+fn one_writer_next(spec: &str, saves: u32) -> f64 {
+    let store = open_store(spec, false).expect("open");
+    store.clear().expect("clear");
+    let start = Instant::now();
+    next_writer(&*store, 0, saves).expect("numbered saves");
+    let secs = start.elapsed().as_secs_f64();
+    check_exactly_once_as(&*store, 1, saves, Mode::Next);
+    secs
 }
 
 /// `writers` processes, each with a history of its own (`spec_of(w)`).
@@ -148,6 +186,9 @@ fn main() -> ExitCode {
     let spec_of: [(&'static str, &str, &SpecOf<'_>); 2] =
         [("file", file.as_str(), &file_of), ("PostgreSQL", pg.as_str(), &pg_of)];
     for (store, spec, own) in spec_of {
+        if args.pg_only && store == "file" {
+            continue;
+        }
         eprintln!("{store}: 1 writer x {n}");
         let (seconds, conflicts) = one_writer(spec, n);
         rows.push(Row { store, how: "1 writer".into(), saves: u64::from(n), seconds, conflicts });
@@ -172,6 +213,18 @@ fn main() -> ExitCode {
             seconds,
             conflicts: 0,
         });
+        eprintln!("{store}: 1 writer x {n}, numbered by the store");
+        let seconds = one_writer_next(spec, n);
+        rows.push(Row { store, how: "1 writer, append_next".into(), saves: u64::from(n), seconds, conflicts: 0 });
+        eprintln!("{store}: {w} processes x {per}, numbered by the store");
+        let run = concurrent_processes_as(spec, &exe, w, per, Mode::Next);
+        rows.push(Row {
+            store,
+            how: format!("{w} writer processes, one history, append_next"),
+            saves: u64::from(w * per),
+            seconds: run.elapsed.as_secs_f64(),
+            conflicts: run.writers.iter().map(|s| s.conflicts).sum(),
+        });
     }
     let _ = std::fs::remove_dir_all(&tmp);
     println!(
@@ -192,6 +245,24 @@ fn main() -> ExitCode {
             rate / base,
             r.conflicts
         );
+    }
+    if let (Some(p1), Some(pw)) = (args.pgbench_1, args.pgbench_w) {
+        println!();
+        println!("| PostgreSQL, same server, same run | saves or transactions/s | vs pgbench | conflicts retried |");
+        println!("|---|---:|---:|---:|");
+        println!("| pgbench, one-row INSERT of a record's line, 1 client | {p1:.0} | 1.00× | |");
+        println!("| pgbench, the same, {w} clients | {pw:.0} | 1.00× | |");
+        for r in rows.iter().filter(|r| r.store == "PostgreSQL") {
+            let rate = r.saves as f64 / r.seconds;
+            let base = if r.how.starts_with("1 ") { p1 } else { pw };
+            let clients = if r.how.starts_with("1 ") { "1 client" } else { "W clients" };
+            println!(
+                "| ih-store-bench, {} | {rate:.0} | {:.2}× (of {clients}) | {} |",
+                r.how,
+                rate / base,
+                r.conflicts
+            );
+        }
     }
     ExitCode::SUCCESS
 }

@@ -31,6 +31,14 @@ pub enum Op {
         /// Number of records.
         count: u64,
     },
+    /// `save_batch(records first..first+count)` of more records than
+    /// `Options::rename_batches_over`: committed by rename, lines untagged.
+    RenamedBatch {
+        /// First iteration number.
+        first: u64,
+        /// Number of records.
+        count: u64,
+    },
     /// `clear()`.
     Clear,
     /// A damaged line then record `i`, appended by plain file I/O.
@@ -71,6 +79,7 @@ impl fmt::Display for Op {
         match self {
             Op::Save(i) => write!(f, "save:{i}"),
             Op::Batch { first, count } => write!(f, "batch:{first}+{count}"),
+            Op::RenamedBatch { first, count } => write!(f, "rbatch:{first}+{count}"),
             Op::Clear => write!(f, "clear"),
             Op::Corrupt(i) => write!(f, "corrupt:{i}"),
             Op::Repair => write!(f, "repair"),
@@ -137,6 +146,11 @@ impl Mark {
                     range.split_once('+').ok_or_else(|| format!("mark `{text}`: expected batch:<first>+<count>"))?;
                 Op::Batch { first: num(first, "first", text)?, count: num(count, "count", text)? }
             }
+            ["rbatch", range] => {
+                let (first, count) =
+                    range.split_once('+').ok_or_else(|| format!("mark `{text}`: expected rbatch:<first>+<count>"))?;
+                Op::RenamedBatch { first: num(first, "first", text)?, count: num(count, "count", text)? }
+            }
             ["clear"] => Op::Clear,
             ["repair"] => Op::Repair,
             _ => return Err(format!("mark `{text}`: unknown operation")),
@@ -157,6 +171,7 @@ mod tests {
             Mark::Op { op: Op::Save(17), len: 1234, process: None },
             Mark::Op { op: Op::Save(100_003), len: 9, process: Some(2) },
             Mark::Op { op: Op::Batch { first: 20, count: 5 }, len: 77, process: None },
+            Mark::Op { op: Op::RenamedBatch { first: 25, count: 6 }, len: 99, process: None },
             Mark::Op { op: Op::Clear, len: 0, process: None },
             Mark::Op { op: Op::Corrupt(9), len: 5000, process: None },
             Mark::Op { op: Op::Repair, len: 4000, process: None },

@@ -32,6 +32,9 @@ impl State {
         match op {
             Op::Save(i) => next.segments.push(Segment::Commit(vec![i])),
             Op::Batch { first, count } => next.segments.push(Segment::Commit((first..first + count).collect())),
+            Op::RenamedBatch { first, count } => {
+                next.segments.extend((first..first + count).map(|i| Segment::Commit(vec![i])))
+            }
             Op::Clear => next.segments.clear(),
             Op::Corrupt(i) => {
                 next.segments.push(Segment::Garbage(i));

@@ -32,6 +32,11 @@ pub const WORKLOADS: &[(&str, &str, bool)] = &[
     ("clear", "saves, clear(), saves, clear(), ... saves", true),
     ("repair", "saves, a damaged line + a record appended by plain I/O, repair(), saves", true),
     ("procs", "3 processes saving in turns, queueing on the writer lock (lock_timeout)", true),
+    (
+        "reopen",
+        "batches of 2 to 6 records (over 3 by rename, untagged) and saves; the writer closed and reopened (checkpoint) every 2 batches",
+        true,
+    ),
     ("control", "the original module's algorithm: rewrite <file>.tmp + rename, no fsync (must FAIL)", false),
     ("nosync", "single saves with Durability::None, which skips every sync (must FAIL)", false),
 ];
@@ -182,6 +187,7 @@ pub fn run(name: &str, ctx: &Ctx) -> Res<u64> {
             }
         }
         "procs" => return procs(ctx, m, s),
+        "reopen" => reopen(ctx, &mut m, s)?,
         "control" => {
             let mut content = Vec::new();
             for i in 0..16 * s {
@@ -198,6 +204,29 @@ pub fn run(name: &str, ctx: &Ctx) -> Res<u64> {
     }
     m.mark(&Mark::End { workload: name.to_string(), ops: m.ops })?;
     Ok(m.ops)
+}
+
+/// Batches, the larger ones committed by rename, and saves; the writer is
+/// closed (writing its checkpoint) and reopened (reading it) every 2 batches.
+fn reopen(ctx: &Ctx, m: &mut Marker, s: u64) -> Res<()> {
+    let options = Options::default().rename_batches_over(3);
+    let mut h = open(ctx, options.clone())?;
+    let mut i = 0;
+    for b in 0..6 * s {
+        let count = 2 + b % 5;
+        let recs: Vec<IterationRecord> = (i..i + count).map(record).collect();
+        h.save_batch(&recs)?;
+        m.ack(if count > 3 { Op::RenamedBatch { first: i, count } } else { Op::Batch { first: i, count } })?;
+        i += count;
+        h.save(&record(i))?;
+        m.ack(Op::Save(i))?;
+        i += 1;
+        if b % 2 == 1 {
+            drop(h);
+            h = open(ctx, options.clone())?;
+        }
+    }
+    Ok(())
 }
 
 /// Appends a damaged line and then a valid record with plain file I/O, and
