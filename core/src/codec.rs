@@ -466,10 +466,16 @@ fn resolve_pointer<'a>(top: &'a mut TopLevel, pointer: &str) -> Option<&'a mut V
 }
 
 fn escape_pointer(key: &str) -> String {
+    if !key.contains(['~', '/']) {
+        return key.to_owned();
+    }
     key.replace('~', "~0").replace('/', "~1")
 }
 
 fn unescape_pointer(part: &str) -> String {
+    if !part.contains('~') {
+        return part.to_owned();
+    }
     part.replace("~1", "/").replace("~0", "~")
 }
 

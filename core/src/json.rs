@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use jiter::{Jiter, JiterError, JiterErrorType, JsonErrorType, Peek};
+use lexical_parse_float::FromLexical;
 
 use crate::record::FIELDS;
 use crate::value::{Map, Number, Value};
@@ -272,9 +273,9 @@ fn number(text: &[u8]) -> Number {
             return Number::NegInt((u as i128).wrapping_neg() as i64);
         }
     }
-    // jiter checked the syntax; JSON numbers are valid Rust float literals.
-    let f = std::str::from_utf8(text).ok().and_then(|s| s.parse::<f64>().ok());
-    Number::Float(f.unwrap_or(f64::NAN))
+    // jiter checked the syntax; lexical (jiter's own float parser, correctly
+    // rounded) reads the bytes without a second UTF-8 check.
+    Number::Float(f64::from_lexical(text).unwrap_or(f64::NAN))
 }
 
 fn parse_u64(digits: &[u8]) -> Option<u64> {

@@ -417,10 +417,13 @@ impl fmt::Display for Number {
             Number::Float(x) if x == f64::INFINITY => f.write_str("Infinity"),
             Number::Float(x) if x == f64::NEG_INFINITY => f.write_str("-Infinity"),
             Number::Float(x) => {
-                let mut buf = Vec::new();
-                // serde_json writes the shortest representation that reads back exactly.
-                serde_json::to_writer(&mut buf, &x).map_err(|_| fmt::Error)?;
-                f.write_str(&String::from_utf8_lossy(&buf))
+                // serde_json writes the shortest representation that reads
+                // back exactly (at most 24 bytes: `-1.2345678901234567e-308`).
+                let mut buf = [0u8; 32];
+                let mut w = &mut buf[..];
+                serde_json::to_writer(&mut w, &x).map_err(|_| fmt::Error)?;
+                let len = 32 - w.len();
+                f.write_str(std::str::from_utf8(&buf[..len]).map_err(|_| fmt::Error)?)
             }
         }
     }
