@@ -53,7 +53,12 @@ fn threads_save_concurrently_without_a_user_lock() {
                 }
             }
             drop(h);
-            let h = History::open_shared(dir.clone(), &name, Options::default()).expect("reopen");
+            let h = History::open_shared(
+                dir.clone(),
+                &name,
+                Options::default().lock_timeout(Some(Duration::from_secs(10))),
+            )
+            .expect("reopen"); // a child another test forks may hold the released lock until its exec
             assert_eq!(h.verify().expect("verify").records, expected);
         }
     }

@@ -185,7 +185,11 @@ fn a_full_file_system_loses_nothing_and_the_history_works_again_when_space_is_fr
         h.save(&big(saved)).expect("the same save succeeds after space is freed");
         h.save(&big(saved + 1)).expect("and the next");
         drop(h);
-        let h = History::open(dir(tmp.path()), &name, Options::default().strategy(strategy)).expect("reopen");
+        // Another test of this binary may fork a child just now, which shares
+        // the released lock's open file until it execs (see the core's lock
+        // docs): wait for the lock rather than fail at once.
+        let reopen = Options::default().strategy(strategy).lock_timeout(Some(Duration::from_secs(10)));
+        let h = History::open(dir(tmp.path()), &name, reopen).expect("reopen");
         assert_eq!(h.count().expect("count"), saved + 2);
         assert!(h.verify().expect("verify").corrupt_lines.is_empty());
         report.push(format!("{strategy:?}: {saved} saves until ENOSPC"));
