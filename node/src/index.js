@@ -9,8 +9,9 @@
 //   history.close();
 //
 // Each opened history gets its own component instance whose only preopened
-// directory is that history's directory (preview2-shim's createFilesystem),
-// so histories in different directories can be open at once.
+// directory is that history's directory, so histories in different
+// directories can be open at once. The filesystem imports are ./fs-host.js
+// (fs.*Sync in this thread); the other WASI imports are preview2-shim's.
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -20,7 +21,7 @@ import * as cli from '@bytecodealliance/preview2-shim/cli';
 import * as clocks from '@bytecodealliance/preview2-shim/clocks';
 import * as io from '@bytecodealliance/preview2-shim/io';
 import * as random from '@bytecodealliance/preview2-shim/random';
-import { createFilesystem } from '@bytecodealliance/preview2-shim/filesystem';
+import { createSyncFilesystem } from './fs-host.js';
 import { instantiate } from '../gen/history.js';
 
 const FIELDS = ['iteration_num', 'strategy_code', 'execution_result', 'metrics',
@@ -196,7 +197,7 @@ function coreModules() {
 }
 
 function imports(dir) {
-  const filesystem = createFilesystem({ preopens: { '.': dir } });
+  const filesystem = createSyncFilesystem(dir);
   // jco 1.35's generated code looks the imports up without their version.
   const v = (name) => name;
   return {

@@ -246,3 +246,67 @@ time.sleep(60)
     py.kill('SIGKILL');
   }
 });
+
+// The package's own wasi:filesystem host (src/fs-host.js), called directly.
+const host = await import(new URL('../node_modules/iteration-history/src/fs-host.js', import.meta.url).href)
+  .catch(() => import('../src/fs-host.js'));
+
+test('the filesystem host reaches only plain names in its preopened directory', () => {
+  const dir = tmp();
+  const outside = tmp();
+  fs.writeFileSync(path.join(outside, 'secret'), 'x');
+  fs.symlinkSync(path.join(outside, 'secret'), path.join(dir, 'link'));
+  const [[root, guest]] = host.createSyncFilesystem(dir).preopens.getDirectories();
+  assert.equal(guest, '.');
+  const rw = { read: true, write: true };
+  for (const name of ['..', '../x', `../${path.basename(outside)}/secret`, '/etc/passwd', 'a/b', 'a\\b', '', 'a\0b']) {
+    assert.throws(() => root.openAt({}, name, { create: true }, rw), (e) => e === 'not-permitted', name);
+    assert.throws(() => root.statAt({}, name), (e) => e === 'not-permitted', name);
+  }
+  // A symlink is not followed unless the guest asks.
+  assert.throws(() => root.openAt({}, 'link', {}, { read: true }), (e) => e === 'loop');
+  assert.equal(root.statAt({}, 'link').type, 'symbolic-link');
+  assert.equal(root.statAt({ symlinkFollow: true }, 'link').type, 'regular-file');
+  assert.deepEqual(fs.readdirSync(outside), ['secret']);
+});
+
+test('the filesystem host does what the component asks, with WASI error codes', () => {
+  const dir = tmp();
+  const { preopens, types } = host.createSyncFilesystem(dir);
+  const [[root]] = preopens.getDirectories();
+  const rw = { read: true, write: true };
+  const f = root.openAt({}, 'h.jsonl', { create: true, exclusive: true }, rw);
+  assert.ok(f instanceof types.Descriptor);
+  assert.throws(() => root.openAt({}, 'h.jsonl', { create: true, exclusive: true }, rw), (e) => e === 'exist');
+  assert.throws(() => root.openAt({}, 'none', {}, rw), (e) => e === 'no-entry');
+  assert.equal(f.write(new TextEncoder().encode('hello\nworld\n'), 0n), 12n);
+  assert.equal(f.write(new TextEncoder().encode('W'), 6n), 1n);
+  f.syncData();
+  f.sync();
+  const st = f.stat();
+  assert.equal(st.type, 'regular-file');
+  assert.equal(st.size, 12n);
+  assert.equal(typeof st.dataModificationTimestamp.seconds, 'bigint');
+  const [bytes, eof] = f.read(100n, 6n);
+  assert.equal(new TextDecoder().decode(bytes), 'World\n');
+  assert.equal(eof, false);
+  assert.deepEqual(f.read(10n, 12n), [new Uint8Array(0), true]);
+  f.setSize(5n);
+  assert.equal(root.statAt({}, 'h.jsonl').size, 5n);
+  assert.throws(() => f.readDirectory(), (e) => e === 'not-directory');
+  f[Symbol.dispose]();
+  assert.throws(() => f.stat(), (e) => e === 'bad-descriptor');
+  // The directory: synced through itself and through `.` opened from it.
+  root.sync();
+  const dot = root.openAt({}, '.', { directory: true }, { read: true });
+  dot.sync();
+  assert.throws(() => dot.write(new Uint8Array(1), 0n), (e) => e === 'is-directory');
+  root.renameAt('h.jsonl', dot, 'g.jsonl');
+  const list = dot.readDirectory();
+  assert.deepEqual(list.readDirectoryEntry(), { type: 'regular-file', name: 'g.jsonl' });
+  assert.equal(list.readDirectoryEntry(), undefined);
+  root.unlinkFileAt('g.jsonl');
+  assert.throws(() => root.unlinkFileAt('g.jsonl'), (e) => e === 'no-entry');
+  assert.deepEqual(fs.readdirSync(dir), []);
+  dot[Symbol.dispose]();
+});
