@@ -198,7 +198,7 @@ function coreModules() {
 
 function imports(dir) {
   const filesystem = createSyncFilesystem(dir);
-  // jco 1.35's generated code looks the imports up without their version.
+  // jco's generated code looks the imports up without their version.
   const v = (name) => name;
   return {
     [v('wasi:cli/environment')]: cli.environment,
