@@ -105,16 +105,24 @@ function call(fn) {
 // json.dumps: strict JSON plus bare NaN / Infinity / -Infinity.
 const NONCE = `\u0000ih-${randomBytes(8).toString('hex')}:`;
 
+const MARKED = new RegExp(`"${JSON.stringify(NONCE).slice(1, -1).replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}([^"]*)"`, 'g');
+
 /** JSON.stringify that keeps non-finite numbers as bare NaN/Infinity tokens. */
 export function stringifyPython(value) {
+  // Plain JSON.stringify is the answer when it met no non-finite number
+  // (it would have written `null`) and no bigint (it throws a TypeError).
+  try {
+    const plain = JSON.stringify(value);
+    if (plain === undefined || !plain.includes('null')) return plain;
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
+  }
   const marked = JSON.stringify(value, (_k, v) => {
     if (typeof v === 'number' && !Number.isFinite(v)) return NONCE + String(v);
     if (typeof v === 'bigint') return NONCE + v.toString();
     return v;
   });
-  if (marked === undefined) return marked;
-  const quoted = JSON.stringify(NONCE).slice(1, -1);
-  return marked.replaceAll(new RegExp(`"${quoted.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}([^"]*)"`, 'g'), '$1');
+  return marked === undefined ? marked : marked.replaceAll(MARKED, '$1');
 }
 
 /** JSON.parse that also reads bare NaN / Infinity / -Infinity. */
