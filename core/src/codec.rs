@@ -269,11 +269,17 @@ fn trailer(line: &[u8]) -> Option<Result<Trailer, LineError>> {
 }
 
 fn parse_hex(hex: &[u8]) -> Result<u32, LineError> {
-    if hex.len() != 8 || !hex.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if hex.len() != 8 {
         return Err(LineError::Metadata("`_ih` must end with 8 lowercase hex digits"));
     }
-    let s = std::str::from_utf8(hex).map_err(|_| LineError::Metadata("`_ih` is not UTF-8"))?;
-    u32::from_str_radix(s, 16).map_err(|_| LineError::Metadata("`_ih` checksum is not hex"))
+    hex.iter().try_fold(0u32, |crc, &b| {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return Err(LineError::Metadata("`_ih` must end with 8 lowercase hex digits")),
+        };
+        Ok(crc << 4 | u32::from(digit))
+    })
 }
 
 fn parse_tag(text: &[u8]) -> Result<GroupTag, LineError> {
@@ -368,10 +374,11 @@ fn decode_checked(
     line: &[u8],
     trailer: Option<Option<GroupTag>>,
 ) -> Result<(IterationRecord, Option<GroupTag>, bool), LineError> {
-    let Some(mut top) = json::parse_top_level(line).map_err(LineError::Json)? else {
+    let mut top = TopLevel::default();
+    if !json::parse_top_level(line, &mut top).map_err(LineError::Json)? {
         return Err(LineError::NotAnObject);
-    };
-    let (tag, checksummed) = match (trailer, top.integrity.is_some()) {
+    }
+    let (tag, checksummed) = match (trailer, top.integrity) {
         (Some(tag), true) => {
             // The verified trailer must be the object's last member.
             if top.last != LastKey::Integrity {

@@ -100,31 +100,46 @@ struct Ctx<'a> {
     /// The text as parsed.
     data: &'a [u8],
     /// Members of the objects being read (innermost last): each object is
-    /// then moved into a vector of exactly its size.
+    /// then moved into a vector of exactly its size (`split_off`).
     pairs: Vec<(String, Value)>,
     /// Items of the arrays being read, likewise.
     items: Vec<Value>,
 }
 
-/// Runs `f` on a jiter over `text` (lone surrogate escapes replaced, see
-/// [`mend_lone_surrogates`]), reusing this thread's string buffer.
+/// Runs `f` on a jiter over `text`, reusing this thread's string buffer and
+/// stacks. jiter refuses lone surrogate escapes, which CPython writes: when
+/// `f` fails on a text that has some, it runs again on a copy where they are
+/// replaced (see [`mend_lone_surrogates`]), so a text without them is
+/// scanned only once.
 fn with_jiter<T>(
     text: &[u8],
-    f: impl FnOnce(&mut Jiter<'_>, &mut Ctx<'_>) -> Result<T, JsonError>,
+    mut f: impl FnMut(&mut Jiter<'_>, &mut Ctx<'_>) -> Result<T, JsonError>,
 ) -> Result<T, JsonError> {
-    let mended = mend_lone_surrogates(text);
-    let data = mended.as_deref().unwrap_or(text);
     let (tape, pairs, items) = SCRATCH.with(Cell::take);
-    let mut ctx = Ctx { data, pairs, items };
-    let mut j = Jiter::with_tape(data, tape).with_allow_inf_nan();
-    let out = f(&mut j, &mut ctx).map_err(|mut e| {
-        if e.message == INVALID_UTF8 {
-            // jiter counts in the decoded string; report the byte itself.
-            e.offset = std::str::from_utf8(text).err().map_or(e.offset, |u| u.valid_up_to());
-        }
-        e
-    });
-    let (mut tape, mut pairs, mut items) = (j.into_tape(), ctx.pairs, ctx.items);
+    let mut ctx = Ctx { data: text, pairs, items };
+    let mut j = Jiter::with_tape(text, tape).with_allow_inf_nan();
+    let mut out = f(&mut j, &mut ctx);
+    let mut tape = j.into_tape();
+    if out.is_err()
+        && let Some(mended) = mend_lone_surrogates(text)
+    {
+        ctx.pairs.clear();
+        ctx.items.clear();
+        let mut ctx2 =
+            Ctx { data: &mended, pairs: std::mem::take(&mut ctx.pairs), items: std::mem::take(&mut ctx.items) };
+        let mut j = Jiter::with_tape(&mended, tape).with_allow_inf_nan();
+        out = f(&mut j, &mut ctx2);
+        tape = j.into_tape();
+        ctx.pairs = ctx2.pairs;
+        ctx.items = ctx2.items;
+    }
+    if let Err(e) = &mut out
+        && e.message == INVALID_UTF8
+    {
+        // jiter counts in the decoded string; report the byte itself.
+        e.offset = std::str::from_utf8(text).err().map_or(e.offset, |u| u.valid_up_to());
+    }
+    let (mut pairs, mut items) = (ctx.pairs, ctx.items);
     // Left over after an error; big buffers are not kept.
     tape.clear();
     pairs.clear();
@@ -201,7 +216,7 @@ fn value(j: &mut Jiter<'_>, c: &mut Ctx<'_>, peek: Peek, depth: usize) -> Result
                 c.items.push(v);
                 next = j.array_step()?;
             }
-            Value::Array(c.items.drain(base..).collect())
+            Value::Array(c.items.split_off(base))
         }
         // A misspelt literal is reported at its first byte.
         Peek::Null => {
@@ -245,7 +260,7 @@ fn object(j: &mut Jiter<'_>, c: &mut Ctx<'_>, depth: usize) -> Result<Map, JsonE
         c.pairs.push((k, v));
         key = j.next_key()?.map(str::to_owned);
     }
-    Ok(Map::from_pairs(c.pairs.drain(base..).collect()))
+    Ok(Map::from_pairs(c.pairs.split_off(base)))
 }
 
 /// A number from its JSON text (already checked by jiter): integers that
@@ -291,9 +306,10 @@ fn parse_u64(digits: &[u8]) -> Option<u64> {
 
 /// Which top-level key of a record line came last (first occurrences
 /// count, as for a map where a repeated key keeps its first position).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum LastKey {
     /// No key (an empty object).
+    #[default]
     None,
     /// One of the record's seven fields.
     Field,
@@ -306,13 +322,14 @@ pub(crate) enum LastKey {
 }
 
 /// The top-level object of a record line, each field in its slot.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct TopLevel {
     /// The record's fields, in the order of [`FIELDS`] (last value of a
     /// repeated key).
     pub(crate) fields: [Option<Value>; 7],
-    /// `_ih`, if present.
-    pub(crate) integrity: Option<Value>,
+    /// Whether `_ih` is present (its value is read, checked as JSON and
+    /// dropped).
+    pub(crate) integrity: bool,
     /// `_nonfinite`, if present.
     pub(crate) nonfinite: Option<Value>,
     /// Other fields, in order, each key once.
@@ -321,34 +338,51 @@ pub(crate) struct TopLevel {
     pub(crate) last: LastKey,
 }
 
-/// Reads a record line: `Ok(None)` if it is valid JSON but not an object.
-pub(crate) fn parse_top_level(text: &[u8]) -> Result<Option<TopLevel>, JsonError> {
+/// Reads a record line into `top` (which must be empty): `Ok(false)` if it
+/// is valid JSON but not an object.
+pub(crate) fn parse_top_level(text: &[u8], top: &mut TopLevel) -> Result<bool, JsonError> {
     with_jiter(text, |j, c| {
         let peek = j.peek()?;
         if peek != Peek::Object {
             value(j, c, peek, 0)?;
             j.finish()?;
-            return Ok(None);
+            return Ok(false);
         }
-        let mut top = TopLevel {
-            fields: Default::default(),
-            integrity: None,
-            nonfinite: None,
-            extra: Map::new(),
-            last: LastKey::None,
-        };
+        // A second run (on a mended copy) starts afresh.
+        *top = TopLevel::default();
         let mut extra: Vec<(String, Value)> = Vec::new();
         // Positions of extra keys, once there are many of them.
         let mut index: Option<HashMap<String, usize>> = None;
         let mut key = j.known_object()?.map(|k| slot_of(k).ok_or_else(|| k.to_owned()));
         while let Some(k) = key {
             let peek = j.peek()?;
-            let v = value(j, c, peek, 1)?;
-            let (slot, last) = match k {
-                Ok(Slot::Field(i)) => (&mut top.fields[i], LastKey::Field),
-                Ok(Slot::Integrity) => (&mut top.integrity, LastKey::Integrity),
-                Ok(Slot::NonFinite) => (&mut top.nonfinite, LastKey::NonFinite),
+            match k {
+                Ok(Slot::Field(i)) => {
+                    let v = value(j, c, peek, 1)?;
+                    if top.fields[i].replace(v).is_none() {
+                        top.last = LastKey::Field;
+                    }
+                }
+                Ok(Slot::Integrity) => {
+                    // Only its presence counts: a string is checked, not kept.
+                    if peek == Peek::String {
+                        j.known_str()?;
+                    } else {
+                        value(j, c, peek, 1)?;
+                    }
+                    if !top.integrity {
+                        top.integrity = true;
+                        top.last = LastKey::Integrity;
+                    }
+                }
+                Ok(Slot::NonFinite) => {
+                    let v = value(j, c, peek, 1)?;
+                    if top.nonfinite.replace(v).is_none() {
+                        top.last = LastKey::NonFinite;
+                    }
+                }
                 Err(name) => {
+                    let v = value(j, c, peek, 1)?;
                     let found = match &index {
                         Some(ix) => ix.get(&name).copied(),
                         None => extra.iter().position(|(k, _)| *k == name),
@@ -366,18 +400,13 @@ pub(crate) fn parse_top_level(text: &[u8]) -> Result<Option<TopLevel>, JsonError
                             }
                         }
                     }
-                    key = j.next_key()?.map(|k| slot_of(k).ok_or_else(|| k.to_owned()));
-                    continue;
                 }
-            };
-            if slot.replace(v).is_none() {
-                top.last = last;
             }
             key = j.next_key()?.map(|k| slot_of(k).ok_or_else(|| k.to_owned()));
         }
         j.finish()?;
         top.extra = Map::from_pairs(extra);
-        Ok(Some(top))
+        Ok(true)
     })
 }
 
