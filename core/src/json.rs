@@ -192,32 +192,56 @@ fn mend_lone_surrogates(text: &[u8]) -> Option<Vec<u8>> {
     out
 }
 
+#[cold]
 fn not_a_value(offset: usize) -> JsonError {
     JsonError { offset, message: "expected a JSON value" }
 }
 
+#[cold]
 fn too_deep(j: &Jiter<'_>) -> JsonError {
     JsonError { offset: j.current_index(), message: "nesting too deep" }
 }
 
 /// Reads the value whose first byte is `peek`.
 fn value(j: &mut Jiter<'_>, c: &mut Ctx<'_>, peek: Peek, depth: usize) -> Result<Value, JsonError> {
+    match peek {
+        Peek::Object => Ok(Value::Object(object(j, c, depth)?)),
+        Peek::Array => Ok(Value::Array(array(j, c, depth)?)),
+        _ => scalar(j, c.data, peek),
+    }
+}
+
+/// Reads a value of an object: scalars without a call, so that each is
+/// built in place.
+#[inline(always)]
+fn member(j: &mut Jiter<'_>, c: &mut Ctx<'_>, peek: Peek, depth: usize) -> Result<Value, JsonError> {
+    match peek {
+        Peek::Object | Peek::Array => value(j, c, peek, depth),
+        _ => scalar(j, c.data, peek),
+    }
+}
+
+/// Reads an array (the next byte is its `[`).
+fn array(j: &mut Jiter<'_>, c: &mut Ctx<'_>, depth: usize) -> Result<Vec<Value>, JsonError> {
+    if depth >= MAX_DEPTH {
+        return Err(too_deep(j));
+    }
+    let base = c.items.len();
+    let mut next = j.known_array()?;
+    while let Some(p) = next {
+        let v = member(j, c, p, depth + 1)?;
+        c.items.push(v);
+        next = j.array_step()?;
+    }
+    Ok(c.items.split_off(base))
+}
+
+/// Reads a value that is neither an object nor an array (`data` is the
+/// whole text).
+#[inline(always)]
+fn scalar(j: &mut Jiter<'_>, data: &[u8], peek: Peek) -> Result<Value, JsonError> {
     Ok(match peek {
         Peek::String => Value::String(j.known_str()?.to_owned()),
-        Peek::Object => Value::Object(object(j, c, depth)?),
-        Peek::Array => {
-            if depth >= MAX_DEPTH {
-                return Err(too_deep(j));
-            }
-            let base = c.items.len();
-            let mut next = j.known_array()?;
-            while let Some(p) = next {
-                let v = value(j, c, p, depth + 1)?;
-                c.items.push(v);
-                next = j.array_step()?;
-            }
-            Value::Array(c.items.split_off(base))
-        }
         // A misspelt literal is reported at its first byte.
         Peek::Null => {
             let start = j.current_index();
@@ -236,7 +260,7 @@ fn value(j: &mut Jiter<'_>, c: &mut Ctx<'_>, peek: Peek, depth: usize) -> Result
             let start = j.current_index();
             Value::Number(number(j.known_number_bytes(peek).map_err(|e| {
                 // `-` must be followed by a digit (`-Infinity` aside).
-                match c.data.get(start + 1) {
+                match data.get(start + 1) {
                     Some(b'0'..=b'9') => JsonError::from(e),
                     _ => JsonError { offset: start + 1, message: "expected a digit" },
                 }
@@ -256,7 +280,7 @@ fn object(j: &mut Jiter<'_>, c: &mut Ctx<'_>, depth: usize) -> Result<Map, JsonE
     let mut key = j.known_object()?.map(str::to_owned);
     while let Some(k) = key {
         let peek = j.peek()?;
-        let v = value(j, c, peek, depth + 1)?;
+        let v = member(j, c, peek, depth + 1)?;
         c.pairs.push((k, v));
         key = j.next_key()?.map(str::to_owned);
     }
@@ -267,41 +291,46 @@ fn object(j: &mut Jiter<'_>, c: &mut Ctx<'_>, depth: usize) -> Result<Map, JsonE
 /// fit stay integers, `-0` and larger integers become floats (as
 /// `serde_json` reads them).
 fn number(text: &[u8]) -> Number {
-    match text {
-        b"NaN" => return Number::Float(f64::NAN),
-        b"Infinity" => return Number::Float(f64::INFINITY),
-        b"-Infinity" => return Number::Float(f64::NEG_INFINITY),
-        _ => {}
+    let (neg, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() {
+        return float(text);
     }
-    let neg = text.first() == Some(&b'-');
-    let digits = &text[usize::from(neg)..];
-    if digits.iter().all(u8::is_ascii_digit)
-        && let Some(u) = parse_u64(digits)
-    {
-        if !neg {
-            return Number::PosInt(u);
+    // One pass: an integer while the bytes are digits and the value fits.
+    let mut u: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return float(text);
         }
-        if u == 0 {
-            return Number::Float(-0.0);
-        }
-        if u <= i64::MAX as u64 + 1 {
-            return Number::NegInt((u as i128).wrapping_neg() as i64);
+        match u.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))) {
+            Some(v) => u = v,
+            None => return float(text),
         }
     }
-    // jiter checked the syntax; lexical (jiter's own float parser, correctly
-    // rounded) reads the bytes without a second UTF-8 check.
-    Number::Float(f64::from_lexical(text).unwrap_or(f64::NAN))
+    if !neg {
+        Number::PosInt(u)
+    } else if u == 0 {
+        Number::Float(-0.0)
+    } else if u <= i64::MAX as u64 + 1 {
+        Number::NegInt((u as i128).wrapping_neg() as i64)
+    } else {
+        float(text)
+    }
 }
 
-fn parse_u64(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    Some(v)
+/// A number that is not an integer of 64 bits: `NaN`, `Infinity`,
+/// `-Infinity`, or a float.
+fn float(text: &[u8]) -> Number {
+    Number::Float(match text {
+        b"NaN" => f64::NAN,
+        b"Infinity" => f64::INFINITY,
+        b"-Infinity" => f64::NEG_INFINITY,
+        // jiter checked the syntax; lexical (jiter's own float parser,
+        // correctly rounded) reads the bytes without a second UTF-8 check.
+        _ => f64::from_lexical(text).unwrap_or(f64::NAN),
+    })
 }
 
 /// Which top-level key of a record line came last (first occurrences
@@ -358,7 +387,7 @@ pub(crate) fn parse_top_level(text: &[u8], top: &mut TopLevel) -> Result<bool, J
             let peek = j.peek()?;
             match k {
                 Ok(Slot::Field(i)) => {
-                    let v = value(j, c, peek, 1)?;
+                    let v = member(j, c, peek, 1)?;
                     if top.fields[i].replace(v).is_none() {
                         top.last = LastKey::Field;
                     }
