@@ -310,24 +310,26 @@ fn object(j: &mut Jiter<'_>, c: &mut Ctx<'_>, depth: usize) -> Result<Map, JsonE
 
 /// A number from its JSON text (already checked by jiter): integers that
 /// fit stay integers, `-0` and larger integers become floats (as
-/// `serde_json` reads them).
+/// `serde_json` reads them). Inlined, so that the number is built in
+/// registers where it is stored.
+#[inline(always)]
 fn number(text: &[u8]) -> Number {
     let (neg, digits) = match text {
         [b'-', rest @ ..] => (true, rest),
         _ => (false, text),
     };
     if digits.is_empty() {
-        return float(text);
+        return Number::Float(float(text));
     }
     // One pass: an integer while the bytes are digits and the value fits.
     let mut u: u64 = 0;
     for &d in digits {
         if !d.is_ascii_digit() {
-            return float(text);
+            return Number::Float(float(text));
         }
         match u.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))) {
             Some(v) => u = v,
-            None => return float(text),
+            None => return Number::Float(float(text)),
         }
     }
     if !neg {
@@ -337,21 +339,22 @@ fn number(text: &[u8]) -> Number {
     } else if u <= i64::MAX as u64 + 1 {
         Number::NegInt((u as i128).wrapping_neg() as i64)
     } else {
-        float(text)
+        Number::Float(float(text))
     }
 }
 
 /// A number that is not an integer of 64 bits: `NaN`, `Infinity`,
 /// `-Infinity`, or a float.
-fn float(text: &[u8]) -> Number {
-    Number::Float(match text {
+#[inline(never)]
+fn float(text: &[u8]) -> f64 {
+    match text {
         b"NaN" => f64::NAN,
         b"Infinity" => f64::INFINITY,
         b"-Infinity" => f64::NEG_INFINITY,
         // jiter checked the syntax; lexical (jiter's own float parser,
         // correctly rounded) reads the bytes without a second UTF-8 check.
         _ => f64::from_lexical(text).unwrap_or(f64::NAN),
-    })
+    }
 }
 
 /// Which top-level key of a record line came last (first occurrences
