@@ -269,11 +269,31 @@ fn trailer(line: &[u8]) -> Option<Result<Trailer, LineError>> {
 }
 
 fn parse_hex(hex: &[u8]) -> Result<u32, LineError> {
-    if hex.len() != 8 || !hex.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return Err(LineError::Metadata("`_ih` must end with 8 lowercase hex digits"));
+    /// The value of each lowercase hex digit; 0xff for any other byte (a
+    /// table, not branches: the digits of a CRC are random).
+    const HEX: [u8; 256] = {
+        let mut t = [0xff; 256];
+        let mut i = 0;
+        while i < 10 {
+            t[b'0' as usize + i] = i as u8;
+            i += 1;
+        }
+        while i < 16 {
+            t[b'a' as usize + i - 10] = i as u8;
+            i += 1;
+        }
+        t
+    };
+    let bad = || LineError::Metadata("`_ih` must end with 8 lowercase hex digits");
+    let digits: &[u8; 8] = hex.try_into().map_err(|_| bad())?;
+    let mut crc = 0u32;
+    let mut seen = 0u8;
+    for &b in digits {
+        let d = HEX[usize::from(b)];
+        seen |= d;
+        crc = crc << 4 | u32::from(d & 0xf);
     }
-    let s = std::str::from_utf8(hex).map_err(|_| LineError::Metadata("`_ih` is not UTF-8"))?;
-    u32::from_str_radix(s, 16).map_err(|_| LineError::Metadata("`_ih` checksum is not hex"))
+    if seen == 0xff { Err(bad()) } else { Ok(crc) }
 }
 
 fn parse_tag(text: &[u8]) -> Result<GroupTag, LineError> {
@@ -368,10 +388,11 @@ fn decode_checked(
     line: &[u8],
     trailer: Option<Option<GroupTag>>,
 ) -> Result<(IterationRecord, Option<GroupTag>, bool), LineError> {
-    let Some(mut top) = json::parse_top_level(line).map_err(LineError::Json)? else {
+    let mut top = TopLevel::default();
+    if !json::parse_top_level(line, &mut top).map_err(LineError::Json)? {
         return Err(LineError::NotAnObject);
-    };
-    let (tag, checksummed) = match (trailer, top.integrity.is_some()) {
+    }
+    let (tag, checksummed) = match (trailer, top.integrity) {
         (Some(tag), true) => {
             // The verified trailer must be the object's last member.
             if top.last != LastKey::Integrity {

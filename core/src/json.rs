@@ -100,31 +100,46 @@ struct Ctx<'a> {
     /// The text as parsed.
     data: &'a [u8],
     /// Members of the objects being read (innermost last): each object is
-    /// then moved into a vector of exactly its size.
+    /// then moved into a vector of exactly its size (`split_off`).
     pairs: Vec<(String, Value)>,
     /// Items of the arrays being read, likewise.
     items: Vec<Value>,
 }
 
-/// Runs `f` on a jiter over `text` (lone surrogate escapes replaced, see
-/// [`mend_lone_surrogates`]), reusing this thread's string buffer.
+/// Runs `f` on a jiter over `text`, reusing this thread's string buffer and
+/// stacks. jiter refuses lone surrogate escapes, which CPython writes: when
+/// `f` fails on a text that has some, it runs again on a copy where they are
+/// replaced (see [`mend_lone_surrogates`]), so a text without them is
+/// scanned only once.
 fn with_jiter<T>(
     text: &[u8],
-    f: impl FnOnce(&mut Jiter<'_>, &mut Ctx<'_>) -> Result<T, JsonError>,
+    mut f: impl FnMut(&mut Jiter<'_>, &mut Ctx<'_>) -> Result<T, JsonError>,
 ) -> Result<T, JsonError> {
-    let mended = mend_lone_surrogates(text);
-    let data = mended.as_deref().unwrap_or(text);
     let (tape, pairs, items) = SCRATCH.with(Cell::take);
-    let mut ctx = Ctx { data, pairs, items };
-    let mut j = Jiter::with_tape(data, tape).with_allow_inf_nan();
-    let out = f(&mut j, &mut ctx).map_err(|mut e| {
-        if e.message == INVALID_UTF8 {
-            // jiter counts in the decoded string; report the byte itself.
-            e.offset = std::str::from_utf8(text).err().map_or(e.offset, |u| u.valid_up_to());
-        }
-        e
-    });
-    let (mut tape, mut pairs, mut items) = (j.into_tape(), ctx.pairs, ctx.items);
+    let mut ctx = Ctx { data: text, pairs, items };
+    let mut j = Jiter::with_tape(text, tape).with_allow_inf_nan();
+    let mut out = f(&mut j, &mut ctx);
+    let mut tape = j.into_tape();
+    if out.is_err()
+        && let Some(mended) = mend_lone_surrogates(text)
+    {
+        ctx.pairs.clear();
+        ctx.items.clear();
+        let mut ctx2 =
+            Ctx { data: &mended, pairs: std::mem::take(&mut ctx.pairs), items: std::mem::take(&mut ctx.items) };
+        let mut j = Jiter::with_tape(&mended, tape).with_allow_inf_nan();
+        out = f(&mut j, &mut ctx2);
+        tape = j.into_tape();
+        ctx.pairs = ctx2.pairs;
+        ctx.items = ctx2.items;
+    }
+    if let Err(e) = &mut out
+        && e.message == INVALID_UTF8
+    {
+        // jiter counts in the decoded string; report the byte itself.
+        e.offset = std::str::from_utf8(text).err().map_or(e.offset, |u| u.valid_up_to());
+    }
+    let (mut pairs, mut items) = (ctx.pairs, ctx.items);
     // Left over after an error; big buffers are not kept.
     tape.clear();
     pairs.clear();
@@ -177,59 +192,97 @@ fn mend_lone_surrogates(text: &[u8]) -> Option<Vec<u8>> {
     out
 }
 
+#[cold]
 fn not_a_value(offset: usize) -> JsonError {
     JsonError { offset, message: "expected a JSON value" }
 }
 
+#[cold]
 fn too_deep(j: &Jiter<'_>) -> JsonError {
     JsonError { offset: j.current_index(), message: "nesting too deep" }
 }
 
 /// Reads the value whose first byte is `peek`.
 fn value(j: &mut Jiter<'_>, c: &mut Ctx<'_>, peek: Peek, depth: usize) -> Result<Value, JsonError> {
-    Ok(match peek {
-        Peek::String => Value::String(j.known_str()?.to_owned()),
-        Peek::Object => Value::Object(object(j, c, depth)?),
-        Peek::Array => {
-            if depth >= MAX_DEPTH {
-                return Err(too_deep(j));
-            }
-            let base = c.items.len();
-            let mut next = j.known_array()?;
-            while let Some(p) = next {
-                let v = value(j, c, p, depth + 1)?;
-                c.items.push(v);
-                next = j.array_step()?;
-            }
-            Value::Array(c.items.drain(base..).collect())
+    match peek {
+        Peek::Object => Ok(Value::Object(object(j, c, depth)?)),
+        Peek::Array => Ok(Value::Array(array(j, c, depth)?)),
+        _ => {
+            let mut v = Value::Null;
+            scalar_into(j, c.data, peek, &mut v)?;
+            Ok(v)
         }
+    }
+}
+
+/// Reads a value into `out`: the value is built where it stays instead of
+/// being returned and copied (a returned `Value` is read back from memory
+/// in pieces other than those written, which stalls the CPU).
+#[inline(always)]
+fn member_into(j: &mut Jiter<'_>, c: &mut Ctx<'_>, peek: Peek, depth: usize, out: &mut Value) -> Result<(), JsonError> {
+    match peek {
+        Peek::Object => *out = Value::Object(object(j, c, depth)?),
+        Peek::Array => *out = Value::Array(array(j, c, depth)?),
+        _ => scalar_into(j, c.data, peek, out)?,
+    }
+    Ok(())
+}
+
+/// Reads an array (the next byte is its `[`).
+fn array(j: &mut Jiter<'_>, c: &mut Ctx<'_>, depth: usize) -> Result<Vec<Value>, JsonError> {
+    if depth >= MAX_DEPTH {
+        return Err(too_deep(j));
+    }
+    let base = c.items.len();
+    let mut next = j.known_array()?;
+    while let Some(p) = next {
+        if matches!(p, Peek::Object | Peek::Array) {
+            let v = value(j, c, p, depth + 1)?;
+            c.items.push(v);
+        } else {
+            let i = c.items.len();
+            c.items.push(Value::Null);
+            scalar_into(j, c.data, p, &mut c.items[i])?;
+        }
+        next = j.array_step()?;
+    }
+    Ok(c.items.split_off(base))
+}
+
+/// Reads a value that is neither an object nor an array into `out`
+/// (`data` is the whole text). Each kind is written straight into `out`.
+#[inline(always)]
+fn scalar_into(j: &mut Jiter<'_>, data: &[u8], peek: Peek, out: &mut Value) -> Result<(), JsonError> {
+    match peek {
+        Peek::String => *out = Value::String(j.known_str()?.to_owned()),
         // A misspelt literal is reported at its first byte.
         Peek::Null => {
             let start = j.current_index();
             j.known_null().map_err(|_| not_a_value(start))?;
-            Value::Null
+            *out = Value::Null;
         }
         Peek::True | Peek::False => {
             let start = j.current_index();
-            Value::Bool(j.known_bool(peek).map_err(|_| not_a_value(start))?)
+            *out = Value::Bool(j.known_bool(peek).map_err(|_| not_a_value(start))?);
         }
         Peek::NaN | Peek::Infinity => {
             let start = j.current_index();
-            Value::Number(number(j.known_number_bytes(peek).map_err(|_| not_a_value(start))?))
+            *out = Value::Number(number(j.known_number_bytes(peek).map_err(|_| not_a_value(start))?));
         }
         Peek::Minus => {
             let start = j.current_index();
-            Value::Number(number(j.known_number_bytes(peek).map_err(|e| {
+            *out = Value::Number(number(j.known_number_bytes(peek).map_err(|e| {
                 // `-` must be followed by a digit (`-Infinity` aside).
-                match c.data.get(start + 1) {
+                match data.get(start + 1) {
                     Some(b'0'..=b'9') => JsonError::from(e),
                     _ => JsonError { offset: start + 1, message: "expected a digit" },
                 }
-            })?))
+            })?));
         }
-        p if p.is_num() => Value::Number(number(j.known_number_bytes(p)?)),
+        p if p.is_num() => *out = Value::Number(number(j.known_number_bytes(p)?)),
         _ => return Err(not_a_value(j.current_index())),
-    })
+    }
+    Ok(())
 }
 
 /// Reads an object (the next byte is its `{`).
@@ -241,59 +294,75 @@ fn object(j: &mut Jiter<'_>, c: &mut Ctx<'_>, depth: usize) -> Result<Map, JsonE
     let mut key = j.known_object()?.map(str::to_owned);
     while let Some(k) = key {
         let peek = j.peek()?;
-        let v = value(j, c, peek, depth + 1)?;
-        c.pairs.push((k, v));
+        if matches!(peek, Peek::Object | Peek::Array) {
+            let v = value(j, c, peek, depth + 1)?;
+            c.pairs.push((k, v));
+        } else {
+            // Built in its place in the stack (scalars do not use it).
+            let i = c.pairs.len();
+            c.pairs.push((k, Value::Null));
+            scalar_into(j, c.data, peek, &mut c.pairs[i].1)?;
+        }
         key = j.next_key()?.map(str::to_owned);
     }
-    Ok(Map::from_pairs(c.pairs.drain(base..).collect()))
+    Ok(Map::from_pairs(c.pairs.split_off(base)))
 }
 
 /// A number from its JSON text (already checked by jiter): integers that
 /// fit stay integers, `-0` and larger integers become floats (as
-/// `serde_json` reads them).
+/// `serde_json` reads them). Inlined, so that the number is built in
+/// registers where it is stored.
+#[inline(always)]
 fn number(text: &[u8]) -> Number {
-    match text {
-        b"NaN" => return Number::Float(f64::NAN),
-        b"Infinity" => return Number::Float(f64::INFINITY),
-        b"-Infinity" => return Number::Float(f64::NEG_INFINITY),
-        _ => {}
+    let (neg, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() {
+        return Number::Float(float(text));
     }
-    let neg = text.first() == Some(&b'-');
-    let digits = &text[usize::from(neg)..];
-    if digits.iter().all(u8::is_ascii_digit)
-        && let Some(u) = parse_u64(digits)
-    {
-        if !neg {
-            return Number::PosInt(u);
+    // One pass: an integer while the bytes are digits and the value fits.
+    let mut u: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return Number::Float(float(text));
         }
-        if u == 0 {
-            return Number::Float(-0.0);
-        }
-        if u <= i64::MAX as u64 + 1 {
-            return Number::NegInt((u as i128).wrapping_neg() as i64);
+        match u.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))) {
+            Some(v) => u = v,
+            None => return Number::Float(float(text)),
         }
     }
-    // jiter checked the syntax; lexical (jiter's own float parser, correctly
-    // rounded) reads the bytes without a second UTF-8 check.
-    Number::Float(f64::from_lexical(text).unwrap_or(f64::NAN))
+    if !neg {
+        Number::PosInt(u)
+    } else if u == 0 {
+        Number::Float(-0.0)
+    } else if u <= i64::MAX as u64 + 1 {
+        Number::NegInt((u as i128).wrapping_neg() as i64)
+    } else {
+        Number::Float(float(text))
+    }
 }
 
-fn parse_u64(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
+/// A number that is not an integer of 64 bits: `NaN`, `Infinity`,
+/// `-Infinity`, or a float.
+#[inline(never)]
+fn float(text: &[u8]) -> f64 {
+    match text {
+        b"NaN" => f64::NAN,
+        b"Infinity" => f64::INFINITY,
+        b"-Infinity" => f64::NEG_INFINITY,
+        // jiter checked the syntax; lexical (jiter's own float parser,
+        // correctly rounded) reads the bytes without a second UTF-8 check.
+        _ => f64::from_lexical(text).unwrap_or(f64::NAN),
     }
-    let mut v: u64 = 0;
-    for &d in digits {
-        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    Some(v)
 }
 
 /// Which top-level key of a record line came last (first occurrences
 /// count, as for a map where a repeated key keeps its first position).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum LastKey {
     /// No key (an empty object).
+    #[default]
     None,
     /// One of the record's seven fields.
     Field,
@@ -306,13 +375,14 @@ pub(crate) enum LastKey {
 }
 
 /// The top-level object of a record line, each field in its slot.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct TopLevel {
     /// The record's fields, in the order of [`FIELDS`] (last value of a
     /// repeated key).
     pub(crate) fields: [Option<Value>; 7],
-    /// `_ih`, if present.
-    pub(crate) integrity: Option<Value>,
+    /// Whether `_ih` is present (its value is read, checked as JSON and
+    /// dropped).
+    pub(crate) integrity: bool,
     /// `_nonfinite`, if present.
     pub(crate) nonfinite: Option<Value>,
     /// Other fields, in order, each key once.
@@ -321,34 +391,53 @@ pub(crate) struct TopLevel {
     pub(crate) last: LastKey,
 }
 
-/// Reads a record line: `Ok(None)` if it is valid JSON but not an object.
-pub(crate) fn parse_top_level(text: &[u8]) -> Result<Option<TopLevel>, JsonError> {
+/// Reads a record line into `top` (which must be empty): `Ok(false)` if it
+/// is valid JSON but not an object.
+pub(crate) fn parse_top_level(text: &[u8], top: &mut TopLevel) -> Result<bool, JsonError> {
     with_jiter(text, |j, c| {
         let peek = j.peek()?;
         if peek != Peek::Object {
             value(j, c, peek, 0)?;
             j.finish()?;
-            return Ok(None);
+            return Ok(false);
         }
-        let mut top = TopLevel {
-            fields: Default::default(),
-            integrity: None,
-            nonfinite: None,
-            extra: Map::new(),
-            last: LastKey::None,
-        };
+        // A second run (on a mended copy) starts afresh.
+        *top = TopLevel::default();
         let mut extra: Vec<(String, Value)> = Vec::new();
         // Positions of extra keys, once there are many of them.
         let mut index: Option<HashMap<String, usize>> = None;
         let mut key = j.known_object()?.map(|k| slot_of(k).ok_or_else(|| k.to_owned()));
         while let Some(k) = key {
             let peek = j.peek()?;
-            let v = value(j, c, peek, 1)?;
-            let (slot, last) = match k {
-                Ok(Slot::Field(i)) => (&mut top.fields[i], LastKey::Field),
-                Ok(Slot::Integrity) => (&mut top.integrity, LastKey::Integrity),
-                Ok(Slot::NonFinite) => (&mut top.nonfinite, LastKey::NonFinite),
+            match k {
+                Ok(Slot::Field(i)) => {
+                    let slot = &mut top.fields[i];
+                    let first = slot.is_none();
+                    member_into(j, c, peek, 1, slot.insert(Value::Null))?;
+                    if first {
+                        top.last = LastKey::Field;
+                    }
+                }
+                Ok(Slot::Integrity) => {
+                    // Only its presence counts: a string is checked, not kept.
+                    if peek == Peek::String {
+                        j.known_str()?;
+                    } else {
+                        value(j, c, peek, 1)?;
+                    }
+                    if !top.integrity {
+                        top.integrity = true;
+                        top.last = LastKey::Integrity;
+                    }
+                }
+                Ok(Slot::NonFinite) => {
+                    let v = value(j, c, peek, 1)?;
+                    if top.nonfinite.replace(v).is_none() {
+                        top.last = LastKey::NonFinite;
+                    }
+                }
                 Err(name) => {
+                    let v = value(j, c, peek, 1)?;
                     let found = match &index {
                         Some(ix) => ix.get(&name).copied(),
                         None => extra.iter().position(|(k, _)| *k == name),
@@ -366,18 +455,13 @@ pub(crate) fn parse_top_level(text: &[u8]) -> Result<Option<TopLevel>, JsonError
                             }
                         }
                     }
-                    key = j.next_key()?.map(|k| slot_of(k).ok_or_else(|| k.to_owned()));
-                    continue;
                 }
-            };
-            if slot.replace(v).is_none() {
-                top.last = last;
             }
             key = j.next_key()?.map(|k| slot_of(k).ok_or_else(|| k.to_owned()));
         }
         j.finish()?;
         top.extra = Map::from_pairs(extra);
-        Ok(Some(top))
+        Ok(true)
     })
 }
 

@@ -176,8 +176,10 @@ fn dedup_keep_first_position_last_value(entries: &mut Vec<(String, Value)>) {
     // (itself if it is the first).
     let mut first: Vec<usize> = Vec::new();
     if n <= PAIRWISE_MAX {
+        // Length and last byte first: most keys differ there.
+        let same = |a: &str, b: &str| a.len() == b.len() && a.as_bytes().last() == b.as_bytes().last() && a == b;
         for j in 1..n {
-            if let Some(i) = (0..j).find(|&i| entries[i].0 == entries[j].0) {
+            if let Some(i) = (0..j).find(|&i| same(&entries[i].0, &entries[j].0)) {
                 if first.is_empty() {
                     first = (0..n).collect();
                 }
