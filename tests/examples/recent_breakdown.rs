@@ -10,7 +10,8 @@
 //!   builds of the component, in 40 alternating rounds in this one process
 //!   (min, 25th percentile and median per call): compares build settings
 //!   on a noisy machine.
-//! * `ONLY=native` or `ONLY=component`: one side only.
+//! * `ONLY=native` or `ONLY=component`: one side only; `ONLY=recent`: the
+//!   component's `load-recent(5)` on a writer handle only (to profile it).
 //! * `PERFMAP=1`: wasmtime writes `/tmp/perf-PID.map`, so `perf record -g`
 //!   names the guest's functions.
 #![allow(missing_docs)] // the generated bindings
@@ -99,14 +100,15 @@ fn instance(
     dir: &Path,
 ) -> wasmtime::Result<(Store<State>, HistoryComponent)> {
     let component = Component::from_file(engine, wasm)?;
+    // Before `preopened_dir`: the preopen keeps the setting it finds.
     let ctx =
-        WasiCtxBuilder::new().preopened_dir(dir, ".", FsPerms::ReadWrite)?.allow_blocking_current_thread(true).build();
+        WasiCtxBuilder::new().allow_blocking_current_thread(true).preopened_dir(dir, ".", FsPerms::ReadWrite)?.build();
     let mut store = Store::new(engine, State(ctx, ResourceTable::new()));
     let api = HistoryComponent::instantiate(&mut store, &component, linker)?;
     Ok((store, api))
 }
 
-fn component(dir: &Path, calls: u32) -> wasmtime::Result<()> {
+fn component(dir: &Path, calls: u32, only_recent: bool) -> wasmtime::Result<()> {
     let (engine, linker) = engine()?;
     let (mut store, api) = instance(&engine, &linker, &history_host_tests::wasm_path(), dir)?;
     let history = api.iteration_history_history_store().history();
@@ -116,6 +118,10 @@ fn component(dir: &Path, calls: u32) -> wasmtime::Result<()> {
         let got = history.call_load_recent(s, h, n).expect("no trap").expect("load-recent");
         assert_eq!(got.len(), n as usize);
     };
+    if only_recent {
+        show("component load-recent(5), writer", per_call(calls, || recent(&mut *s, h, 5)));
+        return Ok(());
+    }
     show(
         "component last-iteration-num (the bare call)",
         per_call(calls, || drop(history.call_last_iteration_num(&mut *s, h).expect("no trap"))),
@@ -174,11 +180,11 @@ fn main() -> wasmtime::Result<()> {
     if let Ok(wasms) = std::env::var("WASMS") {
         return compare(dir.path(), &wasms, calls);
     }
-    if only != "component" {
+    if only.is_empty() || only == "native" {
         native(dir.path(), calls)?;
     }
     if only != "native" {
-        component(dir.path(), calls)?;
+        component(dir.path(), calls, only == "recent")?;
     }
     Ok(())
 }
