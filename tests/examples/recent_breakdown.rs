@@ -9,7 +9,7 @@
 //! * `WASMS=a.wasm,b.wasm,...`: instead, `load_recent(5)` of each of these
 //!   builds of the component, in 40 alternating rounds in this one process
 //!   (min, 25th percentile and median per call): compares build settings
-//!   on a noisy machine.
+//!   on a noisy machine (`READ_ONLY=1`: on read-only handles).
 //! * `ONLY=native` or `ONLY=component`: one side only; `ONLY=recent`: the
 //!   component's `load-recent(5)` on a writer handle only (to profile it).
 //! * `PERFMAP=1`: wasmtime writes `/tmp/perf-PID.map`, so `perf record -g`
@@ -140,6 +140,7 @@ fn component(dir: &Path, calls: u32, only_recent: bool) -> wasmtime::Result<()> 
 /// `load-recent(5)` of several builds of the component, alternating.
 fn compare(dir: &Path, wasms: &str, calls: u32) -> wasmtime::Result<()> {
     let (engine, linker) = engine()?;
+    let read_only = std::env::var_os("READ_ONLY").is_some();
     let mut sides = Vec::new();
     for (i, wasm) in wasms.split(',').enumerate() {
         // Each its own copy of the history: no two share a writer lease.
@@ -147,7 +148,12 @@ fn compare(dir: &Path, wasms: &str, calls: u32) -> wasmtime::Result<()> {
         std::fs::create_dir_all(&sub)?;
         std::fs::copy(dir.join("h.jsonl"), sub.join("h.jsonl"))?;
         let (mut store, api) = instance(&engine, &linker, Path::new(wasm), &sub)?;
-        let h = api.iteration_history_history_store().history().call_open(&mut store, "h.jsonl")??;
+        let history = api.iteration_history_history_store().history();
+        let h = if read_only {
+            history.call_open_read_only(&mut store, "h.jsonl")??
+        } else {
+            history.call_open(&mut store, "h.jsonl")??
+        };
         sides.push((wasm.to_string(), store, api, h, Vec::new()));
     }
     for _ in 0..40 {
