@@ -14,7 +14,7 @@ use crate::options::{CommitStrategy, Options};
 use crate::record::IterationRecord;
 use crate::recovery::{self, BadLineReport, CutReport, RecoveryReport, RepairReport, TornTail};
 use crate::scan::{self, BadLine, Lines, Outcome};
-use crate::storage::{Dir, FileName, ReadFile, WriteFile};
+use crate::storage::{Dir, FileName, LastBlock, ReadFile, WriteFile};
 use crate::{checkpoint, intent};
 
 /// One page of a paged scan ([`History::page`]).
@@ -602,7 +602,7 @@ impl History {
     /// A read handle and the end of the valid part to read up to.
     fn view(&self) -> Result<Option<(Arc<dyn ReadFile>, u64)>> {
         let open = || match self.dir.open_read(&self.name) {
-            Ok(f) => Ok(Some(Arc::<dyn ReadFile>::from(f))),
+            Ok(f) => Ok(Some(f)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(&self.display, "opening the history", e)),
         };
@@ -612,7 +612,7 @@ impl History {
             if let Some(f) = &st.reader {
                 return Ok(Some((f.clone(), st.len)));
             }
-            let f = open()?;
+            let f = open()?.map(Arc::<dyn ReadFile>::from);
             // Cache it only while the writer has the file open: then nothing
             // replaces the file without going through `set_file`.
             if st.file.is_some() {
@@ -620,7 +620,10 @@ impl History {
             }
             return Ok(f.map(|f| (f, st.len)));
         }
+        // A read-only handle opens the file for each call; `LastBlock`
+        // spares the call reading the tail block again for the records.
         let Some(f) = open()? else { return Ok(None) };
+        let f: Arc<dyn ReadFile> = Arc::new(LastBlock::new(f));
         let len = f.len().map_err(|e| Error::io(&self.display, "reading the history's length", e))?;
         let mut t = scan::tail(&*f, len).map_err(|e| Error::io(&self.display, "reading the history", e))?;
         recovery::apply_intent(self.target(), &mut t)?;

@@ -149,29 +149,50 @@ fn python_float_repr(x: f64, out: &mut String) {
     }
 }
 
+/// Writes `s` as a JSON string. Characters that need no escape are copied
+/// in runs, not one by one.
 fn write_string(s: &str, style: Style, out: &mut String) {
+    // PythonDefault escapes everything outside printable ASCII (0x20..=0x7e).
+    let ascii_only = style == Style::PythonDefault;
+    let bytes = s.as_bytes();
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c if style == Style::PythonDefault && !(' '..='~').contains(&c) => {
-                let mut units = [0u16; 2];
-                for u in c.encode_utf16(&mut units) {
-                    let _ = write!(out, "\\u{u:04x}");
+    // `run` and `i` stay on character boundaries: the scan stops only at an
+    // ASCII byte, or (ascii_only) at the first byte of a character.
+    let (mut run, mut i) = (0, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b >= 0x20 && b != b'"' && b != b'\\' && !(ascii_only && b >= 0x7f) {
+            i += 1;
+            continue;
+        }
+        out.push_str(&s[run..i]);
+        if b.is_ascii() {
+            match b {
+                b'"' => out.push_str("\\\""),
+                b'\\' => out.push_str("\\\\"),
+                b'\n' => out.push_str("\\n"),
+                b'\r' => out.push_str("\\r"),
+                b'\t' => out.push_str("\\t"),
+                0x08 => out.push_str("\\b"),
+                0x0c => out.push_str("\\f"),
+                _ => {
+                    let _ = write!(out, "\\u{b:04x}");
                 }
             }
-            c => out.push(c),
+            i += 1;
+        } else {
+            // ascii_only: a non-ASCII character as `\uXXXX` (a surrogate
+            // pair beyond the BMP).
+            let c = s[i..].chars().next().unwrap_or(char::REPLACEMENT_CHARACTER);
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{u:04x}");
+            }
+            i += c.len_utf8();
         }
+        run = i;
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 
@@ -230,5 +251,71 @@ mod tests {
             object_text(&m, Style::Compact),
             "{\"s\":\"é → 😀 \u{7f} \\\"q\\\"\\n\",\"nan\":NaN,\"inf\":-Infinity,\"list\":[1,2.0,null,true],\"empty\":{}}"
         );
+    }
+
+    /// The string writer, one character at a time, as it was before it
+    /// copied runs: the reference the run-copying writer must match.
+    fn reference_string(s: &str, style: Style) -> String {
+        let mut out = String::from('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{08}' => out.push_str("\\b"),
+                '\u{0c}' => out.push_str("\\f"),
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c if style == Style::PythonDefault && !(' '..='~').contains(&c) => {
+                    let mut units = [0u16; 2];
+                    for u in c.encode_utf16(&mut units) {
+                        let _ = write!(out, "\\u{u:04x}");
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    #[test]
+    fn strings_are_written_as_the_character_by_character_writer_wrote_them() {
+        let pieces = [
+            "",
+            "a",
+            "plain ascii text",
+            "\"",
+            "\\",
+            "\n",
+            "\r\t",
+            "\u{0}",
+            "\u{1f}",
+            "\u{7f}",
+            "\u{80}",
+            "é",
+            "→",
+            "😀",
+            "\u{2028}",
+            " ",
+            "~",
+        ];
+        let mut cases: Vec<String> = pieces.iter().map(|p| (*p).to_string()).collect();
+        for a in pieces {
+            for b in pieces {
+                cases.push(format!("{a}{b}x{a}"));
+            }
+        }
+        cases.push("def f(x):\n    return \"é\" + 'q' \\ 1\t# → done 😀".into());
+        for s in &cases {
+            for style in [Style::Compact, Style::PythonDefault] {
+                let mut got = String::new();
+                write_string(s, style, &mut got);
+                assert_eq!(got, reference_string(s, style), "{s:?} {style:?}");
+            }
+        }
     }
 }

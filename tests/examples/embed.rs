@@ -24,8 +24,8 @@ fn main() -> wasmtime::Result<()> {
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     let ctx = WasiCtxBuilder::new()
+        .allow_blocking_current_thread(true) // sync host: file calls on this thread; set before the preopen, which keeps it
         .preopened_dir(&dir, ".", FsPerms::ReadWrite)? // the only directory it sees
-        .allow_blocking_current_thread(true) // sync host: file calls on this thread, not spawn_blocking
         .build();
     let mut store = Store::new(&engine, State(ctx, ResourceTable::new()));
     let api = HistoryComponent::instantiate(&mut store, &component, &linker)?;

@@ -67,29 +67,41 @@ pub(crate) fn record_from_json(line: &str, index: Option<u32>) -> Result<Iterati
 }
 
 /// A metric value into its WIT form.
-fn metric_to_wit(v: &Value) -> wit::MetricValue {
+fn metric_to_wit(v: Value) -> wit::MetricValue {
     match v {
-        Value::Number(Number::Float(f)) => wit::MetricValue::Number(*f),
-        Value::Number(Number::NegInt(i)) => wit::MetricValue::Integer(*i),
-        Value::Number(Number::PosInt(u)) => match i64::try_from(*u) {
+        Value::Number(Number::Float(f)) => wit::MetricValue::Number(f),
+        Value::Number(Number::NegInt(i)) => wit::MetricValue::Integer(i),
+        Value::Number(Number::PosInt(u)) => match i64::try_from(u) {
             Ok(i) => wit::MetricValue::Integer(i),
             Err(_) => wit::MetricValue::Json(u.to_string()),
         },
-        other => wit::MetricValue::Json(json_text::value_text(other)),
+        other => wit::MetricValue::Json(json_text::value_text(&other)),
     }
 }
 
-/// A core record into its WIT form.
+/// A core record into its WIT form. Its strings move into the WIT record
+/// (metric names included); only the open-ended objects are written, once,
+/// as JSON text.
 pub(crate) fn record_to_wit(r: IterationRecord) -> wit::IterationRecord {
+    let IterationRecord {
+        iteration_num,
+        strategy_code,
+        execution_result,
+        metrics,
+        classification_level,
+        timestamp,
+        champion_updated,
+        extra,
+    } = r;
     wit::IterationRecord {
-        iteration_num: r.iteration_num,
-        execution_result: json_text::object_text(&r.execution_result),
-        metrics: r.metrics.iter().map(|(k, v)| wit::Metric { name: k.clone(), value: metric_to_wit(v) }).collect(),
-        extra: json_text::object_text(&r.extra),
-        strategy_code: r.strategy_code,
-        classification_level: r.classification_level,
-        timestamp: r.timestamp,
-        champion_updated: r.champion_updated,
+        iteration_num,
+        execution_result: json_text::object_text(&execution_result),
+        metrics: metrics.into_iter().map(|(name, v)| wit::Metric { name, value: metric_to_wit(v) }).collect(),
+        extra: json_text::object_text(&extra),
+        strategy_code,
+        classification_level,
+        timestamp,
+        champion_updated,
     }
 }
 

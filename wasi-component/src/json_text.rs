@@ -14,12 +14,18 @@ use iteration_history::{Map, Value};
 
 /// An object as JSON text (the core's Python-dialect writer, compact).
 pub fn object_text(m: &Map) -> String {
-    pyjson::object_text(m, Style::Compact)
+    // Sized for a typical key and value, so a small object is written
+    // without the string growing several times.
+    let mut out = String::with_capacity(2 + 32 * m.len());
+    pyjson::write_object(m, Style::Compact, &mut out);
+    out
 }
 
 /// A value as JSON text (the core's Python-dialect writer, compact).
 pub fn value_text(v: &Value) -> String {
-    pyjson::value_text(v, Style::Compact)
+    let mut out = String::with_capacity(32);
+    pyjson::write_value(v, Style::Compact, &mut out);
+    out
 }
 
 /// Parses JSON text (strict JSON or Python's dialect).

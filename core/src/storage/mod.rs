@@ -17,6 +17,7 @@
 use std::fmt;
 use std::io;
 
+mod last_block;
 mod memory;
 mod name;
 
@@ -25,6 +26,7 @@ mod cap_std;
 
 #[cfg(feature = "cap-std")]
 pub use self::cap_std::CapStdDir;
+pub(crate) use last_block::LastBlock;
 pub use memory::MemDir;
 pub use name::{FileName, NameError};
 
