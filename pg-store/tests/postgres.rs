@@ -149,12 +149,12 @@ fn concurrent_first_openers_create_the_schema_once() {
         })
         .collect();
     for h in handles {
-        assert_eq!(h.join().expect("thread"), 2);
+        assert_eq!(h.join().expect("thread"), 3);
     }
     let mut c = Client::connect(&db.url, NoTls).expect("connect");
     let versions: Vec<i32> =
         c.query("SELECT version FROM ih_schema_version", &[]).expect("versions").iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, vec![1, 2], "each migration applied exactly once");
+    assert_eq!(versions, vec![1, 2, 3], "each migration applied exactly once");
     let histories: i64 = c.query_one("SELECT count(*) FROM ih_histories", &[]).expect("count").get(0);
     assert_eq!(histories, 2);
     let records: i64 = c.query_one("SELECT count(*) FROM ih_records", &[]).expect("count").get(0);
@@ -170,7 +170,7 @@ fn a_newer_schema_is_refused_not_misread() {
     c.execute("INSERT INTO ih_schema_version (version, description) VALUES (99, 'from the future')", &[])
         .expect("insert");
     for err in [PgStore::open(&db.url).expect_err("newer"), PgStore::open_read_only(&db.url).expect_err("newer")] {
-        assert!(err.to_string().contains("schema version 99, newer than this program's (2)"), "{err}");
+        assert!(err.to_string().contains("schema version 99, newer than this program's (3)"), "{err}");
     }
 }
 
@@ -182,12 +182,12 @@ fn a_version_1_database_is_upgraded_and_then_numbers_appends() {
     store.append(&[rec(0), rec(1)]).expect("two records");
     drop(store);
     let mut c = Client::connect(&db.url, NoTls).expect("connect");
-    c.batch_execute("DROP PROCEDURE ih_append_next; DELETE FROM ih_schema_version WHERE version = 2")
+    c.batch_execute("DROP PROCEDURE ih_append_next; DELETE FROM ih_schema_version WHERE version >= 2")
         .expect("downgrade");
     let old = PgStore::open_read_only(&db.url).expect("a reader does not upgrade");
     assert_eq!((old.schema_version(), old.count().expect("count")), (1, 2));
     let store = PgStore::open(&db.url).expect("upgrade");
-    assert_eq!(store.schema_version(), 2);
+    assert_eq!(store.schema_version(), 3);
     assert_eq!(store.append_next(&[rec(9)]).expect("numbered"), 2..3);
     assert_eq!(store.load_recent(1).expect("recent")[0].iteration_num, 2);
     let mut nul = rec(0);
@@ -200,6 +200,46 @@ fn a_version_1_database_is_upgraded_and_then_numbers_appends() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(nums, ["0", "1", "2", "3"], "the jsonb copy has the number the store gave");
+}
+
+#[test]
+fn a_version_2_database_is_upgraded_and_numbered_rows_keep_their_jsonb_copy() {
+    let Some(base) = base() else { return };
+    let Some(db) = FreshDb::new(&base, "upgrade2") else { return };
+    let store = PgStore::open(&db.url).expect("create the schema");
+    assert_eq!(store.append_next(&[rec(0)]).expect("numbered"), 0..1);
+    drop(store);
+    let mut c = Client::connect(&db.url, NoTls).expect("connect");
+    c.batch_execute("DELETE FROM ih_schema_version WHERE version = 3").expect("downgrade");
+    let store = PgStore::open(&db.url).expect("upgrade");
+    assert_eq!(store.schema_version(), 3);
+    let versions: Vec<i32> =
+        c.query("SELECT version FROM ih_schema_version", &[]).expect("versions").iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, vec![1, 2, 3]);
+    // One record, a batch, and numbers whose length changes (9 -> 10).
+    assert_eq!(store.append_next(&[rec(0)]).expect("one"), 1..2);
+    assert_eq!(store.append_next(&[rec(0), rec(0), rec(0)]).expect("batch"), 2..5);
+    for n in 5..12 {
+        assert_eq!(store.append_next(&[rec(0)]).expect("one"), n..n + 1);
+    }
+    let mut nul = rec(0);
+    nul.strategy_code = "a\0b".into();
+    assert_eq!(store.append_next(&[nul.clone(), nul]).expect("with U+0000"), 12..14);
+    // The jsonb copy is the line without `_ih` (U+0000 becomes U+FFFD).
+    let rows = c
+        .query(
+            "SELECT iteration_num, record = (replace(line, '\\u0000', '\u{FFFD}')::jsonb - '_ih'), \
+             (record->>'iteration_num')::bigint FROM ih_records ORDER BY seq",
+            &[],
+        )
+        .expect("rows");
+    assert_eq!(rows.len(), 14);
+    for r in rows {
+        let (num, same, in_jsonb): (i64, bool, i64) = (r.get(0), r.get(1), r.get(2));
+        assert!(same && in_jsonb == num, "iteration {num}: the jsonb copy differs from the line");
+    }
+    let all = store.load_recent(100).expect("read back");
+    assert_eq!(all.iter().map(|r| r.iteration_num).collect::<Vec<_>>(), (0..14).collect::<Vec<_>>());
 }
 
 #[test]
