@@ -266,7 +266,8 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         o_last := CASE WHEN n > 0 THEN p_nums[n] ELSE last_it END;
     END
     $fn$;
-    CREATE OR REPLACE PROCEDURE ih_append_next(p_history bigint, p_guess bigint, p_window integer,
+    DROP PROCEDURE ih_append_next(bigint, bigint, integer, text[], text[], text[], text[], bigint, bigint);
+    CREATE PROCEDURE ih_append_next(p_history bigint, p_guess bigint, p_window integer, p_alone boolean,
                                     p_heads text[], p_rests text[], p_tails text[], p_json text[],
                                     INOUT o_first bigint DEFAULT NULL, INOUT o_last bigint DEFAULT NULL)
     LANGUAGE plpgsql AS $fn$
@@ -283,7 +284,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         -- lock is held only while the rows are written, not during the WAL
         -- flush; the flush is waited for below, before the call returns.
         -- (Assignments, not PERFORM: evaluated without a query of their own.)
-        ignored := set_config('synchronous_commit', 'off', true);
+        -- p_alone: the caller saw no other writer's save since its last
+        -- ones; then one synchronous transaction (below) does.
+        IF NOT p_alone THEN
+            ignored := set_config('synchronous_commit', 'off', true);
+        END IF;
         ignored := pg_advisory_xact_lock(26984, (p_history % 2147483647)::integer);
         SELECT h.trailer, r.seq, r.iteration_num INTO tr, last_seq, o_last
         FROM ih_histories h LEFT JOIN LATERAL
@@ -326,6 +331,13 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         END IF;
         o_first := nxt;
         o_last := nxt + n - 1;
+        IF p_alone THEN
+            -- One transaction, committed synchronously when the call
+            -- returns: the lock is held through the WAL flush, which costs
+            -- only a writer that arrives meanwhile (it waits one flush; its
+            -- caller then no longer passes p_alone).
+            RETURN;
+        END IF;
         COMMIT;
         -- The second transaction's synchronous commit waits until the WAL up
         -- to its commit record, which includes the insert's, is on disk (see
