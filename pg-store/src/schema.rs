@@ -274,40 +274,42 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     DECLARE
         tr text;
         last_seq bigint;
-        n integer := coalesce(array_length(p_heads, 1), 0);
         nxt bigint;
         j bigint;
-        sync_setting text := current_setting('synchronous_commit');
+        n integer := coalesce(array_length(p_heads, 1), 0);
+        sync_setting text;
         ignored text;
     BEGIN
-        -- The insert commits without waiting for the disk, so the history's
-        -- lock is held only while the rows are written, not during the WAL
-        -- flush; the flush is waited for below, before the call returns.
-        -- (Assignments, not PERFORM: evaluated without a query of their own.)
-        -- p_alone: the caller saw no other writer's save since its last
-        -- ones; then one synchronous transaction (below) does.
-        IF NOT p_alone THEN
+        -- Few plpgsql expressions: each is set up again in every
+        -- transaction. Assignments rather than PERFORM: no query of their own.
+        -- p_alone: the caller met no other writer in its last saves; one
+        -- synchronous transaction then does (see the end). Otherwise the
+        -- insert commits without waiting for the disk, so the history's lock
+        -- is held only while the rows are written, not during the WAL flush;
+        -- the flush is waited for below, before the call returns.
+        IF p_alone THEN
+            ignored := pg_advisory_xact_lock(26984, (p_history % 2147483647)::integer);
+        ELSE
+            sync_setting := current_setting('synchronous_commit');
             ignored := set_config('synchronous_commit', 'off', true);
+            ignored := pg_advisory_xact_lock(26984, (p_history % 2147483647)::integer);
         END IF;
-        ignored := pg_advisory_xact_lock(26984, (p_history % 2147483647)::integer);
-        SELECT h.trailer, r.seq, r.iteration_num INTO tr, last_seq, o_last
+        -- The last record by position, read under the lock.
+        SELECT h.trailer, coalesce(r.seq, 0), r.iteration_num, coalesce(r.iteration_num + 1, 0),
+               coalesce(r.iteration_num + 1, 0) - p_guess
+        INTO tr, last_seq, o_last, nxt, j
         FROM ih_histories h LEFT JOIN LATERAL
              (SELECT seq, iteration_num FROM ih_records WHERE history_id = h.history_id ORDER BY seq DESC LIMIT 1) r ON true
         WHERE h.history_id = p_history;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'iteration-history: history % does not exist', p_history USING ERRCODE = 'no_data_found';
-        END IF;
-        nxt := coalesce(o_last + 1, 0);
-        j := nxt - p_guess;
-        IF n = 0 THEN
-            o_first := nxt;
+        IF n = 0 OR j IS NULL OR j < 0 OR j >= p_window THEN
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'iteration-history: history % does not exist', p_history USING ERRCODE = 'no_data_found';
+            END IF;
+            -- Nothing to write, or the number is outside the window: the
+            -- caller tries again from o_last.
+            o_first := CASE WHEN n = 0 THEN nxt END;
             RETURN;
         END IF;
-        IF j < 0 OR j >= p_window THEN
-            o_first := NULL;
-            RETURN;
-        END IF;
-        last_seq := coalesce(last_seq, 0);
         -- A line is head || number || rest || tail, its tail starting with
         -- the `_ih` member: head || number || rest || '}' is the record
         -- without `_ih`, the jsonb copy (p_json, when given, is the copy for
@@ -316,7 +318,8 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
             INSERT INTO ih_records (history_id, seq, iteration_num, line, record)
             VALUES (p_history, last_seq + 1, nxt,
                     tr || p_heads[1] || nxt::text || p_rests[1] || p_tails[j + 1],
-                    (p_heads[1] || nxt::text || p_rests[1] || '}')::jsonb);
+                    (p_heads[1] || nxt::text || p_rests[1] || '}')::jsonb)
+            RETURNING iteration_num, iteration_num INTO o_first, o_last;
         ELSE
             INSERT INTO ih_records (history_id, seq, iteration_num, line, record)
             SELECT p_history, last_seq + t.ord, nxt + t.ord - 1,
@@ -325,12 +328,12 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
                    CASE WHEN t.js IS NULL THEN (t.head || (nxt + t.ord - 1)::text || t.rest || '}')::jsonb
                         ELSE (t.js::jsonb - '_ih') || jsonb_build_object('iteration_num', nxt + t.ord - 1) END
             FROM unnest(p_heads, p_rests, p_json) WITH ORDINALITY AS t(head, rest, js, ord);
+            o_first := nxt;
+            o_last := nxt + n - 1;
         END IF;
         IF tr <> '' THEN
             UPDATE ih_histories SET trailer = '' WHERE history_id = p_history;
         END IF;
-        o_first := nxt;
-        o_last := nxt + n - 1;
         IF p_alone THEN
             -- One transaction, committed synchronously when the call
             -- returns: the lock is held through the WAL flush, which costs
