@@ -353,6 +353,13 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
 ];
 
+/// The SQL of migration `version`, as applied by [`migrate`] (for tests
+/// that build a database of an older version and upgrade it).
+#[doc(hidden)]
+pub fn migration_sql(version: i32) -> Option<&'static str> {
+    MIGRATIONS.iter().find(|(v, _, _)| *v == version).map(|(_, _, sql)| *sql)
+}
+
 /// Takes the history's write lock for the rest of the transaction: the
 /// transaction-level advisory lock that `ih_append` takes. Every write
 /// (append, clear, import) holds it, so writes to one history are
