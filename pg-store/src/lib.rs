@@ -101,8 +101,7 @@
 //!   except that a later retry that meets a conflict cannot tell whether
 //!   the first attempt was stored: look for the record before saving it
 //!   again (the failover test does).
-//! * Readers take no lock. `count` and `last_iteration_num` read the
-//!   history's last row by index;
+//! * Readers take no lock. `count` and `last_iteration_num` read one row;
 //!   `load_recent(n)` reads `n` rows by index: none depends on the
 //!   history's length.
 //!
@@ -136,24 +135,15 @@ pub use url::{DEFAULT_HISTORY, is_postgres_url, redact};
 const SQL_APPEND: &str = "SELECT o_appended, o_present, o_last FROM ih_append($1, $2, $3, $4, $5, $6)";
 const SQL_APPEND_NEXT: &str = "CALL ih_append_next($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)";
 const SQL_LOCK: &str = schema::SQL_WRITE_LOCK;
-/// The history's last record by position (`seq` is 1, 2, ... in order, so
-/// the last `seq` is the count), read through the primary key's index.
-macro_rules! last_row {
-    () => {
-        "LEFT JOIN LATERAL (SELECT seq, iteration_num FROM ih_records \
-         WHERE history_id = h.history_id ORDER BY seq DESC LIMIT 1) r ON true WHERE h.history_id = $1"
-    };
-}
-const SQL_ROW: &str =
-    concat!("SELECT coalesce(r.seq, 0), r.iteration_num, h.trailer FROM ih_histories h ", last_row!());
+const SQL_ROW: &str = "SELECT record_count, last_iteration, trailer FROM ih_histories WHERE history_id = $1";
 const SQL_INSERT: &str = "INSERT INTO ih_records (history_id, seq, iteration_num, line, record) \
      SELECT $1, t.seq, t.iteration_num, t.line, coalesce(t.json, t.line)::jsonb - '_ih' \
      FROM unnest($2::int8[], $3::int8[], $4::text[], $5::text[]) AS t(seq, iteration_num, line, json)";
-const SQL_SET: &str = "UPDATE ih_histories SET trailer = $2 WHERE history_id = $1";
-const SQL_HEAD: &str = concat!("SELECT coalesce(r.seq, 0), r.iteration_num FROM ih_histories h ", last_row!());
+const SQL_SET: &str =
+    "UPDATE ih_histories SET record_count = $2, last_iteration = $3, trailer = $4 WHERE history_id = $1";
+const SQL_HEAD: &str = "SELECT record_count, last_iteration FROM ih_histories WHERE history_id = $1";
 const SQL_TAIL: &str = "SELECT seq, line FROM ih_records WHERE history_id = $1 ORDER BY seq DESC LIMIT $2";
-const SQL_PAGE: &str = "SELECT coalesce((SELECT seq FROM ih_records WHERE history_id = h.history_id \
-     ORDER BY seq DESC LIMIT 1), 0), r.seq, r.line FROM ih_histories h LEFT JOIN LATERAL \
+const SQL_PAGE: &str = "SELECT h.record_count, r.seq, r.line FROM ih_histories h LEFT JOIN LATERAL \
      (SELECT seq, line FROM ih_records WHERE history_id = h.history_id AND seq > $2 ORDER BY seq LIMIT $3) r ON true \
      WHERE h.history_id = $1 ORDER BY r.seq";
 const SQL_DELETE: &str = "DELETE FROM ih_records WHERE history_id = $1";
@@ -848,7 +838,7 @@ impl Store for PgStore {
             tx.execute(lock, &[&id])?;
             tx.query_opt(row, &[&id])?.ok_or_else(|| self.missing_row())?;
             tx.execute(delete, &[&id])?;
-            tx.execute(set, &[&id, &""])?;
+            tx.execute(set, &[&id, &0i64, &None::<i64>, &""])?;
             Ok(())
         })
     }
@@ -942,7 +932,7 @@ impl Store for PgStore {
             |tx, [lock, row, read, rewrite, set]| {
                 tx.execute(lock, &[&id])?;
                 let head = tx.query_opt(row, &[&id])?.ok_or_else(|| self.missing_row())?;
-                let (count, trailer): (i64, String) = (head.get(0), head.get(2));
+                let (count, last, trailer): (i64, Option<i64>, String) = (head.get(0), head.get(1), head.get(2));
                 let mut report = CompactReport::default();
                 report.records = u64::try_from(count).unwrap_or(0);
                 report.bytes_before = trailer.len() as u64;
@@ -970,7 +960,7 @@ impl Store for PgStore {
                         break;
                     }
                 }
-                tx.execute(set, &[&id, &""])?;
+                tx.execute(set, &[&id, &count, &last, &""])?;
                 report.rewritten = Some(rewritten);
                 Ok(report)
             },
@@ -1050,7 +1040,8 @@ impl Store for PgStore {
             }
             let trailer = String::from_utf8(reader.trailer().to_vec()).unwrap_or_default();
             let report = reader.finish()?;
-            tx.execute(set, &[&id, &trailer])?;
+            let last = report.last_iteration_num.map(|n| n as i64);
+            tx.execute(set, &[&id, &(report.records as i64), &last, &trailer])?;
             Ok(report)
         })
     }

@@ -35,32 +35,24 @@
 //! second, synchronous transaction, whose flush covers the first, and only
 //! then returns: a save is acknowledged only once it is durable.
 //!
-//! Version 3: the history's count and last iteration are no longer kept
-//! in `ih_histories` (the columns `record_count` and `last_iteration` are
-//! dropped): every append updated that one row, a hot row that all writers
-//! of a history rewrote. They are read from the history's last row in
-//! `ih_records` through the primary key's index (`seq` is 1, 2, ... in
-//! order, so the last `seq` is the count), by readers and by the write
-//! functions under the history's lock. `ih_histories` keeps the name and the
-//! `trailer`, which an append clears only when it is not empty. The write
-//! functions are replaced to match, and `ih_append_next` does less per call
-//! (it is the hot path of many writers on one history, which are CPU-bound
-//! on the server): the `jsonb` copy is parsed once, from the numbered line
-//! without its `_ih` member (`head || number || rest || '}'`), instead of
-//! being parsed before the lock and then edited (`- '_ih'`,
-//! `|| iteration_num`); one record is inserted with `VALUES`; the settings
-//! and the lock are taken by assignments rather than `PERFORM` statements.
-//! Writers of an older version must be stopped before the upgrade (their
-//! statements name the dropped columns; opening a newer schema is refused).
+//! Version 3: `ih_append_next` does less per call (it is the hot path of
+//! many writers on one history, which are CPU-bound on the server): the
+//! `jsonb` copy is parsed once, from the numbered line without its `_ih`
+//! member (`head || number || rest || '}'`), instead of being parsed
+//! before the lock and then edited (`- '_ih'`, `|| iteration_num`); one
+//! record is inserted with `VALUES`; few PL/pgSQL expressions (each is set
+//! up again in every transaction), assignments rather than `PERFORM`. A new
+//! argument `p_alone` (the caller met no other writer in its last saves)
+//! makes it commit in one synchronous transaction, holding the lock through
+//! the flush, instead of two.
 //!
 //! One row per record: `seq` is its position (1, 2, ...), `line` the exact
 //! bytes it occupies in the JSONL export (blank lines before it and its
 //! line end included), `record` the same record as `jsonb` for queries
 //! (without the `_ih` checksum field; non-finite numbers are `null` there
-//! and listed in `_nonfinite`). `ih_histories` holds one row per history
-//! (its name and the blank lines after its last record, `trailer`); the
-//! count and the last iteration are read from the last row by index
-//! (version 3; before, `ih_histories` kept them).
+//! and listed in `_nonfinite`). `ih_histories` holds one row per history:
+//! the row that compare-and-append locks, with the count and the last
+//! iteration so that both are read in constant time.
 //!
 //! Writes to one history are serialised by a transaction-level advisory
 //! lock, `pg_advisory_xact_lock(26984, history_id)`, which writes nothing
@@ -215,65 +207,15 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     (
         3,
-        "the last record read from ih_records; numbered appends with less work per call",
-        "ALTER TABLE ih_histories DROP COLUMN record_count, DROP COLUMN last_iteration;
-    CREATE OR REPLACE FUNCTION ih_append(p_history bigint, p_check boolean, p_expected bigint,
-                              p_nums bigint[], p_lines text[], p_json text[],
-                              OUT o_appended boolean, OUT o_present boolean, OUT o_last bigint)
-    LANGUAGE plpgsql VOLATILE AS $fn$
-    DECLARE
-        tr text;
-        last_seq bigint;
-        last_it bigint;
-        n integer := coalesce(array_length(p_nums, 1), 0);
-    BEGIN
-        PERFORM pg_advisory_xact_lock(26984, (p_history % 2147483647)::integer);
-        SELECT h.trailer, r.seq, r.iteration_num INTO tr, last_seq, last_it
-        FROM ih_histories h LEFT JOIN LATERAL
-             (SELECT seq, iteration_num FROM ih_records WHERE history_id = h.history_id ORDER BY seq DESC LIMIT 1) r ON true
-        WHERE h.history_id = p_history;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'iteration-history: history % does not exist', p_history USING ERRCODE = 'no_data_found';
-        END IF;
-        last_seq := coalesce(last_seq, 0);
-        IF p_check AND last_it IS DISTINCT FROM p_expected THEN
-            -- A retry of a commit that went through: the history ends with
-            -- exactly these lines (the first may follow blank lines).
-            o_appended := false;
-            o_last := last_it;
-            o_present := false;
-            IF n > 0 AND last_it = p_nums[n] THEN
-                SELECT count(*) = n AND bool_and(right(r.line, length(t.line)) = t.line) INTO o_present
-                FROM (SELECT line, row_number() OVER (ORDER BY seq DESC) AS k FROM ih_records
-                      WHERE history_id = p_history ORDER BY seq DESC LIMIT n) r
-                JOIN unnest(p_lines) WITH ORDINALITY AS t(line, ord) ON r.k = n - t.ord + 1;
-                o_present := coalesce(o_present, false);
-            END IF;
-            RETURN;
-        END IF;
-        IF n > 0 THEN
-            INSERT INTO ih_records (history_id, seq, iteration_num, line, record)
-            SELECT p_history, last_seq + t.ord, t.num,
-                   CASE WHEN t.ord = 1 THEN tr || t.line ELSE t.line END,
-                   coalesce(t.js, t.line)::jsonb - '_ih'
-            FROM unnest(p_nums, p_lines, p_json) WITH ORDINALITY AS t(num, line, js, ord);
-            IF tr <> '' THEN
-                UPDATE ih_histories SET trailer = '' WHERE history_id = p_history;
-            END IF;
-        END IF;
-        o_appended := true;
-        o_present := false;
-        o_last := CASE WHEN n > 0 THEN p_nums[n] ELSE last_it END;
-    END
-    $fn$;
-    DROP PROCEDURE ih_append_next(bigint, bigint, integer, text[], text[], text[], text[], bigint, bigint);
+        "numbered appends with less work per call, in one transaction for a lone writer",
+        "DROP PROCEDURE ih_append_next(bigint, bigint, integer, text[], text[], text[], text[], bigint, bigint);
     CREATE PROCEDURE ih_append_next(p_history bigint, p_guess bigint, p_window integer, p_alone boolean,
                                     p_heads text[], p_rests text[], p_tails text[], p_json text[],
                                     INOUT o_first bigint DEFAULT NULL, INOUT o_last bigint DEFAULT NULL)
     LANGUAGE plpgsql AS $fn$
     DECLARE
+        cnt bigint;
         tr text;
-        last_seq bigint;
         nxt bigint;
         j bigint;
         n integer := coalesce(array_length(p_heads, 1), 0);
@@ -294,13 +236,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
             ignored := set_config('synchronous_commit', 'off', true);
             ignored := pg_advisory_xact_lock(26984, (p_history % 2147483647)::integer);
         END IF;
-        -- The last record by position, read under the lock.
-        SELECT h.trailer, coalesce(r.seq, 0), r.iteration_num, coalesce(r.iteration_num + 1, 0),
-               coalesce(r.iteration_num + 1, 0) - p_guess
-        INTO tr, last_seq, o_last, nxt, j
-        FROM ih_histories h LEFT JOIN LATERAL
-             (SELECT seq, iteration_num FROM ih_records WHERE history_id = h.history_id ORDER BY seq DESC LIMIT 1) r ON true
-        WHERE h.history_id = p_history;
+        -- The history's row, read under the lock; the next number and the
+        -- window offset with it.
+        SELECT record_count, trailer, last_iteration, coalesce(last_iteration + 1, 0),
+               coalesce(last_iteration + 1, 0) - p_guess
+        INTO cnt, tr, o_last, nxt, j FROM ih_histories WHERE history_id = p_history;
         IF n = 0 OR j IS NULL OR j < 0 OR j >= p_window THEN
             IF NOT FOUND THEN
                 RAISE EXCEPTION 'iteration-history: history % does not exist', p_history USING ERRCODE = 'no_data_found';
@@ -316,13 +256,13 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         -- the first candidate number, with `_ih`).
         IF n = 1 AND p_json[1] IS NULL THEN
             INSERT INTO ih_records (history_id, seq, iteration_num, line, record)
-            VALUES (p_history, last_seq + 1, nxt,
+            VALUES (p_history, cnt + 1, nxt,
                     tr || p_heads[1] || nxt::text || p_rests[1] || p_tails[j + 1],
                     (p_heads[1] || nxt::text || p_rests[1] || '}')::jsonb)
             RETURNING iteration_num, iteration_num INTO o_first, o_last;
         ELSE
             INSERT INTO ih_records (history_id, seq, iteration_num, line, record)
-            SELECT p_history, last_seq + t.ord, nxt + t.ord - 1,
+            SELECT p_history, cnt + t.ord, nxt + t.ord - 1,
                    CASE WHEN t.ord = 1 THEN tr ELSE '' END || t.head || (nxt + t.ord - 1)::text
                        || t.rest || p_tails[j * n + t.ord],
                    CASE WHEN t.js IS NULL THEN (t.head || (nxt + t.ord - 1)::text || t.rest || '}')::jsonb
@@ -331,9 +271,9 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
             o_first := nxt;
             o_last := nxt + n - 1;
         END IF;
-        IF tr <> '' THEN
-            UPDATE ih_histories SET trailer = '' WHERE history_id = p_history;
-        END IF;
+        UPDATE ih_histories
+        SET record_count = cnt + n, last_iteration = o_last, trailer = ''
+        WHERE history_id = p_history;
         IF p_alone THEN
             -- One transaction, committed synchronously when the call
             -- returns: the lock is held through the WAL flush, which costs
