@@ -342,12 +342,17 @@ fn verify_and_repair_find_rows_changed_by_another_program() {
     let err = fails(ihist(d, &["show", "--store", &url, "5"]), 1);
     assert!(err.contains("no record with iteration_num 5"), "moved to h.jsonl's sidecar: {err}");
 
-    // Counters that do not match the rows.
-    c.execute("UPDATE ih_histories SET record_count = 99 WHERE name = $1", &[&name]).expect("update");
+    // A row deleted by another program: the count (the last position)
+    // no longer matches the rows.
+    c.execute(
+        "DELETE FROM ih_records WHERE seq = 3 AND history_id = (SELECT history_id FROM ih_histories WHERE name = $1)",
+        &[&name],
+    )
+    .expect("delete");
     let o = ihist(d, &["verify", "--store", &url]);
     assert_eq!(o.status.code(), Some(4));
     assert!(
-        stdout(&o).contains("its counters (99 records, last iteration 6) do not match its records (6 records"),
+        stdout(&o).contains("its counters (6 records, last iteration 6) do not match its records (5 records"),
         "{}",
         stdout(&o)
     );

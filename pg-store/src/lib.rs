@@ -75,9 +75,9 @@
 //!   survives a crash of the server or of the machine. (A server run with
 //!   `synchronous_commit = off` or `fsync = off` trades that away.)
 //! * Each commit is all-or-nothing; readers never see part of one.
-//! * Compare-and-append locks the history's row in `ih_histories`
-//!   (`SELECT … FOR UPDATE`) and checks the last iteration in the same
-//!   transaction, so any number of processes on any number of machines can
+//! * Compare-and-append takes the history's write lock (a
+//!   transaction-level advisory lock, see [`schema`]) and checks the last
+//!   iteration in the same transaction, so any number of processes on any number of machines can
 //!   append to one history: exactly one of two writers racing for iteration
 //!   N wins; the other gets [`Error::Conflict`] with the actual last
 //!   iteration.
@@ -133,7 +133,7 @@ use url::StoreUrl;
 pub use url::{DEFAULT_HISTORY, is_postgres_url, redact};
 
 const SQL_APPEND: &str = "SELECT o_appended, o_present, o_last FROM ih_append($1, $2, $3, $4, $5, $6)";
-const SQL_APPEND_NEXT: &str = "CALL ih_append_next($1, $2, $3, $4, $5, $6, $7, NULL, NULL)";
+const SQL_APPEND_NEXT: &str = "CALL ih_append_next($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)";
 const SQL_LOCK: &str = schema::SQL_WRITE_LOCK;
 const SQL_ROW: &str = "SELECT record_count, last_iteration, trailer FROM ih_histories WHERE history_id = $1";
 const SQL_INSERT: &str = "INSERT INTO ih_records (history_id, seq, iteration_num, line, record) \
@@ -181,7 +181,17 @@ pub struct PgStore {
     /// Attempts of `append_next` whose window missed the number (each a
     /// round trip that wrote nothing).
     next_misses: AtomicU64,
+    /// Consecutive `append_next` saves of this store that found no other
+    /// writer's save since its previous one.
+    next_alone: AtomicU64,
+    /// `append_next` calls of this store in progress (threads sharing it).
+    next_in_flight: AtomicU64,
 }
+
+/// After this many consecutive saves that met no other writer,
+/// `append_next` commits in one synchronous transaction (see [`schema`],
+/// version 3) rather than two.
+const ALONE_AFTER: u64 = 4;
 
 /// Widest window of candidate numbers `append_next` sends.
 const MAX_WINDOW: u64 = 256;
@@ -250,6 +260,8 @@ impl PgStore {
             next_guess: AtomicU64::new(u64::MAX),
             next_window: AtomicU64::new(1),
             next_misses: AtomicU64::new(0),
+            next_alone: AtomicU64::new(0),
+            next_in_flight: AtomicU64::new(0),
         }
     }
 
@@ -562,12 +574,27 @@ impl PgStore {
             g => g,
         };
         let mut window = self.next_window.load(Ordering::Relaxed).clamp(1, MAX_WINDOW);
+        // Another thread's save through this store would not show as a jump.
+        struct InFlight<'a>(&'a AtomicU64);
+        impl Drop for InFlight<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        let others = self.next_in_flight.fetch_add(1, Ordering::Relaxed);
+        let _in_flight = InFlight(&self.next_in_flight);
+        if others > 0 {
+            self.next_alone.store(0, Ordering::Relaxed);
+        }
+        let alone = others == 0 && self.next_alone.load(Ordering::Relaxed) >= ALONE_AFTER;
         for _ in 0..1000 {
             let c = lines::encode_next(store, records, guess, window)?;
             let row = self.once(|conn| {
                 let st = conn.prepare(SQL_APPEND_NEXT)?;
-                conn.client
-                    .query_one(&st, &[&id, &(guess as i64), &(window as i32), &c.heads, &c.rests, &c.tails, &c.jsons])
+                conn.client.query_one(
+                    &st,
+                    &[&id, &(guess as i64), &(window as i32), &alone, &c.heads, &c.rests, &c.tails, &c.jsons],
+                )
             })?;
             let row = match row {
                 Ok(r) => r,
@@ -587,14 +614,26 @@ impl PgStore {
             let (first, last): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
             match to_u64(first) {
                 Some(first) => {
+                    // A window that misses costs a round trip and a call
+                    // that writes nothing; a candidate costs a checksum and
+                    // 23 bytes. So the window is kept at 4x the last jump
+                    // (others' saves since ours) plus a margin, and
+                    // shrinks slowly (by 1/8 per save) after a larger one.
                     let jump = first.saturating_sub(guess);
-                    let next_window = (window / 2).max(2 * jump + 1).clamp(1, MAX_WINDOW);
+                    if jump == 0 {
+                        self.next_alone.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        self.next_alone.store(0, Ordering::Relaxed);
+                    }
+                    let wanted = if jump == 0 { 1 } else { 4 * jump + 8 };
+                    let next_window = (window - window / 8).max(wanted).clamp(1, MAX_WINDOW);
                     self.next_window.store(next_window, Ordering::Relaxed);
                     self.next_guess.store(first + n, Ordering::Relaxed);
                     return Ok(first..first + n);
                 }
                 None => {
                     self.next_misses.fetch_add(1, Ordering::Relaxed);
+                    self.next_alone.store(0, Ordering::Relaxed);
                     guess = to_u64(last).map_or(0, |l| l + 1);
                     window = (window * 2).clamp(1, MAX_WINDOW);
                 }

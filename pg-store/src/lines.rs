@@ -1,6 +1,8 @@
 //! Lines as stored in `ih_records`: encoding a commit's records, the
 //! `jsonb` copy for queries, decoding a row back into a record.
 
+use std::fmt::Write as _;
+
 use iteration_history::codec;
 use iteration_history::import::record_line;
 use iteration_history::{BackendErrorKind, Error, IterationRecord, Map, Result, Value};
@@ -95,17 +97,25 @@ pub(crate) fn encode_next(store: &str, records: &[IterationRecord], guess: u64, 
         out.rests.push(rest.to_string());
         out.tails.push(tail.to_string());
     }
+    if records.len() == 1 {
+        // One untagged line: only the number and the checksum change. The
+        // checksum covers head, number, rest and the tail's opening
+        // (`,"_ih":"`): the head's is computed once.
+        let tail = out.tails[0].clone();
+        let open = &tail[..tail.len().saturating_sub(CRC_END)];
+        let head_crc = crc32c::crc32c(out.heads[0].as_bytes());
+        let mut digits = String::with_capacity(20);
+        for j in 1..window {
+            digits.clear();
+            write!(digits, "{}", guess + j).map_err(|_| not_split(store))?;
+            let crc = crc32c::crc32c_append(head_crc, digits.as_bytes());
+            let crc = crc32c::crc32c_append(crc32c::crc32c_append(crc, out.rests[0].as_bytes()), open.as_bytes());
+            out.tails.push(format!("{open}{crc:08x}\"}}\n"));
+        }
+        return Ok(out);
+    }
     for j in 1..window {
         let start = guess + j;
-        if records.len() == 1 {
-            // One untagged line: only the number and the checksum change.
-            let tail = &out.tails[0];
-            let open = &tail[..tail.len().saturating_sub(CRC_END)];
-            let covered = format!("{}{start}{}{open}", out.heads[0], out.rests[0]);
-            let crc = crc32c::crc32c(covered.as_bytes());
-            out.tails.push(format!("{open}{crc:08x}\"}}\n"));
-            continue;
-        }
         // Several lines: the tags' byte offsets change with the numbers'
         // lengths too; encode the commit again.
         let lines = encode_commit(store, &numbered(start))?;

@@ -149,12 +149,12 @@ fn concurrent_first_openers_create_the_schema_once() {
         })
         .collect();
     for h in handles {
-        assert_eq!(h.join().expect("thread"), 2);
+        assert_eq!(h.join().expect("thread"), 3);
     }
     let mut c = Client::connect(&db.url, NoTls).expect("connect");
     let versions: Vec<i32> =
         c.query("SELECT version FROM ih_schema_version", &[]).expect("versions").iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, vec![1, 2], "each migration applied exactly once");
+    assert_eq!(versions, vec![1, 2, 3], "each migration applied exactly once");
     let histories: i64 = c.query_one("SELECT count(*) FROM ih_histories", &[]).expect("count").get(0);
     assert_eq!(histories, 2);
     let records: i64 = c.query_one("SELECT count(*) FROM ih_records", &[]).expect("count").get(0);
@@ -170,36 +170,106 @@ fn a_newer_schema_is_refused_not_misread() {
     c.execute("INSERT INTO ih_schema_version (version, description) VALUES (99, 'from the future')", &[])
         .expect("insert");
     for err in [PgStore::open(&db.url).expect_err("newer"), PgStore::open_read_only(&db.url).expect_err("newer")] {
-        assert!(err.to_string().contains("schema version 99, newer than this program's (2)"), "{err}");
+        assert!(err.to_string().contains("schema version 99, newer than this program's (3)"), "{err}");
     }
+}
+
+/// A database as a program of schema version `upto` left it: the
+/// migrations up to `upto` and the history `default`, with `records`
+/// appended through that version's `ih_append`.
+fn old_database(url: &str, upto: i32, records: &[IterationRecord]) -> Client {
+    let mut c = Client::connect(url, NoTls).expect("connect");
+    c.batch_execute(
+        "CREATE TABLE ih_schema_version (version integer PRIMARY KEY, description text NOT NULL, \
+         applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .expect("versions table");
+    for v in 1..=upto {
+        c.batch_execute(iteration_history_postgres::schema::migration_sql(v).expect("a migration")).expect("migrate");
+        c.execute("INSERT INTO ih_schema_version (version, description) VALUES ($1, 'old')", &[&v]).expect("version");
+    }
+    c.execute("INSERT INTO ih_histories (name) VALUES ('default')", &[]).expect("history");
+    let lines: Vec<String> = records
+        .iter()
+        .map(|r| String::from_utf8(iteration_history::codec::encode_line(r).expect("encode")).expect("utf8"))
+        .collect();
+    let nums: Vec<i64> = records.iter().map(|r| r.iteration_num as i64).collect();
+    let jsons: Vec<Option<String>> = vec![None; records.len()];
+    let appended: bool = c
+        .query_one(
+            "SELECT o_appended FROM ih_append((SELECT history_id FROM ih_histories WHERE name = 'default'), \
+             false, NULL, $1, $2, $3)",
+            &[&nums, &lines, &jsons],
+        )
+        .expect("old append")
+        .get(0);
+    assert!(appended);
+    c
 }
 
 #[test]
 fn a_version_1_database_is_upgraded_and_then_numbers_appends() {
     let Some(base) = base() else { return };
     let Some(db) = FreshDb::new(&base, "upgrade") else { return };
-    let store = PgStore::open(&db.url).expect("create the schema");
-    store.append(&[rec(0), rec(1)]).expect("two records");
-    drop(store);
-    let mut c = Client::connect(&db.url, NoTls).expect("connect");
-    c.batch_execute("DROP PROCEDURE ih_append_next; DELETE FROM ih_schema_version WHERE version = 2")
-        .expect("downgrade");
+    let c = old_database(&db.url, 1, &[rec(0), rec(1)]);
     let old = PgStore::open_read_only(&db.url).expect("a reader does not upgrade");
     assert_eq!((old.schema_version(), old.count().expect("count")), (1, 2));
+    assert_eq!(old.last_iteration_num().expect("last"), Some(1));
     let store = PgStore::open(&db.url).expect("upgrade");
-    assert_eq!(store.schema_version(), 2);
+    assert_eq!(store.schema_version(), 3);
+    assert_eq!((store.count().expect("count"), store.last_iteration_num().expect("last")), (2, Some(1)));
     assert_eq!(store.append_next(&[rec(9)]).expect("numbered"), 2..3);
     assert_eq!(store.load_recent(1).expect("recent")[0].iteration_num, 2);
     let mut nul = rec(0);
     nul.strategy_code = "a\0b".into();
     assert_eq!(store.append_next(&[nul]).expect("numbered"), 3..4);
+    assert_eq!(store.append_if(Some(3), &[rec(4)]).expect("compare-and-append"), AppendOutcome::Appended);
+    let mut c = c;
     let nums: Vec<String> = c
         .query("SELECT record->>'iteration_num' FROM ih_records ORDER BY seq", &[])
         .expect("jsonb")
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(nums, ["0", "1", "2", "3"], "the jsonb copy has the number the store gave");
+    assert_eq!(nums, ["0", "1", "2", "3", "4"], "the jsonb copy has the number the store gave");
+}
+
+#[test]
+fn a_version_2_database_is_upgraded_and_numbered_rows_keep_their_jsonb_copy() {
+    let Some(base) = base() else { return };
+    let Some(db) = FreshDb::new(&base, "upgrade2") else { return };
+    let mut c = old_database(&db.url, 2, &[rec(0)]);
+    let store = PgStore::open(&db.url).expect("upgrade");
+    assert_eq!(store.schema_version(), 3);
+    let versions: Vec<i32> =
+        c.query("SELECT version FROM ih_schema_version", &[]).expect("versions").iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, vec![1, 2, 3]);
+    // One record, a batch, and numbers whose length changes (9 -> 10),
+    // past the 4 saves after which a lone writer commits once.
+    assert_eq!(store.append_next(&[rec(0)]).expect("one"), 1..2);
+    assert_eq!(store.append_next(&[rec(0), rec(0), rec(0)]).expect("batch"), 2..5);
+    for n in 5..12 {
+        assert_eq!(store.append_next(&[rec(0)]).expect("one"), n..n + 1);
+    }
+    let mut nul = rec(0);
+    nul.strategy_code = "a\0b".into();
+    assert_eq!(store.append_next(&[nul.clone(), nul]).expect("with U+0000"), 12..14);
+    // The jsonb copy is the line without `_ih` (U+0000 becomes U+FFFD).
+    let rows = c
+        .query(
+            "SELECT iteration_num, record = (replace(line, '\\u0000', '\u{FFFD}')::jsonb - '_ih'), \
+             (record->>'iteration_num')::bigint FROM ih_records ORDER BY seq",
+            &[],
+        )
+        .expect("rows");
+    assert_eq!(rows.len(), 14);
+    for r in rows {
+        let (num, same, in_jsonb): (i64, bool, i64) = (r.get(0), r.get(1), r.get(2));
+        assert!(same && in_jsonb == num, "iteration {num}: the jsonb copy differs from the line");
+    }
+    let all = store.load_recent(100).expect("read back");
+    assert_eq!(all.iter().map(|r| r.iteration_num).collect::<Vec<_>>(), (0..14).collect::<Vec<_>>());
+    assert_eq!((store.count().expect("count"), store.last_iteration_num().expect("last")), (14, Some(13)));
 }
 
 #[test]
