@@ -14,25 +14,17 @@
 //!   component's `load-recent(5)` on a writer handle only (to profile it).
 //! * `PERFMAP=1`: wasmtime writes `/tmp/perf-PID.map`, so `perf record -g`
 //!   names the guest's functions.
-#![allow(missing_docs)] // the generated bindings
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use history_host_tests::HostState as State;
+use history_host_tests::bindings::HistoryComponent;
 use history_host_tests::records::{sample, to_core};
 use iteration_history::storage::CapStdDir;
 use iteration_history::{Durability, History, Options, codec};
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, ProfilingStrategy, Store};
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-
-wasmtime::component::bindgen!({ world: "history-component", path: "../wit" });
-
-struct State(WasiCtx, ResourceTable);
-impl WasiView for State {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.0, table: &mut self.1 }
-    }
-}
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// Mean time of one call of `f` over `calls` calls, after a tenth as many
 /// unmeasured ones.
@@ -103,7 +95,7 @@ fn instance(
     // Before `preopened_dir`: the preopen keeps the setting it finds.
     let ctx =
         WasiCtxBuilder::new().allow_blocking_current_thread(true).preopened_dir(dir, ".", FsPerms::ReadWrite)?.build();
-    let mut store = Store::new(engine, State(ctx, ResourceTable::new()));
+    let mut store = Store::new(engine, State::new(ctx));
     let api = HistoryComponent::instantiate(&mut store, &component, linker)?;
     Ok((store, api))
 }

@@ -42,6 +42,11 @@ impl std::fmt::Debug for HostState {
 }
 
 impl HostState {
+    /// State around a WASI context built by the caller, with an empty table.
+    pub fn new(ctx: WasiCtx) -> HostState {
+        HostState { ctx, table: ResourceTable::new() }
+    }
+
     /// The resource table (for host functions a test defines).
     pub fn table(&mut self) -> &mut ResourceTable {
         &mut self.table
@@ -238,7 +243,7 @@ impl Host {
         for (dir, guest, perms) in preopens {
             wasi.preopened_dir(dir, guest, *perms)?;
         }
-        let state = HostState { ctx: wasi.build(), table: ResourceTable::new() };
+        let state = HostState::new(wasi.build());
         let mut store = Store::new(&self.engine, state);
         let api = bindings::HistoryComponent::instantiate(&mut store, &self.component, &self.linker)?;
         Ok(Session { store, api })
