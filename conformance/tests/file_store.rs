@@ -73,42 +73,58 @@ fn copy_between_file_stores_is_byte_identical() {
     ih_conformance::copy_round_trip(&mem, &on_disk(&tmp), &sample());
 }
 
-/// A store whose export fails half-way (a connection lost while reading).
+/// The file store behind only the required methods of `Store`: the
+/// defaults of `append_next`, `verify` and `repair` (retrying `append_if`,
+/// reading the export) are what a third store would get. With
+/// `export_fails`, its export stops half-way (a connection lost while
+/// reading).
 #[derive(Debug)]
-struct FailingExport(History);
+struct Minimal {
+    inner: History,
+    export_fails: bool,
+}
 
-impl Store for FailingExport {
+impl Minimal {
+    fn new(name: &str, export_fails: bool) -> Minimal {
+        Minimal { inner: History::open(MemDir::new(), name, Options::default()).expect("open"), export_fails }
+    }
+}
+
+impl Store for Minimal {
     fn describe(&self) -> String {
-        "failing".into()
+        self.inner.describe()
     }
     fn append(&self, r: &[iteration_history::IterationRecord]) -> iteration_history::Result<()> {
-        self.0.append(r)
+        self.inner.append(r)
     }
     fn append_if(
         &self,
         e: Option<u64>,
         r: &[iteration_history::IterationRecord],
     ) -> iteration_history::Result<iteration_history::AppendOutcome> {
-        Store::append_if(&self.0, e, r)
+        Store::append_if(&self.inner, e, r)
     }
     fn load_recent(&self, n: usize) -> iteration_history::Result<Vec<iteration_history::IterationRecord>> {
-        Store::load_recent(&self.0, n)
+        Store::load_recent(&self.inner, n)
     }
     fn last_iteration_num(&self) -> iteration_history::Result<Option<u64>> {
-        Store::last_iteration_num(&self.0)
+        Store::last_iteration_num(&self.inner)
     }
     fn count(&self) -> iteration_history::Result<u64> {
-        Store::count(&self.0)
+        Store::count(&self.inner)
     }
     fn page(&self, c: u64, l: usize) -> iteration_history::Result<iteration_history::Page> {
-        Store::page(&self.0, c, l)
+        Store::page(&self.inner, c, l)
     }
     fn clear(&self) -> iteration_history::Result<()> {
-        Store::clear(&self.0)
+        Store::clear(&self.inner)
     }
     fn export_jsonl(&self, out: &mut dyn std::io::Write) -> iteration_history::Result<u64> {
+        if !self.export_fails {
+            return Store::export_jsonl(&self.inner, out);
+        }
         let mut all = Vec::new();
-        self.0.export_to_writer(&mut all)?;
+        self.inner.export_to_writer(&mut all)?;
         // Whole lines only: the importer cannot tell from the bytes.
         let cut = all[..all.len() / 2].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         out.write_all(&all[..cut]).expect("write");
@@ -124,16 +140,16 @@ impl Store for FailingExport {
         m: iteration_history::ImportMode,
         p: &mut dyn FnMut(u64),
     ) -> iteration_history::Result<iteration_history::ImportReport> {
-        Store::import_jsonl(&self.0, i, m, p)
+        Store::import_jsonl(&self.inner, i, m, p)
     }
     fn compact(&self) -> iteration_history::Result<iteration_history::CompactReport> {
-        Store::compact(&self.0)
+        Store::compact(&self.inner)
     }
 }
 
 #[test]
 fn a_copy_whose_export_fails_changes_nothing() {
-    let src = FailingExport(History::open(MemDir::new(), "s.jsonl", Options::default()).expect("open"));
+    let src = Minimal::new("s.jsonl", true);
     src.import_jsonl(&mut &sample()[..], iteration_history::ImportMode::IntoEmpty, &mut |_| {}).expect("seed");
     let dst = History::open(MemDir::new(), "d.jsonl", Options::default()).expect("open");
     dst.save(&ih_conformance::record(0, 0, 0)).expect("one record");
@@ -166,58 +182,9 @@ fn processes_append_next_without_conflicts_or_gaps() {
     eprintln!("file store: {writers} processes x {saves} numbered saves in {:.2?}", run.elapsed);
 }
 
-/// A store with only the default `append_next` (retrying `append_if`).
-#[derive(Debug)]
-struct DefaultNext(History);
-
-impl Store for DefaultNext {
-    fn describe(&self) -> String {
-        self.0.describe()
-    }
-    fn append(&self, r: &[iteration_history::IterationRecord]) -> iteration_history::Result<()> {
-        self.0.append(r)
-    }
-    fn append_if(
-        &self,
-        e: Option<u64>,
-        r: &[iteration_history::IterationRecord],
-    ) -> iteration_history::Result<iteration_history::AppendOutcome> {
-        Store::append_if(&self.0, e, r)
-    }
-    fn load_recent(&self, n: usize) -> iteration_history::Result<Vec<iteration_history::IterationRecord>> {
-        Store::load_recent(&self.0, n)
-    }
-    fn last_iteration_num(&self) -> iteration_history::Result<Option<u64>> {
-        Store::last_iteration_num(&self.0)
-    }
-    fn count(&self) -> iteration_history::Result<u64> {
-        Store::count(&self.0)
-    }
-    fn page(&self, c: u64, l: usize) -> iteration_history::Result<iteration_history::Page> {
-        Store::page(&self.0, c, l)
-    }
-    fn clear(&self) -> iteration_history::Result<()> {
-        Store::clear(&self.0)
-    }
-    fn export_jsonl(&self, out: &mut dyn std::io::Write) -> iteration_history::Result<u64> {
-        Store::export_jsonl(&self.0, out)
-    }
-    fn import_jsonl(
-        &self,
-        i: &mut dyn std::io::BufRead,
-        m: iteration_history::ImportMode,
-        p: &mut dyn FnMut(u64),
-    ) -> iteration_history::Result<iteration_history::ImportReport> {
-        Store::import_jsonl(&self.0, i, m, p)
-    }
-    fn compact(&self) -> iteration_history::Result<iteration_history::CompactReport> {
-        Store::compact(&self.0)
-    }
-}
-
 #[test]
 fn the_default_append_next_verify_and_repair_pass_too() {
-    let s = DefaultNext(History::open(MemDir::new(), "history.jsonl", Options::default()).expect("open"));
+    let s = Minimal::new("history.jsonl", false);
     ih_conformance::append_next_numbers_records(&s);
     ih_conformance::verify_repair_compact(&s);
     ih_conformance::concurrent_threads_next(&s, 8, 50);
