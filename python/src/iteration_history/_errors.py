@@ -1,6 +1,8 @@
 """The exceptions: one class per case of the component's WIT `error`
 variant, all under `HistoryError`."""
 
+import errno
+import os
 from typing import Any, Dict, Optional, Type
 
 __all__ = [
@@ -32,6 +34,21 @@ class HistoryError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class _OSErrorMixin:
+    """For the I/O failures: also an `OSError` with `errno` set (as the
+    original module's `except IOError` / `except OSError` handlers expect),
+    `strerror` the system's text for it; `str(e)` stays the message."""
+
+    _errno = errno.EIO
+
+    def _set_errno(self) -> None:
+        self.errno = self._errno  # type: ignore[attr-defined]
+        self.strerror = os.strerror(self._errno)  # type: ignore[attr-defined]
 
 
 class HistoryLocked(HistoryError):
@@ -77,24 +94,40 @@ class InvalidName(HistoryError, ValueError):
     tag = "invalid-name"
 
 
-class DiskFull(HistoryError):
-    """No space left (or quota exceeded); the history is unchanged."""
+class DiskFull(HistoryError, _OSErrorMixin, OSError):
+    """No space left (or quota exceeded); the history is unchanged. Also an
+    `OSError` (`IOError`) with `errno.ENOSPC`."""
 
     tag = "disk-full"
+    _errno = errno.ENOSPC
+
+    def __init__(self, message: str) -> None:
+        HistoryError.__init__(self, message)
+        self._set_errno()
 
 
-class HistoryPermissionError(HistoryError):
+class HistoryPermissionError(HistoryError, _OSErrorMixin, PermissionError):
     """The operating system refused access (permissions, read-only
-    directory)."""
+    directory). Also a `PermissionError` (an `OSError`) with
+    `errno.EACCES`."""
 
     tag = "permission-denied"
+    _errno = errno.EACCES
+
+    def __init__(self, message: str) -> None:
+        HistoryError.__init__(self, message)
+        self._set_errno()
 
 
-class SyncFailed(HistoryError):
+class SyncFailed(HistoryError, _OSErrorMixin, OSError):
     """Syncing to disk failed: nothing was committed; a retry writes it again
-    in full."""
+    in full. Also an `OSError` with `errno.EIO`."""
 
     tag = "sync-failed"
+
+    def __init__(self, message: str) -> None:
+        HistoryError.__init__(self, message)
+        self._set_errno()
 
 
 class ReadOnlyHistory(HistoryError):
@@ -132,10 +165,14 @@ class LeaseLost(HistoryError):
     tag = "lease-lost"
 
 
-class HistoryIOError(HistoryError):
-    """Any other I/O error."""
+class HistoryIOError(HistoryError, _OSErrorMixin, OSError):
+    """Any other I/O error. Also an `OSError` with `errno.EIO`."""
 
     tag = "io"
+
+    def __init__(self, message: str) -> None:
+        HistoryError.__init__(self, message)
+        self._set_errno()
 
 
 class HistoryClosed(HistoryError, ValueError):

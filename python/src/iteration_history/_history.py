@@ -1,18 +1,29 @@
 """`IterationHistory`: the original module's class over the component."""
 
 import ctypes
+import errno
 import json
 import math
 import os
-from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Iterator, List, Optional
+import threading
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, Iterator, List, NoReturn, Optional, Tuple
 
-from wasmtime import Store, WasiConfig
+from wasmtime import Store, WasiConfig, WasmtimeError
 from wasmtime.component import Linker, Record, Variant
 
 from . import _engine
-from ._errors import HistoryClosed, HistoryIOError, HistoryLocked, InvalidRecord, from_wit
-from ._lock import OsLock, try_os_lock
+from ._errors import (
+    HistoryClosed,
+    HistoryError,
+    HistoryIOError,
+    HistoryLocked,
+    HistoryPermissionError,
+    InvalidRecord,
+    ReadOnlyHistory,
+    from_wit,
+)
+from ._lock import LockFileRefused, OsLock, try_os_lock
 from ._record import FIELDS, IterationRecord, RecordLike, record_to_dict
 
 __all__ = [
@@ -234,21 +245,240 @@ def _line(record: RecordLike, index: Optional[int]) -> str:
         ) from None
 
 
+# Objects on one file share one instance of the component per process
+# (`_Shared`, refcounted): the original module's objects are cheap and
+# stateless, so its users make several on one path, and all of them must
+# read and save. Every call on a shared instance holds its lock (a Store
+# must not be entered from two threads at once).
+
+#: Fork state: `gen` counts forks into this process (an instance opened
+#: before a fork is unusable in the child: wasmtime's I/O threads do not
+#: survive it), `used` says this process has run the component, and
+#: `forked_after_use` that it is a child forked after its parent ran it (no
+#: instance can work here then: wasmtime's I/O thread pool is gone).
+_FORK: Dict[str, Any] = {"gen": 0, "used": False, "forked_after_use": False}
+_REGISTRY: Dict[str, "_Shared"] = {}
+_REGISTRY_LOCK = threading.Lock()
+# Instances inherited through a fork: kept alive and never touched in the
+# child (freeing a Store or dropping a handle there could block, and
+# unlocking the inherited lock file would drop the parent's lock).
+_ORPHANS: List["_Shared"] = []
+
+_SPAWN_ADVICE = (
+    "open the history in the child, in a process started with multiprocessing's 'spawn' or 'forkserver' "
+    "start method (multiprocessing.get_context('spawn')): wasmtime's I/O threads do not survive os.fork()"
+)
+
+
+def _after_fork_in_child() -> None:
+    global _REGISTRY_LOCK
+    _FORK["gen"] += 1
+    if _FORK["used"]:
+        _FORK["forked_after_use"] = True
+    _ORPHANS.extend(_REGISTRY.values())
+    _REGISTRY.clear()
+    _REGISTRY_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _check(result: Any) -> Any:
+    # wasmtime-py returns `result<T, error>` untagged: an error is a Variant.
+    if isinstance(result, Variant):
+        raise from_wit(result.tag, result.payload)
+    return result
+
+
+#: The writer options of an object: strategy, durability, lock_timeout_ms,
+#: repair_on_open.
+_Opts = Tuple[str, str, Optional[int], bool]
+
+
+class _Shared:
+    """One instance of the component on one history file, shared by every
+    `IterationHistory` of this process on that file. Opened for reading (no
+    lock); it becomes the writer (the OS lock taken, `open-with`) at the
+    first write. A trap re-instantiates it."""
+
+    def __init__(self, directory: str, name: str, filepath: str) -> None:
+        self.directory, self.name, self.filepath = directory, name, filepath
+        self.lock = threading.RLock()
+        self.refs = 0
+        self.gen = _FORK["gen"]
+        self.store: Any = None
+        self.handle: Any = None
+        self.funcs: Dict[str, Any] = {}
+        self.statics: Dict[str, Any] = {}
+        self.writer: Optional[_Opts] = None
+        self.os_lock: Optional[OsLock] = None
+        self.dead = False
+        self._instantiate()
+        self.handle = _check(self.statics["open-read-only"](self.store, self.name))
+
+    def _instantiate(self) -> None:
+        _FORK["used"] = True
+        engine, component = _engine.load_component()
+        linker = Linker(engine)
+        linker.add_wasip2()
+        store = Store(engine)
+        wasi = WasiConfig()
+        wasi.preopen_dir(self.directory, ".")
+        store.set_wasi(wasi)
+        instance = linker.instantiate(store, component)
+        iface = instance.get_export_index(store, _INTERFACE)
+        if iface is None:
+            raise HistoryIOError(f"the component does not export {_INTERFACE}")
+
+        def func(n: str) -> Any:
+            index = instance.get_export_index(store, n, iface)
+            if index is None:
+                raise HistoryIOError(f"the component does not export {n}")
+            return instance.get_func(store, index)
+
+        self.store = store
+        self.funcs = {m: _Call(func(f"[method]history.{m}"), store) for m in _METHODS}
+        self.statics = {
+            "open-read-only": func("[static]history.open-read-only"),
+            "open-with": func("[static]history.open-with"),
+            "default-options": func("default-options"),
+        }
+
+    def _open_writer(self, opts: _Opts, take_lock: bool) -> Any:
+        strategy, durability, lock_timeout_ms, repair_on_open = opts
+        o = self.statics["default-options"](self.store)
+        o.strategy = strategy
+        o.durability = durability
+        setattr(o, "lock-timeout-ms", lock_timeout_ms)
+        setattr(o, "repair-on-open", repair_on_open)
+        if hasattr(o, "host-lock"):
+            # The component cannot take OS locks: take the native writers'
+            # lock here and tell it so (it then skips its lease file).
+            if take_lock:
+                lock_path = os.path.join(self.directory, self.name + ".lock")
+                try:
+                    self.os_lock = try_os_lock(lock_path, lock_timeout_ms)
+                except LockFileRefused as e:
+                    cls = HistoryPermissionError if e.errno in (errno.EACCES, errno.EPERM, errno.ELOOP) else HistoryIOError
+                    raise cls(f"{self.filepath}: {e.strerror}") from None
+                except OSError as e:
+                    raise HistoryIOError(f"{self.filepath}: opening the lock file {lock_path}: {e}") from None
+                if self.os_lock is None:
+                    raise HistoryLocked(
+                        f"{self.filepath} is locked by another writer (an OS lock on {self.name}.lock): wait for it "
+                        "to close, pass lock_timeout_ms, or only read (reads take no lock)"
+                    )
+            setattr(o, "host-lock", True)
+        try:
+            return _check(self.statics["open-with"](self.store, self.name, o))
+        except BaseException:
+            if take_lock:
+                self._release_lock()
+            raise
+
+    def become_writer(self, opts: _Opts) -> None:
+        """Under `lock`: opens the writer (taking the lock) unless open."""
+        if self.writer is not None:
+            if self.writer[:2] != opts[:2]:
+                raise HistoryError(
+                    f"{self.filepath} is already open for writing in this process with strategy="
+                    f"{self.writer[0]!r}, durability={self.writer[1]!r}: open it with the same options"
+                )
+            return
+        handle = self._open_writer(opts, take_lock=True)
+        old, self.handle, self.writer = self.handle, handle, opts
+        try:
+            old.drop(self.store)
+        except Exception:  # pragma: no cover - the reader needs no cleanup
+            pass
+
+    def invoke(self, name: str, *args: Any) -> Any:
+        """Under `lock`: calls method `name` on the open handle."""
+        if self.handle is None:
+            raise HistoryClosed(f"{self.filepath}: the history is closed")
+        try:
+            result = self.funcs[name](self.store, self.handle, *args)
+        except WasmtimeError as e:
+            self._recover(e)
+        return _check(result)
+
+    def _recover(self, trap: WasmtimeError) -> NoReturn:
+        """After a trap the instance cannot be entered again: start a new
+        one and reopen the history as it was (the lock stays held)."""
+        what = str(trap).strip().splitlines()[0] if str(trap).strip() else "wasm trap"
+        msg = f"{self.filepath}: the component trapped ({what}); "
+        self.handle, self.funcs, self.statics = None, {}, {}
+        self.store = None  # the trapped instance is never entered again
+        try:
+            self._instantiate()
+            if self.writer is not None:
+                self.handle = self._open_writer(self.writer, take_lock=False)
+            else:
+                self.handle = _check(self.statics["open-read-only"](self.store, self.name))
+        except BaseException as e:
+            self.handle = None
+            self.dead = True
+            self._release_lock()
+            raise HistoryClosed(msg + f"reopening it failed ({e}): this history is closed, open it again") from trap
+        raise HistoryIOError(
+            msg + "the call may not have completed; the history was reopened and can be used again "
+            "(check get_last_iteration_num() before saving again)"
+        ) from trap
+
+    def _release_lock(self) -> None:
+        if self.os_lock is not None:
+            self.os_lock.release()
+            self.os_lock = None
+
+    def release(self) -> None:
+        """One user fewer; the last closes the instance and drops the lock."""
+        with self.lock:
+            self.refs -= 1
+            if self.refs > 0:
+                return
+            self.dead = True
+            handle, self.handle = self.handle, None
+            if handle is not None and self.store is not None:
+                try:
+                    handle.drop(self.store)
+                except Exception:  # pragma: no cover - dropped with the store anyway
+                    pass
+            # The store owns the preopened directory's descriptor.
+            self.store, self.funcs, self.statics = None, {}, {}
+            self._release_lock()
+
+
+def _key(directory: str, name: str) -> str:
+    return os.path.join(os.path.realpath(directory), name)
+
+
 class IterationHistory:
     """A crash-safe history of iteration records in one JSONL file.
 
     The original module's API -- `save`, `load_recent`,
-    `get_last_iteration_num`, `get_all`, `count`, `clear` -- with every save
-    a durable, all-or-nothing append made by the iteration-history WASI
-    component in wasmtime, which sees only the history's directory.
+    `get_last_iteration_num`, `get_all`, `count`, `clear`, `filepath` --
+    with every save a durable, all-or-nothing append made by the
+    iteration-history WASI component in wasmtime, which sees only the
+    history's directory.
 
-    Opening for writing takes the history's writer lock: the OS lock on
-    `<filepath>.lock` that native writers and `ihist` take, released by the
-    kernel if the process dies. `read_only=True` opens a reader (no lock).
+    Reads take no lock. The first write (`save`, `save_batch`,
+    `save_if_last`, `clear`, `repair`, `compact`) takes the history's writer
+    lock: the OS lock on `<filepath>.lock` that native writers and `ihist`
+    take, released by the kernel if the process dies; a write that finds
+    another writer raises `HistoryLocked`. `read_only=True` refuses writes
+    (`ReadOnlyHistory`).
+
+    Objects on one file in one process share one open history (and its
+    lock), so several may be alive and all read and save; it is closed when
+    the last is closed. An object may be shared between threads: calls are
+    serialized. In a process forked after the history was opened, every call
+    raises `HistoryError` at once (open it in a 'spawn'ed process instead).
 
     Options: `strategy` ("append" or "rewrite"), `durability` ("full" or
-    "none"), `lock_timeout_ms` (wait for another writer; default: fail at
-    once with `HistoryLocked`), `repair_on_open`.
+    "none"), `lock_timeout_ms` (wait for another writer at the first write;
+    default: fail at once with `HistoryLocked`), `repair_on_open` (takes the
+    writer lock at once, to repair).
     """
 
     def __init__(
@@ -262,88 +492,81 @@ class IterationHistory:
         repair_on_open: bool = False,
     ) -> None:
         self.filepath = os.fspath(filepath)
+        self._shared: Optional[_Shared] = None
+        self._read_only = read_only
+        self._opts: _Opts = (strategy, durability, lock_timeout_ms, repair_on_open)
+        if _FORK["forked_after_use"]:
+            raise HistoryError(
+                f"{self.filepath}: this process was forked from one that had already used iteration_history: "
+                + _SPAWN_ADVICE
+            )
+        if strategy not in ("append", "rewrite") or durability not in ("full", "none"):
+            raise ValueError(f"strategy must be 'append' or 'rewrite', durability 'full' or 'none': {strategy!r}, {durability!r}")
         directory, name = os.path.split(os.path.abspath(self.filepath))
-        self._handle: Any = None
-        self._store: Any = None
-        self._funcs: Dict[str, Any] = {}
-        self._os_lock: Optional[OsLock] = None
         if not read_only:
             os.makedirs(directory, exist_ok=True)
-        engine, component = _engine.load_component()
-        linker = Linker(engine)
-        linker.add_wasip2()
-        self._store = Store(engine)
-        wasi = WasiConfig()
-        wasi.preopen_dir(directory, ".")
-        self._store.set_wasi(wasi)
-        instance = linker.instantiate(self._store, component)
-        iface = instance.get_export_index(self._store, _INTERFACE)
-        if iface is None:
-            raise HistoryIOError(f"the component does not export {_INTERFACE}")
-
-        def func(n: str) -> Any:
-            index = instance.get_export_index(self._store, n, iface)
-            if index is None:
-                raise HistoryIOError(f"the component does not export {n}")
-            return instance.get_func(self._store, index)
-
-        self._funcs = {m: _Call(func(f"[method]history.{m}"), self._store) for m in _METHODS}
-        if read_only:
-            self._handle = self._check(func("[static]history.open-read-only")(self._store, name))
-            return
-        opts = func("default-options")(self._store)
-        opts.strategy = strategy
-        opts.durability = durability
-        setattr(opts, "lock-timeout-ms", lock_timeout_ms)
-        setattr(opts, "repair-on-open", repair_on_open)
-        if hasattr(opts, "host-lock"):
-            # The component cannot take OS locks: take the native writers'
-            # lock here and tell it so (it then skips its lease file).
+        key = _key(directory, name)
+        with _REGISTRY_LOCK:
+            shared = _REGISTRY.get(key)
+            if shared is None or shared.dead:
+                shared = _Shared(directory, name, self.filepath)
+                _REGISTRY[key] = shared
+            with shared.lock:
+                shared.refs += 1
+        self._shared = shared
+        if repair_on_open and not read_only:
             try:
-                self._os_lock = try_os_lock(os.path.join(directory, name + ".lock"), lock_timeout_ms)
-            except OSError as e:
-                raise HistoryIOError(f"{self.filepath}: opening the lock file {name}.lock: {e}") from None
-            if self._os_lock is None:
-                raise HistoryLocked(
-                    f"{self.filepath} is locked by another writer (an OS lock on {name}.lock): wait for it to "
-                    "close, pass lock_timeout_ms, or open it with read_only=True"
-                )
-            setattr(opts, "host-lock", True)
-        try:
-            self._handle = self._check(func("[static]history.open-with")(self._store, name, opts))
-        except BaseException:
-            self._release_lock()
-            raise
+                with shared.lock:
+                    shared.become_writer(self._opts)
+            except BaseException:
+                self.close()
+                raise
 
-    @staticmethod
-    def _check(result: Any) -> Any:
-        # wasmtime-py returns `result<T, error>` untagged: an error is a Variant.
-        if isinstance(result, Variant):
-            raise from_wit(result.tag, result.payload)
-        return result
+    def _state(self) -> _Shared:
+        shared = self._shared
+        if shared is None:
+            raise HistoryClosed(f"{self.filepath}: the history is closed")
+        if shared.gen != _FORK["gen"]:
+            raise HistoryError(
+                f"{self.filepath}: this history was opened in another process (this one is a fork of it, by "
+                f"os.fork() or multiprocessing's 'fork' start method): {_SPAWN_ADVICE}"
+            )
+        return shared
 
     def _call(self, name: str, *args: Any) -> Any:
-        if self._handle is None:
-            raise HistoryClosed(f"{self.filepath}: the history is closed")
-        return self._check(self._funcs[name](self._store, self._handle, *args))
+        shared = self._state()
+        with shared.lock:
+            return shared.invoke(name, *args)
+
+    def _write(self, name: str, *args: Any) -> Any:
+        shared = self._state()
+        if self._read_only:
+            raise ReadOnlyHistory(f"{self.filepath}: opened with read_only=True: writes are refused")
+        with shared.lock:
+            if shared.handle is None:
+                raise HistoryClosed(f"{self.filepath}: the history is closed")
+            shared.become_writer(self._opts)
+            return shared.invoke(name, *args)
 
     # The original module's API.
 
     def save(self, record: RecordLike) -> None:
         """Saves one record (an `IterationRecord`, another dataclass with its
         fields, or a dict) durably: on stable storage when this returns."""
-        self._call("save-json", _line(record, None))
+        self._write("save-json", _line(record, None))
 
-    def load_recent(self, n: int = 5) -> List[IterationRecord]:
-        """The last `n` records, oldest first."""
-        if n <= 0:
+    def load_recent(self, N: int = 5, *, n: Optional[int] = None) -> List[IterationRecord]:
+        """The last `N` records, oldest first (`n=` is accepted too)."""
+        if n is not None:
+            N = n
+        if N <= 0:
             return []
-        return [_record(r) for r in self._call("load-recent", min(n, 2**32 - 1))]
+        return [_record(r) for r in self._call("load-recent", min(N, 2**32 - 1))]
 
     def get_last_iteration_num(self) -> Optional[int]:
         """`iteration_num` of the last record; None for an empty history."""
-        n: Optional[int] = self._call("last-iteration-num")
-        return n
+        last: Optional[int] = self._call("last-iteration-num")
+        return last
 
     def get_all(self) -> List[IterationRecord]:
         """Every record, oldest first."""
@@ -351,12 +574,12 @@ class IterationHistory:
 
     def count(self) -> int:
         """Number of records."""
-        n: int = self._call("count")
-        return n
+        c: int = self._call("count")
+        return c
 
     def clear(self) -> None:
         """Removes every record, atomically."""
-        self._call("clear")
+        self._write("clear")
 
     # Beyond the original module.
 
@@ -364,7 +587,7 @@ class IterationHistory:
         """Saves several records as one all-or-nothing commit."""
         lines = list(records)
         batch = len(lines) > 1
-        self._call("save-batch-json", [_line(r, i if batch else None) for i, r in enumerate(lines)])
+        self._write("save-batch-json", [_line(r, i if batch else None) for i, r in enumerate(lines)])
 
     def iter(self, page_size: int = 1000) -> Iterator[IterationRecord]:
         """Every record, oldest first, read `page_size` records at a time."""
@@ -401,20 +624,20 @@ class IterationHistory:
     def repair(self) -> RepairReport:
         """Moves bad lines (and a torn tail) to `<file>.bad.<n>` and
         atomically rewrites the rest."""
-        report = _repair(self._call("repair"))
+        report = _repair(self._write("repair"))
         assert report is not None
         return report
 
     def compact(self) -> int:
         """Rewrites the history atomically in canonical form; the record count."""
-        n: int = self._call("compact")
-        return n
+        c: int = self._write("compact")
+        return c
 
     def export(self, name: str) -> int:
         """Writes a consistent byte-for-byte copy to file `name` in the same
         directory, atomically and durably; the number of bytes."""
-        n: int = self._call("export", name)
-        return n
+        c: int = self._call("export", name)
+        return c
 
     def save_if_last(self, expected_last: Optional[int], records: Iterable[RecordLike]) -> bool:
         """Saves `records` as one commit only if the last `iteration_num` is
@@ -424,7 +647,7 @@ class IterationHistory:
         recs = [record_to_dict(r) for r in records]
         # Typed records: the JSON form has no compare-and-append function.
         wit = [self._wit_record(d, i if len(recs) > 1 else None) for i, d in enumerate(recs)]
-        outcome = self._call("save-if-last", expected_last, wit)
+        outcome = self._write("save-if-last", expected_last, wit)
         return bool(outcome == "appended")
 
     @staticmethod
@@ -453,16 +676,13 @@ class IterationHistory:
         return rec
 
     def open_report(self) -> OpenReport:
-        """What opening found and did, the lock held, and whether the host
-        syncs directories."""
-        if self._handle is None:
-            raise HistoryClosed(f"{self.filepath}: the history is closed")
-        r = self._funcs["open-report"](self._store, self._handle)
-        lock = r.lock
+        """What opening found and did, the lock held (`none` until the first
+        write takes it), and whether the host syncs directories."""
+        r = self._call("open-report")
         return OpenReport(
             file=r.file,
             writable=r.writable,
-            lock=lock,
+            lock=r.lock,
             dir_sync=_attr(r, "dir_sync"),
             created=r.created,
             removed_temp_files=list(_attr(r, "removed_temp_files")),
@@ -473,22 +693,15 @@ class IterationHistory:
 
     @property
     def closed(self) -> bool:
-        return self._handle is None
-
-    def _release_lock(self) -> None:
-        if self._os_lock is not None:
-            self._os_lock.release()
-            self._os_lock = None
+        return self._shared is None
 
     def close(self) -> None:
-        """Releases the history and its writer lock. Idempotent."""
-        if self._handle is not None:
-            handle, self._handle = self._handle, None
-            handle.drop(self._store)
-            # The store owns the preopened directory's descriptor.
-            self._store = None
-            self._funcs = {}
-        self._release_lock()
+        """Closes this object; the last one open on the file in this process
+        releases the history and its writer lock. Idempotent. In a forked
+        child it only forgets the parent's history."""
+        shared, self._shared = self._shared, None
+        if shared is not None and shared.gen == _FORK["gen"]:
+            shared.release()
 
     def __enter__(self) -> "IterationHistory":
         return self
@@ -503,7 +716,7 @@ class IterationHistory:
             pass
 
     def __repr__(self) -> str:
-        state = "closed" if self._handle is None else "open"
+        state = "closed" if self._shared is None else "open"
         return f"IterationHistory({self.filepath!r}, {state})"
 
 
