@@ -406,7 +406,9 @@ class _Shared:
     def _recover(self, trap: WasmtimeError) -> NoReturn:
         """After a trap the instance cannot be entered again: start a new
         one and reopen the history as it was (the lock stays held)."""
-        what = str(trap).strip().splitlines()[0] if str(trap).strip() else "wasm trap"
+        lines = [ln.strip() for ln in str(trap).strip().splitlines() if ln.strip()]
+        # wasmtime's text: a backtrace, then "Caused by:" and the reason.
+        what = lines[-1] if lines else "wasm trap"
         msg = f"{self.filepath}: the component trapped ({what}); "
         self.handle, self.funcs, self.statics = None, {}, {}
         self.store = None  # the trapped instance is never entered again
