@@ -60,9 +60,10 @@ def test_8_threads_x_200_saves_with_concurrent_reads_get_exactly_1600_distinct_r
             while not done.is_set():
                 n = h.count()
                 recent = h.load_recent(N=5)
-                assert len(recent) == min(5, n) or len(recent) <= 5
+                assert min(5, n) <= len(recent) <= 5
                 h.get_last_iteration_num()
-                assert len(h.get_all()) >= n
+                if reads[0] % 25 == 0:  # a whole read now and then (it holds the history longest)
+                    assert len(h.get_all()) >= n
                 reads[0] += 1
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)

@@ -359,11 +359,14 @@ class _Shared:
                 lock_path = os.path.join(self.directory, self.name + ".lock")
                 try:
                     self.os_lock = try_os_lock(lock_path, lock_timeout_ms)
-                except LockFileRefused as e:
-                    cls = HistoryPermissionError if e.errno in (errno.EACCES, errno.EPERM, errno.ELOOP) else HistoryIOError
-                    raise cls(f"{self.filepath}: {e.strerror}") from None
                 except OSError as e:
-                    raise HistoryIOError(f"{self.filepath}: opening the lock file {lock_path}: {e}") from None
+                    text = e.strerror if isinstance(e, LockFileRefused) else f"opening the lock file {lock_path}: {e}"
+                    if e.errno in (errno.EACCES, errno.EPERM, errno.ELOOP):
+                        raise HistoryPermissionError(f"{self.filepath}: {text}") from None
+                    err = HistoryIOError(f"{self.filepath}: {text}")
+                    if e.errno:  # the system's own code (EROFS, ...) rather than EIO
+                        err.errno, err.strerror = e.errno, os.strerror(e.errno)
+                    raise err from None
                 if self.os_lock is None:
                     raise HistoryLocked(
                         f"{self.filepath} is locked by another writer (an OS lock on {self.name}.lock): wait for it "
