@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 from contextlib import redirect_stdout
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Set, Tuple
 
 import pytest
 
@@ -207,7 +207,7 @@ def _calls(tree: ast.AST) -> List[ast.Call]:
 def test_public_names_and_signatures_match_what_the_quick_reference_shows() -> None:
     text = seed_text()
     trees = [ast.parse(code) for _, code in blocks(text)]
-    imported = set()
+    imported: Set[str] = set()
     for tree in trees:
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module == "src.learning.iteration_history":
@@ -216,8 +216,8 @@ def test_public_names_and_signatures_match_what_the_quick_reference_shows() -> N
     for name in imported:
         assert name in iteration_history.__all__ and inspect.isclass(getattr(iteration_history, name))
 
-    checked = set()
-    history_attrs = set()
+    checked: Set[str] = set()
+    history_attrs: Set[str] = set()
     for tree in trees:
         for node in ast.walk(tree):
             # `history.x` where x is not called: an attribute (filepath).

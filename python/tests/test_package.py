@@ -224,6 +224,20 @@ def test_every_wit_error_case_has_its_class() -> None:
     for tag, cls in classes.items():
         e = _errors.from_wit(tag, f"{tag} happened")
         assert type(e) is cls and e.tag == tag and isinstance(e, ih.HistoryError) and str(e) == f"{tag} happened"
+    # The I/O failures are OSErrors with errno too (the original module's
+    # `except IOError` handlers), still HistoryErrors.
+    for cls, code in ((ih.DiskFull, errno.ENOSPC), (ih.HistoryPermissionError, errno.EACCES),
+                      (ih.SyncFailed, errno.EIO), (ih.HistoryIOError, errno.EIO)):
+        e = cls("it failed")
+        assert isinstance(e, OSError) and isinstance(e, ih.HistoryError) and e.errno == code, cls
+        assert e.strerror == os.strerror(code) and str(e) == "it failed"
+        try:
+            raise e
+        except IOError as caught:
+            assert caught is e
+    assert isinstance(ih.HistoryPermissionError("x"), PermissionError)
+    for cls in (ih.HistoryLocked, ih.CorruptHistory, ih.InvalidRecord, ih.Conflict, ih.ReadOnlyHistory):
+        assert not isinstance(cls("x"), OSError), cls
 
 
 def test_disk_full_is_reported_and_nothing_is_lost(tmp_path: Any) -> None:

@@ -83,8 +83,8 @@ def test_8_threads_x_200_saves_with_concurrent_reads_get_exactly_1600_distinct_r
     assert len(got) == 1600 and sorted(got) == list(range(1600))
     assert other.count() == 1600 and history.verify().health == "healthy"
     # Each thread's records are in its own order.
-    for t in range(8):
-        mine = [i for i in got if t * 200 <= i < (t + 1) * 200]
+    for k in range(8):
+        mine = [i for i in got if k * 200 <= i < (k + 1) * 200]
         assert mine == sorted(mine)
     history.close()
     other.close()
@@ -123,7 +123,7 @@ def test_a_trap_whose_reopening_fails_leaves_the_history_closed_and_says_so(
     path = tmp_path / "h.jsonl"
     h = IterationHistory(path)
     h.save(rec(0))
-    from iteration_history import _engine, _history
+    from iteration_history import _engine
 
     def refuse() -> Any:
         raise RuntimeError("no component today")
@@ -137,7 +137,7 @@ def test_a_trap_whose_reopening_fails_leaves_the_history_closed_and_says_so(
     with pytest.raises(ih.HistoryClosed):
         h.save(rec(1))
     monkeypatch.undo()
-    assert _history._engine.load_component is not refuse
+    assert _engine.load_component is not refuse
     # The lock was released: a new object (a fresh instance) writes.
     with IterationHistory(path) as again:
         again.save(rec(1))
@@ -338,8 +338,11 @@ def test_a_lock_file_owned_by_another_user_is_reported_naming_it() -> None:
         # And the other way round: that user cannot take this user's lock.
         with IterationHistory(os.path.join(d, "mine.jsonl")) as mine:
             mine.save(rec(0))
+        import wasmtime
+
+        assert ih.__file__ is not None and wasmtime.__file__ is not None
         site = os.path.dirname(os.path.dirname(os.path.abspath(ih.__file__)))
-        wasmtime_site = os.path.dirname(os.path.dirname(os.path.abspath(__import__("wasmtime").__file__)))
+        wasmtime_site = os.path.dirname(os.path.dirname(os.path.abspath(wasmtime.__file__)))
         code = textwrap.dedent(
             f"""
             import iteration_history as ih

@@ -39,16 +39,12 @@ class HistoryError(Exception):
         return self.message
 
 
-class _OSErrorMixin:
-    """For the I/O failures: also an `OSError` with `errno` set (as the
-    original module's `except IOError` / `except OSError` handlers expect),
-    `strerror` the system's text for it; `str(e)` stays the message."""
-
-    _errno = errno.EIO
-
-    def _set_errno(self) -> None:
-        self.errno = self._errno  # type: ignore[attr-defined]
-        self.strerror = os.strerror(self._errno)  # type: ignore[attr-defined]
+def _set_errno(e: OSError, code: int) -> None:
+    """The I/O failures are also `OSError`s (as the original module's
+    `except IOError` / `except OSError` handlers expect), with `errno` set
+    and `strerror` the system's text for it; `str(e)` stays the message."""
+    e.errno = code
+    e.strerror = os.strerror(code)
 
 
 class HistoryLocked(HistoryError):
@@ -94,32 +90,30 @@ class InvalidName(HistoryError, ValueError):
     tag = "invalid-name"
 
 
-class DiskFull(HistoryError, _OSErrorMixin, OSError):
+class DiskFull(HistoryError, OSError):
     """No space left (or quota exceeded); the history is unchanged. Also an
     `OSError` (`IOError`) with `errno.ENOSPC`."""
 
     tag = "disk-full"
-    _errno = errno.ENOSPC
 
     def __init__(self, message: str) -> None:
         HistoryError.__init__(self, message)
-        self._set_errno()
+        _set_errno(self, errno.ENOSPC)
 
 
-class HistoryPermissionError(HistoryError, _OSErrorMixin, PermissionError):
+class HistoryPermissionError(HistoryError, PermissionError):
     """The operating system refused access (permissions, read-only
     directory). Also a `PermissionError` (an `OSError`) with
     `errno.EACCES`."""
 
     tag = "permission-denied"
-    _errno = errno.EACCES
 
     def __init__(self, message: str) -> None:
         HistoryError.__init__(self, message)
-        self._set_errno()
+        _set_errno(self, errno.EACCES)
 
 
-class SyncFailed(HistoryError, _OSErrorMixin, OSError):
+class SyncFailed(HistoryError, OSError):
     """Syncing to disk failed: nothing was committed; a retry writes it again
     in full. Also an `OSError` with `errno.EIO`."""
 
@@ -127,7 +121,7 @@ class SyncFailed(HistoryError, _OSErrorMixin, OSError):
 
     def __init__(self, message: str) -> None:
         HistoryError.__init__(self, message)
-        self._set_errno()
+        _set_errno(self, errno.EIO)
 
 
 class ReadOnlyHistory(HistoryError):
@@ -165,14 +159,14 @@ class LeaseLost(HistoryError):
     tag = "lease-lost"
 
 
-class HistoryIOError(HistoryError, _OSErrorMixin, OSError):
+class HistoryIOError(HistoryError, OSError):
     """Any other I/O error. Also an `OSError` with `errno.EIO`."""
 
     tag = "io"
 
     def __init__(self, message: str) -> None:
         HistoryError.__init__(self, message)
-        self._set_errno()
+        _set_errno(self, errno.EIO)
 
 
 class HistoryClosed(HistoryError, ValueError):
