@@ -370,3 +370,39 @@ def test_a_lock_file_owned_by_another_user_is_reported_naming_it() -> None:
             assert r.count() == 1
     finally:
         shutil.rmtree(d)
+
+
+SAVE_ONCE = textwrap.dedent(
+    """
+    import sys
+    from iteration_history import IterationHistory
+    IterationHistory(sys.argv[1]).save({"iteration_num": int(sys.argv[2]), "strategy_code": "x",
+        "execution_result": {}, "metrics": {}, "classification_level": "L", "timestamp": "t",
+        "champion_updated": False})
+    """
+)
+
+
+def test_objects_share_one_history_until_the_last_is_closed_or_collected(tmp_path: Any) -> None:
+    from iteration_history import _history
+
+    path = str(tmp_path / "h.jsonl")
+
+    def other_process_saves(i: int) -> bool:
+        out = subprocess.run([sys.executable, "-c", SAVE_ONCE, path, str(i)], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 or "HistoryLocked" in out.stderr, out.stderr
+        return out.returncode == 0
+
+    a = IterationHistory(path)
+    b = IterationHistory(os.path.join(str(tmp_path), ".", "h.jsonl"))  # another spelling, same file
+    assert a._shared is b._shared
+    a.save(rec(0))
+    b.save(rec(1))
+    a.close()
+    assert b.count() == 2 and not other_process_saves(2), "b still holds the writer lock"
+    # The original module's users never close: dropping the last object frees it.
+    del b
+    assert _history._REGISTRY.get(_history._key(str(tmp_path), "h.jsonl")) is None
+    assert other_process_saves(2)
+    with IterationHistory(path) as c:
+        assert [r.iteration_num for r in c.get_all()] == [0, 1, 2]

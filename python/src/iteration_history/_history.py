@@ -302,8 +302,8 @@ class _Shared:
     lock); it becomes the writer (the OS lock taken, `open-with`) at the
     first write. A trap re-instantiates it."""
 
-    def __init__(self, directory: str, name: str, filepath: str) -> None:
-        self.directory, self.name, self.filepath = directory, name, filepath
+    def __init__(self, key: str, directory: str, name: str, filepath: str) -> None:
+        self.key, self.directory, self.name, self.filepath = key, directory, name, filepath
         self.lock = threading.RLock()
         self.refs = 0
         self.gen = _FORK["gen"]
@@ -452,6 +452,10 @@ class _Shared:
             # The store owns the preopened directory's descriptor.
             self.store, self.funcs, self.statics = None, {}, {}
             self._release_lock()
+        # Not under `lock` (opening takes the registry lock, then `lock`).
+        with _REGISTRY_LOCK:
+            if _REGISTRY.get(self.key) is self:
+                del _REGISTRY[self.key]
 
 
 def _key(directory: str, name: str) -> str:
@@ -513,11 +517,16 @@ class IterationHistory:
         key = _key(directory, name)
         with _REGISTRY_LOCK:
             shared = _REGISTRY.get(key)
-            if shared is None or shared.dead:
-                shared = _Shared(directory, name, self.filepath)
+            if shared is not None:
+                with shared.lock:  # not while its last user closes it
+                    if shared.dead:
+                        shared = None
+                    else:
+                        shared.refs += 1
+            if shared is None:
+                shared = _Shared(key, directory, name, self.filepath)
+                shared.refs = 1
                 _REGISTRY[key] = shared
-            with shared.lock:
-                shared.refs += 1
         self._shared = shared
         if repair_on_open and not read_only:
             try:
