@@ -205,42 +205,38 @@ test('Node and Python package writers exclude each other', { skip: !process.env.
   const file = path.join(tmp(), 'h.jsonl');
   const h = await openHistory(file);
   h.save(rec(0));
-  const tryPython = () => spawnSync(process.env.IHIST_PYTHON, ['-c', `
+  // The Python package takes the writer lock at its first write.
+  const PY_REC = `{"iteration_num": int(sys.argv[2]), "strategy_code": "x", "execution_result": {}, "metrics": {}, "classification_level": "L", "timestamp": "t", "champion_updated": False}`;
+  const tryPython = (i, timeout) => spawnSync(process.env.IHIST_PYTHON, ['-c', `
 import sys
 from iteration_history import IterationHistory, HistoryLocked
+h = IterationHistory(sys.argv[1]${timeout ? ', lock_timeout_ms=3000' : ''})
+assert h.count() >= 1  # reading needs no lock
 try:
-    IterationHistory(sys.argv[1], lock_timeout_ms=3000).close()
-    print("opened")
+    h.save(${PY_REC})
+    print("saved")
 except HistoryLocked:
     print("locked")
-`, file], { encoding: 'utf8' });
-  const held = spawnSync(process.env.IHIST_PYTHON, ['-c', `
-import sys
-from iteration_history import IterationHistory, HistoryLocked
-try:
-    IterationHistory(sys.argv[1])
-    print("opened")
-except HistoryLocked:
-    print("locked")
-`, file], { encoding: 'utf8' });
-  assert.equal(held.stdout.trim(), 'locked', held.stderr);
+`, file, String(i)], { encoding: 'utf8' });
+  assert.equal(tryPython(1, false).stdout.trim(), 'locked', tryPython(1, false).stderr);
   h.close();
-  assert.equal(tryPython().stdout.trim(), 'opened');
+  assert.equal(tryPython(1, true).stdout.trim(), 'saved');
   // A Python writer holds it: Node is kept out; killed, Node opens at once.
   const py = spawn(process.env.IHIST_PYTHON, ['-c', `
 import sys, time
 from iteration_history import IterationHistory
 h = IterationHistory(sys.argv[1])
+h.save(${PY_REC})
 print("open", flush=True)
 time.sleep(60)
-`, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+`, file, '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     await new Promise((resolve) => py.stdout.once('data', resolve));
     await assert.rejects(openHistory(file), ih.HistoryLocked);
     py.kill('SIGKILL');
     await once(py, 'exit');
     const again = await openHistory(file);
-    assert.equal(again.count(), 1);
+    assert.equal(again.count(), 3);
     again.close();
   } finally {
     py.kill('SIGKILL');
