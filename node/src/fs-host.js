@@ -108,13 +108,11 @@ export function checkName(name) {
 
 /** An offset or size from the guest as a number, or the WASI error wasmtime gives on Linux. */
 function position(v, writing) {
+  if (v <= SAFE && v >= 0n) return Number(v); // every offset a history has
   const b = BigInt(v);
   if (b < 0n || b > I64_MAX) throw 'invalid';
-  if (b > SAFE) {
-    if (writing) throw 'file-too-large';
-    return b; // fs.readSync takes an exact bigint position
-  }
-  return Number(b);
+  if (writing) throw 'file-too-large';
+  return b; // fs.readSync takes an exact bigint position
 }
 
 function kind(st) {
@@ -283,7 +281,7 @@ export class Descriptor {
   write(buffer, offset) {
     const fd = this.#file();
     const at = position(offset, true);
-    if (BigInt(at) + BigInt(buffer.byteLength) - 1n > SAFE) throw 'file-too-large';
+    if (at > Number.MAX_SAFE_INTEGER - buffer.byteLength + 1) throw 'file-too-large'; // would end past 2^53
     return BigInt(wasi(() => fs.writeSync(fd, buffer, 0, buffer.byteLength, at)));
   }
 
