@@ -260,7 +260,7 @@ test('a closed filesystem host refuses every call with bad-descriptor', () => {
 // for links to outside, as fast as it can, while the host makes every
 // name-based call: no call reaches outside (Linux: the descriptor resolution;
 // the path fallback has a window between check and use: node/README.md).
-test('another process swapping directories and links during the calls never lets a call out', { skip: !linux && 'needs /proc/self/fd (Linux)' }, async () => {
+test('another process swapping directories and links during the calls never lets a call out', { skip: !linux && 'needs /proc/self/fd (Linux)' }, async (t) => {
   const parent = tmp();
   const dir = path.join(parent, 'hist');
   fs.mkdirSync(dir);
@@ -321,7 +321,8 @@ test('another process swapping directories and links during the calls never lets
     await once(swapper, 'exit');
     fsys.close();
   }
-  assert.ok(calls > 1000 && reachedInside > 10, `calls ${calls}, files opened ${reachedInside}`);
+  t.diagnostic(`${calls} calls during the swaps, ${reachedInside} files opened (all inside)`);
+  assert.ok(calls > 300 && reachedInside > 3, `calls ${calls}, files opened ${reachedInside}`);
   assert.equal(treeHash(outside), before, `the outside directory is unchanged: ${JSON.stringify(fs.readdirSync(outside, { recursive: true }))}`);
 });
 
