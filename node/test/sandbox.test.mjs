@@ -337,8 +337,10 @@ function rec(i) {
   };
 }
 
-// The writer's work: open, a save, a batch (its .commit record), a compaction, close (writes .idx, ignoring errors by design). In a child process
-// when the environment must differ (IHIST_NO_FLOCK=1: the lease is the lock).
+// The writer's work, in a child process (so that IHIST_NO_FLOCK=1 can make
+// the lease the lock): open, a save, a batch (its .commit record), a
+// compaction (a temp file renamed), close (writes .idx, ignoring errors by
+// design).
 const WORK = `
   import { openHistory, HistoryError } from 'iteration-history';
   const [file] = process.argv.slice(1);
