@@ -220,7 +220,8 @@ try:
 except HistoryLocked:
     print("locked")
 `, file, String(i)], { encoding: 'utf8' });
-  assert.equal(tryPython(1, false).stdout.trim(), 'locked', tryPython(1, false).stderr);
+  const refused = tryPython(1, false);
+  assert.equal(refused.stdout.trim(), 'locked', refused.stderr);
   h.close();
   assert.equal(tryPython(1, true).stdout.trim(), 'saved');
   // A Python writer holds it: Node is kept out; killed, Node opens at once.
