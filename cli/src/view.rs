@@ -260,8 +260,7 @@ impl Site {
             if values.next().is_some() {
                 return Err(text(StatusCode::BAD_REQUEST, "a header that must appear once appears twice\n"));
             }
-            v.map(|v| v.to_str().map_err(|_| text(StatusCode::BAD_REQUEST, "a header that is not ASCII\n")))
-                .transpose()
+            v.map(|v| v.to_str().map_err(|_| text(StatusCode::BAD_REQUEST, "a header that is not ASCII\n"))).transpose()
         };
         if !one(header::HOST)?.is_none_or(|h| self.hosts.iter().any(|ok| h.eq_ignore_ascii_case(ok))) {
             return Err(text(StatusCode::FORBIDDEN, "forbidden host\n"));
@@ -280,9 +279,8 @@ impl Site {
         let by_header = headers.get_all("x-ihist-token").iter().any(|v| v.to_str().is_ok_and(|t| same_token(t, token)));
         let by_cookie = headers.get_all(header::COOKIE).iter().any(|v| {
             v.to_str().is_ok_and(|c| {
-                c.split(';').any(|kv| {
-                    kv.trim().split_once('=').is_some_and(|(k, v)| k == self.cookie && same_token(v, token))
-                })
+                c.split(';')
+                    .any(|kv| kv.trim().split_once('=').is_some_and(|(k, v)| k == self.cookie && same_token(v, token)))
             })
         });
         if by_header || by_cookie {

@@ -54,7 +54,10 @@ impl Assets {
         let dir = Dir::open_ambient_dir(www, ambient_authority())
             .map_err(|e| CliError::new("viewer-missing", format!("{}: {e}", www.display())))?;
         if !dir.is_file("index.html") {
-            return Err(missing(&www.display().to_string(), "index.html or pkg/ is missing; run scripts/build-viewer first, or pass --www DIR"));
+            return Err(missing(
+                &www.display().to_string(),
+                "index.html or pkg/ is missing; run scripts/build-viewer first, or pass --www DIR",
+            ));
         }
         if !dir.is_dir("pkg") {
             return Err(missing(&www.display().to_string(), "run scripts/build-viewer first, or pass --www DIR"));
