@@ -31,9 +31,9 @@ pub(crate) struct Asset {
     pub(crate) len: u64,
 }
 
-/// The error when the viewer's wasm is not there.
-fn missing(what: &str, advice: &str) -> CliError {
-    CliError::new("viewer-missing", format!("{what}: the browser viewer is not built (pkg/ is missing); {advice}"))
+/// The error when the viewer's files are not there.
+fn missing(what: &str, which: &str, advice: &str) -> CliError {
+    CliError::new("viewer-missing", format!("{what}: the browser viewer is not built ({which}); {advice}"))
 }
 
 impl Assets {
@@ -43,7 +43,8 @@ impl Assets {
         if !built {
             return Err(missing(
                 "this ihist",
-                "it was built before the viewer: run scripts/build-viewer, then build ihist again, or pass --www DIR",
+                "web-viewer/www/pkg/ was missing when it was built",
+                "run scripts/build-viewer, then build ihist again, or pass --www DIR",
             ));
         }
         Ok(Assets::Embedded)
@@ -53,14 +54,16 @@ impl Assets {
     pub(crate) fn dir(www: &Path) -> Result<Assets> {
         let dir = Dir::open_ambient_dir(www, ambient_authority())
             .map_err(|e| CliError::new("viewer-missing", format!("{}: {e}", www.display())))?;
-        if !dir.is_file("index.html") {
-            return Err(missing(
-                &www.display().to_string(),
-                "index.html or pkg/ is missing; run scripts/build-viewer first, or pass --www DIR",
-            ));
-        }
-        if !dir.is_dir("pkg") {
-            return Err(missing(&www.display().to_string(), "run scripts/build-viewer first, or pass --www DIR"));
+        for (present, which) in
+            [(dir.is_file("index.html"), "index.html is missing"), (dir.is_dir("pkg"), "pkg/ is missing")]
+        {
+            if !present {
+                return Err(missing(
+                    &www.display().to_string(),
+                    which,
+                    "run scripts/build-viewer first, or pass --www DIR",
+                ));
+            }
         }
         Ok(Assets::Dir(dir))
     }
