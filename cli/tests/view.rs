@@ -311,7 +311,6 @@ fn keep_alive_pipelining_and_clients_that_go_away() {
 fn follow_sends_what_was_appended_and_notices_a_replacement() {
     let (tmp, server) = served();
     let d = tmp.path();
-    let p = server.port;
     let file = d.join("h.jsonl");
     // First request: everything.
     let (head, bytes) = follow_parts(&get(&server, "/follow").body);
@@ -649,7 +648,7 @@ fn clients_that_do_not_read_a_40_mb_history_do_not_pin_memory() {
     );
     assert!(peak < 100 << 20, "RSS {} MB", peak >> 20);
     // They are streamed: a client that reads gets every byte.
-    let mut s = clients.into_iter().next().expect("client");
+    let s = clients.into_iter().next().expect("client");
     s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
     let mut r = BufReader::new(s);
     let mut line = String::new();
