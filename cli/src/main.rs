@@ -201,7 +201,8 @@ enum Command {
     },
     /// Serve the browser viewer with these histories on 127.0.0.1
     ///
-    /// Prints the URL, then serves until Ctrl-C. The page follows the
+    /// Prints the URL (with a random token that every request must carry),
+    /// then serves until Ctrl-C. The page is built into ihist. It follows the
     /// histories as they grow; several histories are compared on one page.
     View {
         /// The histories: files or postgres:// URLs (or give one with --store).
@@ -213,10 +214,9 @@ enum Command {
         /// ihist (symlinks that lead out of DIR are not followed).
         #[arg(long, value_name = "DIR")]
         www: Option<PathBuf>,
-        /// Serve without a token: any local user (and any page that can reach
-        /// 127.0.0.1 from this machine, within the same-origin checks) can read
-        /// the histories. By default the printed URL holds a random token that
-        /// every request must carry.
+        /// Serve without a token: any local user can then read the histories
+        /// (requests from other sites are still refused). By default the
+        /// printed URL holds a random token that every request must carry.
         #[arg(long)]
         no_token: bool,
     },
