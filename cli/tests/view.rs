@@ -591,7 +591,7 @@ fn a_thousand_slow_connections_do_not_lock_out_a_page_load() {
 
 #[cfg(target_os = "linux")]
 #[test]
-fn clients_that_do_not_read_a_40_mb_history_do_not_pin_memory() {
+fn clients_that_do_not_read_a_40_mb_history_do_not_pin_memory_and_are_closed() {
     let tmp = tempdir();
     let d = tmp.path();
     let www = viewer_dir(d);
@@ -610,8 +610,9 @@ fn clients_that_do_not_read_a_40_mb_history_do_not_pin_memory() {
     let p = server.port;
     let pid = server.child.id();
     let before = rss(pid);
+    let asked = std::time::Instant::now();
     // 20 clients ask for all of it (10 snapshots, 10 follows from 0) and read nothing.
-    let clients: Vec<TcpStream> = (0..20)
+    let mut clients: Vec<TcpStream> = (0..20)
         .map(|i| {
             let path = if i % 2 == 0 { "/history.jsonl" } else { "/follow?runs=0.0" };
             let mut s = TcpStream::connect(("127.0.0.1", p)).expect("connect");
@@ -632,7 +633,7 @@ fn clients_that_do_not_read_a_40_mb_history_do_not_pin_memory() {
     );
     assert!(peak < 100 << 20, "RSS {} MB", peak >> 20);
     // They are streamed: a client that reads gets every byte.
-    let s = clients.into_iter().next().expect("client");
+    let s = clients.remove(0);
     s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
     let mut r = BufReader::new(s);
     let mut line = String::new();
@@ -659,4 +660,22 @@ fn clients_that_do_not_read_a_40_mb_history_do_not_pin_memory() {
         body.extend_from_slice(&chunk[..n]);
     }
     assert!(body == read(&d.join("h.jsonl")), "the snapshot is the history");
+    // The others, still not reading: the write timeout (30 s without
+    // progress) closes them; what they then read is cut short.
+    std::thread::sleep(Duration::from_secs(42).saturating_sub(asked.elapsed()));
+    for mut c in clients {
+        c.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let mut got = 0u64;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match c.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got += n as u64,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("the server did not close a client that stopped reading: {e} after {got} bytes"),
+            }
+        }
+        assert!(got < size, "a client that did not read for 40 s still got all {got} bytes");
+    }
+    eprintln!("RSS after the write timeout closed them: {} MB", rss(pid) >> 20);
 }
