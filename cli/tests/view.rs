@@ -489,6 +489,20 @@ fn symlinks_out_of_the_www_directory_are_not_followed() {
 fn a_request_head_must_arrive_within_the_deadline() {
     let (_tmp, server) = served();
     let p = server.port;
+    // Meanwhile, a kept-alive connection that goes idle after one request
+    // is closed by the same deadline (waiting for the next head).
+    let c = server.client.clone();
+    let idle = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", c.port)).expect("connect");
+        write!(s, "GET /runs HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}\r\n", c.port, token_header(&c)).expect("send");
+        s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        let mut r = BufReader::new(s);
+        assert_eq!(read_response(&mut r).status, 200);
+        let t = std::time::Instant::now();
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).expect("closed, not timed out");
+        (t.elapsed(), rest.len())
+    });
     // One byte a second, never finishing the head: closed after 10 s.
     let mut s = TcpStream::connect(("127.0.0.1", p)).expect("connect");
     s.set_read_timeout(Some(Duration::from_millis(900))).expect("timeout");
@@ -518,6 +532,10 @@ fn a_request_head_must_arrive_within_the_deadline() {
     let closed = closed.expect("the slow connection was never closed");
     eprintln!("a head sent a byte a second was cut off after {closed:?}");
     assert!(closed >= Duration::from_secs(9) && closed < Duration::from_secs(16), "closed after {closed:?}");
+    let (idle, rest) = idle.join().expect("idle");
+    eprintln!("an idle kept-alive connection was closed after {idle:?}");
+    assert!(idle >= Duration::from_secs(9) && idle < Duration::from_secs(16), "closed after {idle:?}");
+    assert_eq!(rest, 0, "nothing sent before closing");
 }
 
 /// `VmRSS` of process `pid`, in bytes.

@@ -3,8 +3,10 @@
 //! server needs so that slow or greedy clients cannot exhaust it:
 //!
 //! * the whole request head must arrive within [`HEAD_DEADLINE`] (hyper's
-//!   `header_read_timeout`, armed by giving the builder a timer), and be at
-//!   most [`MAX_HEAD`] bytes (hyper answers 431 beyond);
+//!   `header_read_timeout`, armed by giving the builder a timer; it also
+//!   runs while a kept-alive connection waits for its next request, so idle
+//!   connections close after it), and be at most [`MAX_HEAD`] bytes (hyper
+//!   answers 431 beyond);
 //! * a write that makes no progress for [`WRITE_TIMEOUT`], or a connection
 //!   that sends nothing for [`IDLE_TIMEOUT`], ends the connection
 //!   (`tokio-io-timeout` on the socket);
