@@ -552,8 +552,32 @@ fn rss(pid: u32) -> u64 {
 
 #[test]
 fn a_thousand_slow_connections_do_not_lock_out_a_page_load() {
-    let (_tmp, server) = served();
+    let (tmp, server) = served();
     let p = server.port;
+    // A page already following (one kept-alive connection, a follow request
+    // always pending): the flood must not close it.
+    let c = server.client.clone();
+    let follower = std::thread::spawn(move || {
+        let s = TcpStream::connect(("127.0.0.1", c.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(40))).expect("timeout");
+        let mut w = s.try_clone().expect("clone");
+        let mut r = BufReader::new(s);
+        let host = format!("127.0.0.1:{}\r\n{}", c.port, token_header(&c));
+        write!(w, "GET /follow HTTP/1.1\r\nHost: {host}\r\n").expect("send");
+        let (head, bytes) = follow_parts(&read_response(&mut r).body);
+        let generation = head["runs"][0]["generation"].as_u64().expect("generation");
+        let len = bytes.len();
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_secs(90) {
+            write!(w, "GET /follow?runs={generation}.{len}&wait=1 HTTP/1.1\r\nHost: {host}\r\n").expect("send");
+            let (head, bytes) = follow_parts(&read_response(&mut r).body);
+            if !bytes.is_empty() {
+                assert_eq!(head["runs"][0]["from"], len);
+                return bytes;
+            }
+        }
+        panic!("the follower never saw the save");
+    });
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (ready_tx, ready) = std::sync::mpsc::channel();
     // 1,000 half-open connections, each sending a byte of a head every
@@ -601,6 +625,14 @@ fn a_thousand_slow_connections_do_not_lock_out_a_page_load() {
         assert!(took < Duration::from_secs(2), "a page load took {took:?} among 1,000 slow connections");
         std::thread::sleep(Duration::from_millis(500));
     }
+    // The follower's connection survived the flood: it gets the next save.
+    ok(ihist(tmp.path(), &["save", "h.jsonl", &record(3)]));
+    let appended = follower.join().expect("the follower's connection was closed by the flood");
+    assert!(
+        String::from_utf8_lossy(&appended).contains("\"iteration_num\":3"),
+        "{}",
+        String::from_utf8_lossy(&appended)
+    );
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (opened, closed) = drip.join().expect("drip");
     eprintln!("slow connections opened: {opened}, closed by the server: {closed}");
