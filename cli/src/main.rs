@@ -201,7 +201,8 @@ enum Command {
     },
     /// Serve the browser viewer with these histories on 127.0.0.1
     ///
-    /// Prints the URL, then serves until Ctrl-C. The page follows the
+    /// Prints the URL (with a random token that every request must carry),
+    /// then serves until Ctrl-C. The page is built into ihist. It follows the
     /// histories as they grow; several histories are compared on one page.
     View {
         /// The histories: files or postgres:// URLs (or give one with --store).
@@ -209,10 +210,15 @@ enum Command {
         /// Port (0: any free port).
         #[arg(long, default_value_t = 8765)]
         port: u16,
-        /// The viewer's files (default: web-viewer/www of this repository; build
-        /// them with scripts/build-viewer).
+        /// Serve the viewer's files from DIR instead of the viewer built into
+        /// ihist (symlinks that lead out of DIR are not followed).
         #[arg(long, value_name = "DIR")]
         www: Option<PathBuf>,
+        /// Serve without a token: any local user can then read the histories
+        /// (requests from other sites are still refused). By default the
+        /// printed URL holds a random token that every request must carry.
+        #[arg(long)]
+        no_token: bool,
     },
     /// Run a simulated learning loop, then print a summary
     ///
@@ -308,7 +314,7 @@ fn run(cli: Cli) -> Result {
             }
             copy::run(&ctx, &Target::parse(source)?, &Target::parse(destination)?, *replace)
         }
-        Command::View { histories, port, www } => {
+        Command::View { histories, port, www, no_token } => {
             let mut targets = Vec::new();
             if store.is_some() || histories.is_empty() {
                 targets.push(at(&None)?);
@@ -316,7 +322,7 @@ fn run(cli: Cli) -> Result {
             for h in histories {
                 targets.push(Target::parse(h)?);
             }
-            view::run(&ctx, &targets, *port, www.as_deref())
+            view::run(&ctx, &targets, *port, www.as_deref(), !*no_token)
         }
         Command::Demo { history, iterations } => {
             let history = match (store, history) {

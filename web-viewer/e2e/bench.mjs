@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
-import { serve } from '../serve.mjs';
+import { startView } from './view-server.mjs';
 import { writeHistory } from './make-history.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -29,7 +29,10 @@ for (const format of ['python', 'library']) {
   files[format] = f;
 }
 
-const { server, url } = await serve();
+// Served by `ihist view` (its first history is irrelevant here: the files
+// are picked); every page URL carries the token.
+const server = await startView(path.resolve(here, '../..', process.env.IHIST || 'target/debug/ihist'),
+  [path.resolve(here, '../../samples/history.jsonl')]);
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ih-bench-'));
 const ctx = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: FLAGS, viewport: { width: 1400, height: 1000 },
@@ -37,7 +40,7 @@ const ctx = await chromium.launchPersistentContext(profile, {
 
 async function once(loader, file) {
   const page = await ctx.newPage();
-  await page.goto(`${url}?loader=${loader}`);
+  await page.goto(`${server.origin}/?token=${server.token}&loader=${loader}`);
   await page.waitForSelector('body[data-ready="1"]');
   await page.setInputFiles('#file', file);
   await page.waitForFunction(() => document.body.dataset.loaded, null, { timeout: 120000 });
@@ -81,7 +84,7 @@ for (const [format, file] of Object.entries(files)) {
   };
 }
 await ctx.close();
-server.close();
+server.stop();
 fs.rmSync(profile, { recursive: true, force: true });
 const cpu = os.cpus()[0]?.model || 'unknown';
 const version = execFileSync(process.env.CHROMIUM || '/usr/bin/chromium', ['--version'], { encoding: 'utf8' }).trim().split('\n').pop();

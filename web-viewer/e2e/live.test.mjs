@@ -9,11 +9,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import http from 'node:http';
 import readline from 'node:readline';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { records, pyDumps } from './make-history.mjs';
+import { startView } from './view-server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '../..');
@@ -40,18 +42,11 @@ after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-/** Starts `ihist view ARGS --port 0`; resolves to {proc, url}. */
+/** Starts `ihist view ARGS --port 0`; resolves to {proc, url, origin, token, stop}. */
 async function view(...args) {
-  const proc = spawn(IHIST, ['view', ...args, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  servers.push(proc);
-  let err = '';
-  proc.stderr.on('data', (d) => { err += d; });
-  const url = await new Promise((resolve, reject) => {
-    readline.createInterface({ input: proc.stdout }).once('line', resolve);
-    proc.once('exit', (code) => reject(new Error(`ihist view exited with ${code}: ${err}`)));
-  });
-  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/\?live=1$/);
-  return { proc, url, stop: () => proc.kill() };
+  const server = await startView(IHIST, args);
+  servers.push(server.proc);
+  return server;
 }
 
 const save = (file, rec) => {
@@ -96,6 +91,47 @@ test('20 page loads in a row from fresh `ihist view` servers all finish', async 
     server.stop();
   }
   console.log(`# 20 fresh servers: page loaded in p50 ${quantile(times, 0.5)} ms, max ${Math.max(...times)} ms`);
+});
+
+test('the token: refused without it, set as a cookie by the printed URL; another origin on this machine is refused even with the cookie', async () => {
+  const file = path.join(tmp, 'token.jsonl');
+  fs.copyFileSync(SAMPLE, file);
+  const server = await view(file);
+  const ctx = await browser.newContext();
+  const bare = await ctx.newPage();
+  for (const p of ['/?live=1', '/app.js', '/history.jsonl', '/follow', '/runs']) {
+    const res = await bare.goto(`${server.origin}${p}`);
+    assert.equal(res.status(), 403, p);
+    assert.doesNotMatch(await res.text(), /LEVEL_|iteration_num|import /, p);
+  }
+  const page = await open(server.url, ctx);
+  await page.waitForFunction(() => document.body.dataset.loaded === '60', null, { timeout: 20000 });
+  const [cookie] = await ctx.cookies(server.origin);
+  assert.equal(cookie.value, server.token);
+  assert.equal(cookie.httpOnly, true);
+  assert.equal(cookie.sameSite, 'Strict');
+  // Later loads need only the cookie.
+  await page.goto(`${server.origin}/?live=1`);
+  await page.waitForFunction(() => document.body.dataset.loaded === '60', null, { timeout: 20000 });
+  assert.deepEqual(page.errors, []);
+  // A page served from another port of 127.0.0.1 (same site, so the
+  // SameSite=Strict cookie goes along) asks for the history: refused.
+  const evil = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(`<script>fetch('${server.origin}/history.jsonl', { mode: 'no-cors', credentials: 'include' }).catch(() => {});
+      fetch('${server.origin}/follow?runs=0.0', { mode: 'no-cors', credentials: 'include' }).catch(() => {});</script>`);
+  });
+  await new Promise((r) => evil.listen(0, '127.0.0.1', r));
+  const attacker = await ctx.newPage();
+  const answers = Promise.all(['/history.jsonl', '/follow'].map((p) =>
+    attacker.waitForResponse((r) => r.url().startsWith(`${server.origin}${p}`))));
+  await attacker.goto(`http://127.0.0.1:${evil.address().port}/`);
+  for (const r of await answers) {
+    assert.equal(r.status(), 403, r.url());
+  }
+  evil.close();
+  await ctx.close();
+  server.stop();
 });
 
 test('follow: 300 records saved at ~30/s all appear; delay from save to visible; state survives; pause, resume; idle costs nothing', async () => {

@@ -8,10 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { serve } from '../serve.mjs';
+import { startView } from './view-server.mjs';
 import { writeHistory, records, libraryLine } from './make-history.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const IHIST = path.resolve(here, '../..', process.env.IHIST || 'target/debug/ihist');
 const SAMPLE = path.resolve(here, '../../samples/history.jsonl');
 const OUT = path.resolve(here, '../test-output');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -44,16 +45,22 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ih-e2e-'));
 
 before(async () => {
   fs.mkdirSync(OUT, { recursive: true });
-  ({ server, url: base } = await serve({ history: SAMPLE }));
+  server = await startView(IHIST, [SAMPLE]);
+  base = `${server.origin}/`;
   profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ih-chromium-'));
   ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1400, height: 1000 }, acceptDownloads: true,
   });
+  // The first load with the token sets the cookie every later page sends.
+  const first = await ctx.newPage();
+  const res = await first.goto(`${base}?token=${server.token}`);
+  assert.equal(res.status(), 200);
+  await first.close();
 });
 
 after(async () => {
   await ctx?.close();
-  server?.close();
+  server?.stop();
   fs.rmSync(profile, { recursive: true, force: true });
   fs.rmSync(tmp, { recursive: true, force: true });
 });

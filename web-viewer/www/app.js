@@ -1118,7 +1118,7 @@ $('live-toggle').addEventListener('click', () => {
 // ?live=1: follow what `ihist view` serves.
 if (params.get('live')) follow();
 
-// ?src=<same-origin URL>: used by scripts/serve-viewer.
+// ?src=<same-origin URL>: e.g. ?src=/history.jsonl, the snapshot `ihist view` serves.
 const src = params.get('src');
 if (src) {
   (async () => {

@@ -15,16 +15,14 @@
 //! and exported when it changed.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use std::sync::Arc;
 
 use crate::target::Opened;
 
-use super::http::Conn;
+use super::server::Body;
 
 /// How long a follow request waits for a change before it answers "no change".
 pub(crate) const WAIT: Duration = Duration::from_secs(25);
@@ -57,8 +55,9 @@ struct State {
     len: u64,
     /// The file's identity (device, inode) when last seen.
     identity: Option<(u64, u64)>,
-    /// Another store: its export, and the (count, last) it was made at.
-    export: Vec<u8>,
+    /// Another store: its export (shared by the answers that send it), and
+    /// the (count, last) it was made at.
+    export: Arc<Vec<u8>>,
     mark: Option<(u64, Option<u64>)>,
     /// The last error, reported to the page.
     error: Option<String>,
@@ -66,14 +65,50 @@ struct State {
     polled: Option<Instant>,
 }
 
+/// The bytes of a change, read only when they are sent (streamed: the
+/// memory an answer takes does not grow with them).
+#[derive(Debug)]
+pub(crate) enum Data {
+    None,
+    /// This many bytes from a file, opened and positioned at `from`.
+    File(File, u64),
+    /// A range of a store's export.
+    Export(Arc<Vec<u8>>, std::ops::Range<usize>),
+}
+
+impl Data {
+    fn len(&self) -> u64 {
+        match self {
+            Data::None => 0,
+            Data::File(_, n) => *n,
+            Data::Export(_, r) => r.len() as u64,
+        }
+    }
+
+    /// Writes the bytes to `out`.
+    fn send(self, out: &mut dyn Write) -> io::Result<()> {
+        match self {
+            Data::None => Ok(()),
+            Data::File(f, n) => {
+                if io::copy(&mut f.take(n), out)? == n {
+                    Ok(())
+                } else {
+                    Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the history shrank while it was sent"))
+                }
+            }
+            Data::Export(export, range) => out.write_all(export.get(range).unwrap_or_default()),
+        }
+    }
+}
+
 /// A run's change, as sent to the page.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct Part {
     pub(crate) generation: u64,
     /// Offset of the first byte sent.
     pub(crate) from: u64,
     /// The bytes after `from`.
-    pub(crate) bytes: Vec<u8>,
+    pub(crate) bytes: Data,
     /// The content was replaced: `bytes` is all of it.
     pub(crate) reset: bool,
     pub(crate) error: Option<String>,
@@ -137,7 +172,7 @@ impl Run {
                                     s.generation += 1;
                                 }
                                 s.len = out.len() as u64;
-                                s.export = out;
+                                s.export = Arc::new(out);
                                 s.mark = Some(mark);
                                 s.error = None;
                             }
@@ -159,12 +194,12 @@ impl Run {
         let error = self.state().error.clone();
         if error.is_some() {
             // Unreadable (deleted, or between a rewrite's steps): say so once.
-            return (!shown).then_some(Part { generation, from, bytes: Vec::new(), reset: false, error });
+            return (!shown).then_some(Part { generation, from, bytes: Data::None, reset: false, error });
         }
         let reset = current != generation || from > len;
         if !reset && from == len {
             // Readable again: the page clears its note.
-            return shown.then_some(Part { generation, from, bytes: Vec::new(), reset: false, error: None });
+            return shown.then_some(Part { generation, from, bytes: Data::None, reset: false, error: None });
         }
         let from = if reset { 0 } else { from };
         let bytes = match &self.source {
@@ -173,34 +208,29 @@ impl Run {
                 // Replaced since the stat: look again next time.
                 Ok(None) => return None,
                 Err(e) => {
-                    return Some(Part { generation: current, from, bytes: Vec::new(), reset, error: Some(e) });
+                    return Some(Part { generation: current, from, bytes: Data::None, reset, error: Some(e) });
                 }
             },
             Source::Store(_) => {
                 let s = self.state();
-                s.export.get(from as usize..len as usize).unwrap_or_default().to_vec()
+                let range = usize::try_from(from).unwrap_or(usize::MAX)..usize::try_from(len).unwrap_or(usize::MAX);
+                Data::Export(Arc::clone(&s.export), range)
             }
         };
         Some(Part { generation: current, from, bytes, reset, error })
     }
 }
 
-/// Bytes `from..len` of `path`, if the file is still the one with `identity`.
-fn read_file(
-    path: &PathBuf,
-    from: u64,
-    len: u64,
-    identity_then: Option<(u64, u64)>,
-) -> Result<Option<Vec<u8>>, String> {
+/// Bytes `from..len` of `path` (opened, positioned, not read yet), if the
+/// file is still the one with `identity`.
+fn read_file(path: &PathBuf, from: u64, len: u64, identity_then: Option<(u64, u64)>) -> Result<Option<Data>, String> {
     let mut f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let m = f.metadata().map_err(|e| format!("{}: {e}", path.display()))?;
     if identity(&m) != identity_then || m.len() < len {
         return Ok(None);
     }
     f.seek(SeekFrom::Start(from)).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut out = Vec::with_capacity((len - from) as usize);
-    f.take(len - from).read_to_end(&mut out).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(Some(out))
+    Ok(Some(Data::File(f, len - from)))
 }
 
 /// What the page has of a run.
@@ -232,28 +262,28 @@ pub(crate) fn parse_marks(q: Option<&str>, runs: usize) -> Vec<Mark> {
 
 /// Answers a follow request: a first line of JSON
 /// `{"runs":[{"generation","from","length","reset","error"}]}` (`length`:
-/// bytes that follow for this run), then each run's bytes in order.
-/// With `wait`, waits up to [`WAIT`] for a change (or the client to go away).
-pub(crate) fn answer(runs: &[Run], marks: &[Mark], wait: bool, conn: &Conn<'_>) -> Vec<u8> {
+/// bytes that follow for this run), then each run's bytes in order,
+/// streamed. With `wait`, waits up to [`WAIT`] for a change (hyper drops
+/// this future when the client goes away).
+pub(crate) async fn answer(runs: Arc<Vec<Run>>, marks: Vec<Mark>, wait: bool) -> Body {
     let deadline = Instant::now() + WAIT;
     let poll = if runs.iter().any(|r| matches!(r.source, Source::Store(_))) { STORE_POLL } else { FILE_POLL };
-    let mut checks = 0u32;
+    let marks = Arc::new(marks);
     loop {
-        let parts: Vec<Option<Part>> = runs.iter().zip(marks).map(|(r, &m)| r.part(m)).collect();
+        let (r, m) = (Arc::clone(&runs), Arc::clone(&marks));
+        // stat, open and store queries block: not on the server's threads.
+        let parts = tokio::task::spawn_blocking(move || r.iter().zip(m.iter()).map(|(r, &m)| r.part(m)).collect());
+        let parts: Vec<Option<Part>> = parts.await.unwrap_or_else(|_| marks.iter().map(|_| None).collect());
         let changed = parts.iter().any(Option::is_some);
         if changed || !wait || Instant::now() >= deadline {
-            return encode(&parts, marks);
+            return encode(parts, &marks);
         }
-        checks += 1;
-        if checks.is_multiple_of(8) && conn.gone() {
-            return Vec::new();
-        }
-        std::thread::sleep(poll);
+        tokio::time::sleep(poll).await;
     }
 }
 
 /// A changed run has `error` (null when readable); an unchanged one has none.
-fn encode(parts: &[Option<Part>], marks: &[Mark]) -> Vec<u8> {
+fn encode(parts: Vec<Option<Part>>, marks: &[Mark]) -> Body {
     let head: Vec<serde_json::Value> = parts
         .iter()
         .zip(marks)
@@ -265,12 +295,16 @@ fn encode(parts: &[Option<Part>], marks: &[Mark]) -> Vec<u8> {
             None => serde_json::json!({ "generation": m.generation, "from": m.from, "length": 0, "reset": false }),
         })
         .collect();
-    let mut out = serde_json::to_vec(&serde_json::json!({ "runs": head })).unwrap_or_default();
-    out.push(b'\n');
-    for p in parts.iter().flatten() {
-        out.extend_from_slice(&p.bytes);
-    }
-    out
+    let mut head = serde_json::to_vec(&serde_json::json!({ "runs": head })).unwrap_or_default();
+    head.push(b'\n');
+    let len = head.len() as u64 + parts.iter().flatten().map(|p| p.bytes.len()).sum::<u64>();
+    Body::produce(Some(len), move |out| {
+        out.write_all(&head)?;
+        for p in parts.into_iter().flatten() {
+            p.bytes.send(out)?;
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -283,6 +317,13 @@ mod tests {
         assert_eq!(parse_marks(Some("3.120,1.0!"), 2), vec![m(3, 120, false), m(1, 0, true)]);
         assert_eq!(parse_marks(Some("x,2.5"), 3), vec![m(0, 0, false), m(2, 5, false), m(0, 0, false)]);
         assert_eq!(parse_marks(None, 1), vec![m(0, 0, false)]);
+    }
+
+    /// The bytes a part would send.
+    fn bytes(p: Part) -> Vec<u8> {
+        let mut out = Vec::new();
+        p.bytes.send(&mut out).expect("send");
+        out
     }
 
     fn mark(generation: u64, from: u64) -> Mark {
@@ -298,14 +339,15 @@ mod tests {
         let run = Run::new("h".into(), Source::File(path.clone()));
         let p = run.part(mark(0, 0)).expect("first");
         assert!(p.reset);
-        assert_eq!(p.bytes, b"{\"a\":1}\n");
         let g = p.generation;
-        assert_eq!(run.part(mark(g, 8)), None, "no change");
+        assert_eq!(bytes(p), b"{\"a\":1}\n");
+        assert!(run.part(mark(g, 8)).is_none(), "no change");
         let mut f = std::fs::OpenOptions::new().append(true).open(&path).expect("open");
         std::io::Write::write_all(&mut f, b"{\"a\":2}\n{\"a\":").expect("append");
         let p = run.part(mark(g, 8)).expect("appended");
         assert!(!p.reset);
-        assert_eq!((p.from, p.bytes.as_slice()), (8, &b"{\"a\":2}\n{\"a\":"[..]));
+        assert_eq!(p.from, 8);
+        assert_eq!(bytes(p), b"{\"a\":2}\n{\"a\":");
         // Replaced by a rename (what compact, repair and clear do).
         let tmp = dir.join("h.jsonl.tmp");
         std::fs::write(&tmp, b"{\"a\":9}\n").expect("tmp");
@@ -313,21 +355,22 @@ mod tests {
         let p = run.part(mark(g, 21)).expect("replaced");
         assert!(p.reset);
         assert_ne!(p.generation, g);
-        assert_eq!(p.bytes, b"{\"a\":9}\n");
-        // Shrunk in place.
         let g = p.generation;
+        assert_eq!(bytes(p), b"{\"a\":9}\n");
+        // Shrunk in place.
         std::fs::write(&path, b"").expect("truncate");
         let p = run.part(mark(g, 8)).expect("shrunk");
-        assert!(p.reset && p.bytes.is_empty() && p.generation != g);
+        assert!(p.reset && p.bytes.len() == 0 && p.generation != g);
         // Deleted: said once; back: all of it again, and the note cleared.
         let g = p.generation;
         std::fs::remove_file(&path).expect("remove");
         let p = run.part(mark(g, 0)).expect("gone");
         assert!(p.error.as_ref().is_some_and(|e| e.contains("h.jsonl")), "{p:?}");
-        assert_eq!(run.part(Mark { generation: g, from: 0, error: true }), None, "said once");
+        assert!(run.part(Mark { generation: g, from: 0, error: true }).is_none(), "said once");
         std::fs::write(&path, b"{\"a\":3}\n").expect("back");
         let p = run.part(Mark { generation: g, from: 0, error: true }).expect("back");
-        assert!(p.reset && p.error.is_none() && p.bytes == b"{\"a\":3}\n", "{p:?}");
+        assert!(p.reset && p.error.is_none(), "{p:?}");
+        assert_eq!(bytes(p), b"{\"a\":3}\n");
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

@@ -136,3 +136,19 @@ pub fn python_history(path: &Path, n: u64) {
 pub fn path(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
+
+/// The content of a chunked body (streamed responses of unknown length).
+pub fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let eol = raw.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
+        let n = usize::from_str_radix(std::str::from_utf8(&raw[..eol]).expect("ascii").trim(), 16).expect("hex");
+        raw = &raw[eol + 2..];
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&raw[..n]);
+        assert_eq!(&raw[n..n + 2], b"\r\n");
+        raw = &raw[n + 2..];
+    }
+}
