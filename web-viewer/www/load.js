@@ -1,5 +1,5 @@
-// Opening histories from files (picker, drop) or a same-origin URL (?src=):
-// each file is one run, scanned by the worker's wasm column pass, then
+// Opening histories (files from the picker or a drop, or the history app.js
+// fetched for ?src=): each file is one run, scanned by the worker's wasm column pass, then
 // shown. Records the load's timings in window.__ih.lastLoad.
 //
 // A loader installed before the page starts (globalThis.__ihLoader =
@@ -14,9 +14,9 @@ import { stopFollowing } from './live.js';
 
 const altLoader = globalThis.__ihLoader || null;
 
-/** Opens one or more files (picker, drop, ?src=): one run each. */
 const MAX_RUNS = 64;
 
+/** Opens one or more files (picker, drop, ?src=): one run each. */
 export async function openBlobs(files, t0 = performance.now()) {
   if (files.length > MAX_RUNS) {
     setStatus(`${files.length} files chosen: the viewer compares at most ${MAX_RUNS} histories on one page`, true);
