@@ -1,7 +1,9 @@
 // Benchmark: time from "file chosen" (the input's change event) to the first
 // table and chart on screen, for the wasm worker loader and the plain-JS
-// baseline (split('\n') + JSON.parse of every line) in the same page and the
-// same browser run. Writes test-output/bench.json and prints a table.
+// baseline (split('\n') + JSON.parse of every line; e2e/baseline.mjs,
+// installed into the page before its scripts run, since the shipped page has
+// no baseline) in the same page and the same browser run. Writes
+// test-output/bench.json and prints a table.
 //   node e2e/bench.mjs [--records N] [--runs R]
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import { startView } from './view-server.mjs';
 import { writeHistory } from './make-history.mjs';
+import { installPlainLoader } from './baseline.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const OUT = path.resolve(here, '../test-output');
@@ -40,7 +43,8 @@ const ctx = await chromium.launchPersistentContext(profile, {
 
 async function once(loader, file) {
   const page = await ctx.newPage();
-  await page.goto(`${server.origin}/?token=${server.token}&loader=${loader}`);
+  if (loader === 'js') await page.addInitScript(installPlainLoader);
+  await page.goto(`${server.origin}/?token=${server.token}`);
   await page.waitForSelector('body[data-ready="1"]');
   await page.setInputFiles('#file', file);
   await page.waitForFunction(() => document.body.dataset.loaded, null, { timeout: 120000 });
@@ -48,6 +52,7 @@ async function once(loader, file) {
     summary: document.getElementById('summary').innerText }));
   await page.close();
   if (r.loaded === 'error') throw new Error(`${loader} failed on ${file}`);
+  if (r.loader !== loader) throw new Error(`asked for the ${loader} loader, the page used ${r.loader}`);
   return r;
 }
 

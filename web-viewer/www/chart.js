@@ -3,6 +3,10 @@
 // failed iterations as red marks along the bottom. With several runs, each
 // run's points and best-so-far line have the run's colour.
 /* global uPlot */
+import { $ } from './dom.js';
+import { state } from './state.js';
+import { select } from './detail.js';
+import { metricCol } from './summary.js';
 
 /**
  * A path builder that draws each point as a small square, once per pixel:
@@ -41,7 +45,7 @@ const COLORS = { value: '#6d8fd6', best: '#1a8a4a', champ: '#e0a800', failed: '#
  *          champ: (number|null)[], failed: (number|null)[]}} d
  * @param {(row: number) => void} onPick called with a record index
  */
-export function drawChart(root, d, onPick) {
+function drawChart(root, d, onPick) {
   const shape = `${d.label}|${d.series.map((s) => `${s.label}:${s.color}`).join('|')}`;
   const data = [d.x, ...d.series.flatMap((s) => [s.value, s.best]), d.champ, d.failed];
   root.order = d.order;
@@ -93,4 +97,58 @@ export function drawChart(root, d, onPick) {
   root.resizer.observe(root);
   root.plot = plot;
   return plot;
+}
+
+/** Draws the chosen metric of the runs shown (after any change to them). */
+export function renderChart() {
+  const m = state.model;
+  const col = metricCol();
+  const shown = m.runs.map((run, r) => (run.visible ? r : -1)).filter((r) => r >= 0);
+  const all = shown.length === m.runs.length;
+  let order;
+  if (m.monotonic && all) order = Uint32Array.from({ length: m.n }, (_, i) => i);
+  else {
+    const rows = [];
+    for (let i = 0; i < m.n; i++) if (m.runs[m.run[i]].visible) rows.push(i);
+    order = Uint32Array.from(rows).sort((a, b) => m.iteration[a] - m.iteration[b] || a - b);
+  }
+  const n = order.length;
+  const x = new Float64Array(n);
+  const champ = new Array(n).fill(null);
+  const failed = new Array(n).fill(null);
+  const series = shown.map((r) => ({ run: r, label: m.runs.length > 1 ? m.runs[r].name : (col ? col.key : 'no numeric metric'),
+    color: m.runs.length > 1 ? m.runs[r].color : null, value: new Array(n).fill(null), best: new Array(n).fill(null) }));
+  const slot = new Int32Array(m.runs.length).fill(-1);
+  shown.forEach((r, k) => { slot[r] = k; });
+  let lo = Infinity;
+  let hi = -Infinity;
+  if (col) {
+    for (let i = 0; i < m.n; i++) {
+      const v = col.values[i];
+      if (Number.isFinite(v) && m.runs[m.run[i]].visible) { if (v < lo) lo = v; if (v > hi) hi = v; }
+    }
+  }
+  if (lo > hi) { lo = 0; hi = 1; }
+  const floor = lo - (hi - lo || 1) * 0.05;
+  const max = state.direction === 'max';
+  const runBest = series.map(() => null);
+  for (let k = 0; k < n; k++) {
+    const i = order[k];
+    x[k] = m.iteration[i];
+    const s = slot[m.run[i]];
+    const v = col ? col.values[i] : NaN;
+    const fin = Number.isFinite(v) && col.states[i] === 0;
+    series[s].value[k] = fin ? v : null;
+    if (fin && m.success[i] !== 0 && (runBest[s] === null || (max ? v > runBest[s] : v < runBest[s]))) runBest[s] = v;
+    for (let q = 0; q < series.length; q++) series[q].best[k] = runBest[q];
+    champ[k] = m.champion[i] ? (fin ? v : floor) : null;
+    failed[k] = m.success[i] === 0 ? floor : null;
+  }
+  // A run's best-so-far line ends at its last iteration.
+  if (series.length > 1) {
+    const lastK = series.map(() => -1);
+    for (let k = 0; k < n; k++) lastK[slot[m.run[order[k]]]] = k;
+    series.forEach((sr, q) => sr.best.fill(null, lastK[q] + 1));
+  }
+  drawChart($('chart'), { order, x, series, champ, failed, label: col ? col.key : 'no numeric metric' }, (row) => select(row));
 }
