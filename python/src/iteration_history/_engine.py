@@ -141,6 +141,9 @@ _SUPPORTED = (
 )
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+# Parents are only `fstat`ed and walked: Linux's O_PATH needs no read
+# permission on them (a 0711 home directory still works).
+_WALK = os.O_DIRECTORY | _CLOEXEC | getattr(os, "O_PATH", os.O_RDONLY) if _SUPPORTED else 0
 
 
 def _unsafe_parent(fd: int, path: str) -> Optional[str]:
@@ -151,7 +154,7 @@ def _unsafe_parent(fd: int, path: str) -> Optional[str]:
     replace the cache directory. Returns why not, or None."""
     uid = os.geteuid()
     st = os.fstat(fd)
-    cur = os.open("..", os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC, dir_fd=fd)
+    cur = os.open("..", _WALK, dir_fd=fd)
     try:
         while True:
             up = os.fstat(cur)
@@ -164,7 +167,7 @@ def _unsafe_parent(fd: int, path: str) -> Optional[str]:
                 )
             if (up.st_dev, up.st_ino) == (st.st_dev, st.st_ino):
                 return None  # `..` of the root is the root
-            nxt = os.open("..", os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC, dir_fd=cur)
+            nxt = os.open("..", _WALK, dir_fd=cur)
             os.close(cur)
             cur, st = nxt, up
     finally:
