@@ -77,6 +77,19 @@ pub enum Error {
         /// Who holds it, when known (`": pid 123"`), else empty.
         holder: String,
     },
+    /// The writer lock file `<history>.lock` belongs to another user, who
+    /// could hold its lock and so block every writer; it is not used.
+    #[error(
+        "{file}: the writer lock file is owned by uid {owner}, not by this user (uid {user}); whoever owns it can hold the lock and block every writer of this history, so it is not used: if no one else should write this history, have its owner (or root) remove {file}, then retry"
+    )]
+    LockFileNotOwned {
+        /// The lock file.
+        file: String,
+        /// The user id that owns it.
+        owner: u32,
+        /// This process's effective user id.
+        user: u32,
+    },
     /// A line that is not a valid record is followed by valid ones.
     #[error(
         "{file}: corrupt at line {line} (byte {offset}): {reason}; run `repair` to move the bad lines to a sidecar file and keep the rest"
@@ -211,7 +224,7 @@ impl Error {
     }
 
     /// A short stable code for scripts and bindings (`disk-full`,
-    /// `permission-denied`, `io`, `sync-failed`, `locked`, `corrupt`,
+    /// `permission-denied`, `io`, `sync-failed`, `locked`, `lock-not-owned`, `corrupt`,
     /// `invalid-record`, `invalid-name`, `read-only`, `conflict`,
     /// `lease-lost`, `changed-externally`, `invalid-cursor`; for stores on
     /// a service: `unreachable`, `auth-failed`, `not-found`, `duplicate`,
@@ -223,6 +236,7 @@ impl Error {
             Error::Io { .. } => "io",
             Error::SyncFailed { .. } => "sync-failed",
             Error::Locked { .. } => "locked",
+            Error::LockFileNotOwned { .. } => "lock-not-owned",
             Error::Corrupt { .. } => "corrupt",
             Error::InvalidRecord { .. } | Error::InvalidJson { .. } => "invalid-record",
             Error::InvalidName(_) => "invalid-name",

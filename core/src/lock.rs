@@ -5,7 +5,11 @@
 //!   `<history>.lock`, held for as long as the writer is open. The OS drops
 //!   it when the process dies, so a crash never leaves a stale lock. The lock
 //!   file itself is left in place (removing it would race with the next
-//!   writer). Not reliable on network file systems.
+//!   writer). Not reliable on network file systems. The lock file is
+//!   created readable and writable by its owner only (0600), a symlink in
+//!   its place is never followed, and on Unix a lock file another user owns
+//!   is refused with [`Error::LockFileNotOwned`](crate::Error#variant.LockFileNotOwned):
+//!   whoever can open it could hold the lock and block every writer.
 //! * **Lease** (systems without file locks, such as WASI): the file
 //!   `<history>.lease`, created exclusively, holding an owner token and an
 //!   expiry time. The writer renews it as it commits; one whose lease expired
@@ -34,7 +38,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
 use crate::options::Options;
-use crate::storage::{Dir, FileName, LockGuard, WriteFile};
+use crate::storage::{Dir, FileName, ForeignLockFile, LockGuard, WriteFile};
 
 /// Which kind of lock a writer holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,7 +116,7 @@ pub(crate) fn acquire(dir: &dyn Dir, name: &FileName, display: &str, options: &O
                         Err(e) => return Err(Error::io(display, "taking the lease file", e)),
                     }
                 }
-                Err(e) => return Err(Error::io(display, "taking the writer lock", e)),
+                Err(e) => return Err(lock_error(dir, &lock_name, display, e)),
             }
         };
         match deadline {
@@ -122,6 +126,15 @@ pub(crate) fn acquire(dir: &dyn Dir, name: &FileName, display: &str, options: &O
             }
             _ => return Err(Error::Locked { file: display.to_string(), holder }),
         }
+    }
+}
+
+/// A lock file another user owns gets its own error, naming the file and
+/// the owner; anything else is an I/O error of the history.
+fn lock_error(dir: &dyn Dir, lock_name: &FileName, display: &str, e: io::Error) -> Error {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<ForeignLockFile>()) {
+        Some(f) => Error::LockFileNotOwned { file: dir.display_name(lock_name), owner: f.owner, user: f.user },
+        None => Error::io(display, "taking the writer lock", e),
     }
 }
 

@@ -30,6 +30,22 @@ pub(crate) use last_block::LastBlock;
 pub use memory::MemDir;
 pub use name::{FileName, NameError};
 
+/// Why [`Dir::try_lock`] refused a lock file that another user owns: the
+/// error inside the [`io::Error`] (of kind `PermissionDenied`) it returns.
+///
+/// Anyone who can open a lock file can hold its lock, and so block every
+/// writer of the history; a lock file this user does not own is therefore
+/// never used. Backends that know file owners (the disk backend on Unix)
+/// report it; others never do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the lock file is owned by uid {owner}, not by this user (uid {user})")]
+pub struct ForeignLockFile {
+    /// The user id that owns the lock file.
+    pub owner: u32,
+    /// This process's effective user id.
+    pub user: u32,
+}
+
 /// What a backend can and cannot guarantee.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -126,8 +142,11 @@ pub trait Dir: Send + Sync + fmt::Debug {
     fn sync_dir(&self) -> io::Result<()>;
 
     /// Tries to take an exclusive advisory lock on `name` (created if
-    /// missing), without waiting: `Ok(None)` if someone else holds it,
-    /// `Err(Unsupported)` if the system has no locks.
+    /// missing, readable and writable by this user only), without waiting:
+    /// `Ok(None)` if someone else holds it, `Err(Unsupported)` if the system
+    /// has no locks. A symlink named `name` is never followed (an error), and
+    /// a lock file another user owns is refused with an error of kind
+    /// `PermissionDenied` wrapping a [`ForeignLockFile`].
     fn try_lock(&self, name: &FileName) -> io::Result<Option<Box<dyn LockGuard>>>;
 
     /// What this backend guarantees.

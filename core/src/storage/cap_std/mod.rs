@@ -49,6 +49,7 @@ compile_error!("the cap-std backend supports Unix and Windows targets");
 /// | [`sync_dir`](Dir::sync_dir) | `fsync` of the directory | `fcntl(F_FULLFSYNC)` of the directory | no-op; `dir_sync: false` |
 /// | [`rename`](Dir::rename) over an existing file | `renameat` | `renameat` | `MoveFileExW(REPLACE_EXISTING)`, then POSIX-semantics rename if refused |
 /// | [`try_lock`](Dir::try_lock) | `flock(LOCK_EX \| LOCK_NB)` | `flock(LOCK_EX \| LOCK_NB)` | `LockFileEx(EXCLUSIVE \| FAIL_IMMEDIATELY)` |
+/// | lock file | `O_NOFOLLOW`, 0600, owner checked | `O_NOFOLLOW`, 0600, owner checked | inherited ACL, no owner check |
 /// | transient sharing errors | none | none | retried about 2 s, then a clear error |
 ///
 /// **macOS**: `fsync` there does not flush the drive's write cache, so
@@ -205,9 +206,13 @@ impl Dir for CapStdDir {
     }
 
     /// `flock` on Unix, `LockFileEx` on Windows (std's `File::try_lock`),
-    /// on `name` opened (created if missing) for writing.
+    /// on `name` opened (created if missing) for writing. Unix: opened with
+    /// `O_NOFOLLOW`, created 0600 (an existing one loosened to 0600), and
+    /// refused unless it is a regular file this user owns (see
+    /// `unix.rs`, `open_lock`). Windows: created with the directory's
+    /// inherited ACL, no owner check.
     fn try_lock(&self, name: &FileName) -> io::Result<Option<Box<dyn LockGuard>>> {
-        let file = self.open(name, OpenOptions::new().read(true).write(true).create(true))?;
+        let file = self.again(|| sys::open_lock(&self.dir, name))?;
         match file.try_lock() {
             Ok(()) => Ok(Some(Box::new(DiskLock { _file: file }))),
             Err(stdfs::TryLockError::WouldBlock) => Ok(None),

@@ -33,7 +33,10 @@
 //!   reader's short read holds up a rename only until it ends.
 //! * **Writer lock**: `File::try_lock` is `LockFileEx(LOCKFILE_EXCLUSIVE_LOCK
 //!   | LOCKFILE_FAIL_IMMEDIATELY)` in std; the OS releases it when the
-//!   handle is closed or the process dies.
+//!   handle is closed or the process dies. The lock file is opened beneath
+//!   the directory handle by cap-std and created with the directory's
+//!   inherited ACL (per-user under the user's profile); its owner is not
+//!   checked, unlike on Unix.
 //!
 //! [`Capabilities::dir_sync`]: crate::storage::Capabilities::dir_sync
 
@@ -44,6 +47,7 @@ use std::os::windows::fs::FileExt;
 use cap_std::fs::Dir as CapDir;
 
 use super::retry::{self, Policy};
+use crate::storage::FileName;
 
 /// Windows cannot sync a directory.
 pub(super) const DIR_SYNC: bool = false;
@@ -88,4 +92,12 @@ pub(super) fn sync_all(f: &File) -> io::Result<()> {
 /// A documented no-op: Windows has no directory sync.
 pub(super) fn sync_dir(_dir: &CapDir) -> io::Result<()> {
     Ok(())
+}
+
+/// Opens (creating if missing) the writer lock file `name` beneath the
+/// directory handle, for [`Dir::try_lock`](crate::storage::Dir::try_lock).
+pub(super) fn open_lock(dir: &CapDir, name: &FileName) -> io::Result<File> {
+    let mut opts = cap_std::fs::OpenOptions::new();
+    opts.read(true).write(true).create(true);
+    Ok(dir.open_with(name.as_str(), &opts)?.into_std())
 }
