@@ -15,12 +15,12 @@ use crate::{input, progress};
 /// Runs `import`: reads and checks every line of `input` first (a bad line
 /// is reported with its line number and byte offset, and nothing is
 /// written), then appends all records in one commit.
-pub(crate) fn run(ctx: &Ctx, history: &Target, input_path: &Path) -> Result {
+pub(crate) fn run(ctx: &Ctx, history: &Target, input_path: &Path, max_line_bytes: u64) -> Result {
     let source = input_path.display().to_string();
     let file = File::open(input_path).map_err(|e| CliError::io(input_path, "open the file to import", &e))?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
     let pb = progress::bytes(ctx, total, "reading");
-    let records = input::read_jsonl(BufReader::with_capacity(1 << 20, file), &source, &pb);
+    let records = input::read_jsonl(BufReader::with_capacity(1 << 20, file), &source, &pb, max_line_bytes);
     pb.finish_and_clear();
     let records = records?;
     if records.is_empty() {

@@ -267,19 +267,24 @@ fn scalar_into(j: &mut Jiter<'_>, data: &[u8], peek: Peek, out: &mut Value) -> R
         }
         Peek::NaN | Peek::Infinity => {
             let start = j.current_index();
-            *out = Value::Number(number(j.known_number_bytes(peek).map_err(|_| not_a_value(start))?));
+            let text = j.known_number_bytes(peek).map_err(|_| not_a_value(start))?;
+            *out = Value::Number(number(text).ok_or_else(|| overflow(data, text))?);
         }
         Peek::Minus => {
             let start = j.current_index();
-            *out = Value::Number(number(j.known_number_bytes(peek).map_err(|e| {
+            let text = j.known_number_bytes(peek).map_err(|e| {
                 // `-` must be followed by a digit (`-Infinity` aside).
                 match data.get(start + 1) {
                     Some(b'0'..=b'9') => JsonError::from(e),
                     _ => JsonError { offset: start + 1, message: "expected a digit" },
                 }
-            })?));
+            })?;
+            *out = Value::Number(number(text).ok_or_else(|| overflow(data, text))?);
         }
-        p if p.is_num() => *out = Value::Number(number(j.known_number_bytes(p)?)),
+        p if p.is_num() => {
+            let text = j.known_number_bytes(p)?;
+            *out = Value::Number(number(text).ok_or_else(|| overflow(data, text))?);
+        }
         _ => return Err(not_a_value(j.current_index())),
     }
     Ok(())
@@ -310,52 +315,64 @@ fn object(j: &mut Jiter<'_>, c: &mut Ctx<'_>, depth: usize) -> Result<Map, JsonE
 
 /// A number from its JSON text (already checked by jiter): integers that
 /// fit stay integers, `-0` and larger integers become floats (as
-/// `serde_json` reads them). Inlined, so that the number is built in
-/// registers where it is stored.
+/// `serde_json` reads them). `None` for a number too large for a float
+/// (`1e999`, a 400-digit integer): it would become infinity, which only the
+/// tokens `Infinity` and `-Infinity` stand for. Inlined, so that the number
+/// is built in registers where it is stored.
 #[inline(always)]
-fn number(text: &[u8]) -> Number {
+fn number(text: &[u8]) -> Option<Number> {
     let (neg, digits) = match text {
         [b'-', rest @ ..] => (true, rest),
         _ => (false, text),
     };
     if digits.is_empty() {
-        return Number::Float(float(text));
+        return float(text).map(Number::Float);
     }
     // One pass: an integer while the bytes are digits and the value fits.
     let mut u: u64 = 0;
     for &d in digits {
         if !d.is_ascii_digit() {
-            return Number::Float(float(text));
+            return float(text).map(Number::Float);
         }
         match u.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))) {
             Some(v) => u = v,
-            None => return Number::Float(float(text)),
+            None => return float(text).map(Number::Float),
         }
     }
-    if !neg {
+    Some(if !neg {
         Number::PosInt(u)
     } else if u == 0 {
         Number::Float(-0.0)
     } else if u <= i64::MAX as u64 + 1 {
         Number::NegInt((u as i128).wrapping_neg() as i64)
     } else {
-        Number::Float(float(text))
-    }
+        return float(text).map(Number::Float);
+    })
 }
 
 /// A number that is not an integer of 64 bits: `NaN`, `Infinity`,
-/// `-Infinity`, or a float.
+/// `-Infinity`, or a float; `None` if a float overflows to infinity.
 #[inline(never)]
-fn float(text: &[u8]) -> f64 {
+fn float(text: &[u8]) -> Option<f64> {
     match text {
-        b"NaN" => f64::NAN,
-        b"Infinity" => f64::INFINITY,
-        b"-Infinity" => f64::NEG_INFINITY,
+        b"NaN" => Some(f64::NAN),
+        b"Infinity" => Some(f64::INFINITY),
+        b"-Infinity" => Some(f64::NEG_INFINITY),
         // jiter checked the syntax; lexical (jiter's own float parser,
         // correctly rounded) reads the bytes without a second UTF-8 check.
-        _ => f64::from_lexical(text).unwrap_or(f64::NAN),
+        _ => Some(f64::from_lexical(text).unwrap_or(f64::NAN)).filter(|f| f.is_finite() || f.is_nan()),
     }
 }
+
+/// The error for a number too large for a float (`text` lies in `data`).
+#[cold]
+fn overflow(data: &[u8], text: &[u8]) -> JsonError {
+    JsonError { offset: (text.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize), message: OVERFLOW }
+}
+
+/// The message for a number too large for a float.
+pub const OVERFLOW: &str =
+    "number too large for a 64-bit float (it would become infinity; write the token Infinity or -Infinity for that)";
 
 /// Which top-level key of a record line came last (first occurrences
 /// count, as for a map where a repeated key keeps its first position).
