@@ -39,7 +39,7 @@ use target::Target;
 const EXIT_CODES: &str = "\
 A history is a file path or a PostgreSQL URL,
   postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?history=NAME]
-given as the HISTORY argument or with --store (without a password in the URL, PGPASSWORD is used).
+given as the HISTORY argument or with --store (what the URL leaves out is taken from libpq's PG* variables, such as PGPASSWORD, and ~/.postgresql files).
 
 Exit codes:
   0  success (verify: the history is healthy)

@@ -81,7 +81,8 @@ fn dev_zero_and_a_sparse_10_gb_file_end_in_an_error_within_bounded_memory() {
         let (out, kib) = ihist_measured(d, &["import", "h.jsonl", input]);
         let err = fails(out, 1);
         assert!(
-            err.contains(&format!("{input}: line 1 (byte 0): longer than 67108864 bytes")) && err.contains("--max-line-bytes"),
+            err.contains(&format!("{input}: line 1 (byte 0): longer than 67108864 bytes"))
+                && err.contains("--max-line-bytes"),
             "{err}"
         );
         println!("ihist import h.jsonl {input}: peak RSS {} MiB (bound {} MiB)", kib / 1024, BOUND_KIB / 1024);
@@ -107,7 +108,8 @@ fn a_line_longer_than_the_limit_is_refused_with_its_line_and_offset() {
     let fits = record(4) + "\n";
     std::fs::write(d.join("fits.jsonl"), &fits).expect("write");
     ok(ihist(d, &["import", "h.jsonl", "fits.jsonl", "--max-line-bytes", &fits.len().to_string()]));
-    let err = fails(ihist(d, &["import", "h.jsonl", "fits.jsonl", "--max-line-bytes", &(fits.len() - 1).to_string()]), 1);
+    let err =
+        fails(ihist(d, &["import", "h.jsonl", "fits.jsonl", "--max-line-bytes", &(fits.len() - 1).to_string()]), 1);
     assert!(err.contains("line 1 (byte 0): longer than"), "{err}");
 }
 
@@ -149,7 +151,8 @@ fn a_20_mb_line_of_numbers_is_imported_within_bounded_memory() {
     let d = t.path();
     history(d);
     let numbers: String = (0..4_500_000u64).map(|i| format!("{}, ", i % 1000)).collect();
-    let line = record(5).replace("\"execution_time\": 1.5", &format!("\"execution_time\": 1.5, \"series\": [{numbers}0]"));
+    let line =
+        record(5).replace("\"execution_time\": 1.5", &format!("\"execution_time\": 1.5, \"series\": [{numbers}0]"));
     assert!(line.len() > 20 << 20, "{}", line.len());
     std::fs::write(d.join("big.jsonl"), format!("{line}\n")).expect("write");
     let (out, kib) = ihist_measured(d, &["import", "h.jsonl", "big.jsonl"]);

@@ -310,7 +310,8 @@ impl StoreUrl {
         if !has_param("connect_timeout")
             && let Some(t) = env.var("PGCONNECT_TIMEOUT")
         {
-            let secs: i64 = t.trim().parse().map_err(|_| bad_env("PGCONNECT_TIMEOUT", &t, "not a number of seconds"))?;
+            let secs: i64 =
+                t.trim().parse().map_err(|_| bad_env("PGCONNECT_TIMEOUT", &t, "not a number of seconds"))?;
             // libpq: 0 or less waits for ever; 1 is taken as 2.
             if secs > 0 {
                 config.connect_timeout(Duration::from_secs(secs.max(2).unsigned_abs()));
@@ -446,9 +447,8 @@ mod tests {
             ("PGCONNECT_TIMEOUT", "soon", "PGCONNECT_TIMEOUT=soon: not a number"),
             ("PGTARGETSESSIONATTRS", "primary", "PGTARGETSESSIONATTRS=primary: not one of"),
         ] {
-            let e = StoreUrl::parse_with("postgres://ih:s3cret@h/db", &env(&[(var, value)]))
-                .expect_err(var)
-                .to_string();
+            let e =
+                StoreUrl::parse_with("postgres://ih:s3cret@h/db", &env(&[(var, value)])).expect_err(var).to_string();
             assert!(e.contains(says) && !e.contains("s3cret"), "{var}: {e}");
         }
         // The URL's own sslmode wins over a bad PGSSLMODE.

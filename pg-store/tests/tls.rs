@@ -48,8 +48,12 @@ impl Tls {
         e
     }
 
+    /// Opens `url` on a history of its own (tests run in parallel) and saves.
     fn works(&self, url: &str) {
-        let s = PgStore::open(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let url = url.replacen("history=tls&", &format!("history=tls-{n}&"), 1);
+        let s = PgStore::open(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
         let next = s.append_next(&[rec()]).expect("save over TLS");
         assert_eq!(s.last_iteration_num().expect("last"), Some(next.start));
     }
@@ -172,7 +176,9 @@ fn libpq_environment_and_home_files() {
                 cmd.env_remove(k);
             }
         }
-        cmd.env("HOME", &home_dir).env("IH_TLS_CHILD_OUT", &out).env("IH_TLS_CHILD_URL", url.replace("CERTS", &t.certs));
+        cmd.env("HOME", &home_dir)
+            .env("IH_TLS_CHILD_OUT", &out)
+            .env("IH_TLS_CHILD_URL", url.replace("CERTS", &t.certs));
         for (k, v) in env {
             cmd.env(k, v.replace("CERTS", &t.certs));
         }
@@ -201,12 +207,22 @@ fn libpq_environment_and_home_files() {
     assert!(e.contains("accepts only TLS"), "{e}");
     // The URL wins over the environment.
     ok(run(&url("127.0.0.1", "sslmode=require"), &full, &[]));
-    ok(run(&url("localhost", "sslrootcert=CERTS/ca.crt"), &[("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", "CERTS/other-ca.crt")], &[]));
+    ok(run(
+        &url("localhost", "sslrootcert=CERTS/ca.crt"),
+        &[("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", "CERTS/other-ca.crt")],
+        &[],
+    ));
     ok(run(&url("localhost", ""), &[("PGPASSWORD", "wrong")], &[]));
     // Host, port, user, password and database from the environment alone.
     ok(run(
         "postgres:///?history=tls-env",
-        &[("PGHOST", "localhost"), ("PGPORT", &port), ("PGUSER", &user), ("PGPASSWORD", &t.password), ("PGDATABASE", db)],
+        &[
+            ("PGHOST", "localhost"),
+            ("PGPORT", &port),
+            ("PGUSER", &user),
+            ("PGPASSWORD", &t.password),
+            ("PGDATABASE", db),
+        ],
         &[],
     ));
 
@@ -229,17 +245,32 @@ fn libpq_environment_and_home_files() {
     ok(run(&as_ihcert(url("localhost", verified)), &[], &client));
     let e = run(&as_ihcert(url("localhost", verified)), &[], &[]);
     assert!(e.contains("ihcert"), "without a certificate the role is refused: {e}");
-    ok(run(&as_ihcert(url("localhost", verified)), &[("PGSSLCERT", "CERTS/client.crt"), ("PGSSLKEY", "CERTS/client.key")], &[]));
+    ok(run(
+        &as_ihcert(url("localhost", verified)),
+        &[("PGSSLCERT", "CERTS/client.crt"), ("PGSSLKEY", "CERTS/client.key")],
+        &[],
+    ));
     // A key that group or others may read is refused, naming the file.
     let open_key = [("postgresql.crt", "client.crt", 0o644), ("postgresql.key", "client.key", 0o644)];
     let e = run(&as_ihcert(url("localhost", verified)), &[], &open_key);
-    assert!(e.contains(".postgresql/postgresql.key") && e.contains("group or world access") && e.contains("0644"), "{e}");
-    let e = run(&as_ihcert(url("localhost", verified)), &[], &[("postgresql.crt", "client.crt", 0o644), ("postgresql.key", "client.key", 0o604)]);
+    assert!(
+        e.contains(".postgresql/postgresql.key") && e.contains("group or world access") && e.contains("0644"),
+        "{e}"
+    );
+    let e = run(
+        &as_ihcert(url("localhost", verified)),
+        &[],
+        &[("postgresql.crt", "client.crt", 0o644), ("postgresql.key", "client.key", 0o604)],
+    );
     assert!(e.contains("group or world access") && e.contains("0604"), "{e}");
     let loose = scratch.join("loose.key");
     std::fs::copy(certs.join("client.key"), &loose).expect("copy key");
     set_mode(&loose, 0o660);
-    let e = run(&as_ihcert(url("localhost", &format!("{verified}&sslcert=CERTS/client.crt&sslkey={}", loose.display()))), &[], &[]);
+    let e = run(
+        &as_ihcert(url("localhost", &format!("{verified}&sslcert=CERTS/client.crt&sslkey={}", loose.display()))),
+        &[],
+        &[],
+    );
     assert!(e.contains(&format!("sslkey {}", loose.display())) && e.contains("group or world access"), "{e}");
     // libpq allows 0640 for a key owned by root.
     if std::fs::metadata(&loose).is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0) {
