@@ -567,9 +567,28 @@ mod tests {
 
     #[test]
     fn an_integer_part_of_more_than_4300_digits_is_refused_as_cpython_does() {
-        assert!(parse("9".repeat(4300).as_bytes()).is_ok());
+        // 4300 digits pass jiter's check, then overflow a float.
+        assert_eq!(parse("9".repeat(4300).as_bytes()).map_err(|e| e.message), Err(OVERFLOW));
         let e = parse(format!("[{}]", "9".repeat(4301)).as_bytes()).expect_err("too long");
         assert_eq!(e.message, "number with more than 4300 digits");
+    }
+
+    #[test]
+    fn a_number_that_overflows_a_float_is_refused_unless_it_is_the_token() {
+        for (text, offset) in [
+            ("1e99999999999", 0),
+            ("[1, -1e400]", 4),
+            ("{\"a\": 1.7976931348623159e308}", 6),
+            (&format!("[{}]", "1".repeat(400)), 1),
+            ("[Infinity, 2e308]", 11),
+        ] {
+            let e = parse(text.as_bytes()).expect_err(text);
+            assert_eq!((e.message, e.offset), (OVERFLOW, offset), "{text}");
+        }
+        assert_eq!(p("1.7976931348623157e308"), Value::Number(Number::Float(f64::MAX)));
+        assert_eq!(p("-1e-400"), Value::Number(Number::Float(-0.0)));
+        assert_eq!(p("[Infinity]"), Value::Array(vec![Value::Number(Number::Float(f64::INFINITY))]));
+        assert_eq!(p(&"9".repeat(308)).as_f64().map(f64::is_finite), Some(true));
     }
 
     #[test]
