@@ -158,5 +158,8 @@ fn a_20_mb_line_of_numbers_is_imported_within_bounded_memory() {
     let (out, kib) = ihist_measured(d, &["import", "h.jsonl", "big.jsonl"]);
     ok(out);
     println!("ihist import of a {} MB line of numbers: peak RSS {} MiB", line.len() >> 20, kib / 1024);
-    assert!(kib < 2 * BOUND_KIB, "peak RSS {kib} KiB");
+    // 4.5M numbers of 32 bytes each as decoded values (144 MB), plus the
+    // line and its encoding; before, the values were copied once more
+    // (~306 MiB) and the issue measured 656 MB.
+    assert!(kib < 250 * 1024, "peak RSS {kib} KiB");
 }

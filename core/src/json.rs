@@ -246,7 +246,22 @@ fn array(j: &mut Jiter<'_>, c: &mut Ctx<'_>, depth: usize) -> Result<Vec<Value>,
         }
         next = j.array_step()?;
     }
-    Ok(c.items.split_off(base))
+    Ok(take_from(&mut c.items, base))
+}
+
+/// Items above `base` on a stack, as a vector of their own. An outermost
+/// large array or object takes the stack itself (shrunk, which a large
+/// allocation does in place) instead of a copy: a line that is one huge
+/// array then peaks at one copy of its values, not two.
+#[inline(always)]
+fn take_from<T>(stack: &mut Vec<T>, base: usize) -> Vec<T> {
+    if base == 0 && stack.len() >= 1 << 12 {
+        let mut all = std::mem::take(stack);
+        all.shrink_to_fit();
+        all
+    } else {
+        stack.split_off(base)
+    }
 }
 
 /// Reads a value that is neither an object nor an array into `out`
@@ -310,7 +325,7 @@ fn object(j: &mut Jiter<'_>, c: &mut Ctx<'_>, depth: usize) -> Result<Map, JsonE
         }
         key = j.next_key()?.map(str::to_owned);
     }
-    Ok(Map::from_pairs(c.pairs.split_off(base)))
+    Ok(Map::from_pairs(take_from(&mut c.pairs, base)))
 }
 
 /// A number from its JSON text (already checked by jiter): integers that
