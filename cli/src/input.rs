@@ -2,7 +2,7 @@
 //! object per line). Every problem names the input, the line and its byte
 //! offset; nothing is written unless every record is valid.
 
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 
 use indicatif::ProgressBar;
 use iteration_history::IterationRecord;
@@ -10,9 +10,20 @@ use iteration_history::codec::{self, LineError};
 
 use crate::error::{CliError, Result};
 
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// The UTF-8 byte order mark.
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-fn bad_line(source: &str, line: u64, offset: u64, reason: &LineError) -> CliError {
+/// The error for a line longer than `max_line` bytes.
+pub(crate) fn too_long(source: &str, line: u64, offset: u64, max_line: u64) -> CliError {
+    CliError::new(
+        "invalid-input",
+        format!(
+            "{source}: line {line} (byte {offset}): longer than {max_line} bytes, the limit for one line (--max-line-bytes); nothing was written"
+        ),
+    )
+}
+
+pub(crate) fn bad_line(source: &str, line: u64, offset: u64, reason: &LineError) -> CliError {
     CliError::new(
         "invalid-input",
         format!(
@@ -22,36 +33,20 @@ fn bad_line(source: &str, line: u64, offset: u64, reason: &LineError) -> CliErro
 }
 
 /// Reads every record of a JSONL stream (BOM, CRLF, blank lines and a last
-/// line without `\n` accepted). `pb` advances by the bytes read. A line
-/// (with its line end) longer than `max_line` bytes is refused after
-/// reading at most `max_line + 1` bytes of it.
-pub(crate) fn read_jsonl(
-    mut reader: impl BufRead,
-    source: &str,
-    pb: &ProgressBar,
-    max_line: u64,
-) -> Result<Vec<IterationRecord>> {
+/// line without `\n` accepted). `pb` advances by the bytes read.
+pub(crate) fn read_jsonl(mut reader: impl BufRead, source: &str, pb: &ProgressBar) -> Result<Vec<IterationRecord>> {
     let mut records = Vec::new();
     let mut buf = Vec::with_capacity(1024);
     let (mut line, mut offset) = (0u64, 0u64);
     loop {
         buf.clear();
-        let n = (&mut reader)
-            .take(max_line.saturating_add(1))
+        let n = reader
             .read_until(b'\n', &mut buf)
             .map_err(|e| CliError::new("io", format!("{source}: cannot read line {}: {e}", line + 1)))?;
         if n == 0 {
             break;
         }
         line += 1;
-        if n as u64 > max_line {
-            return Err(CliError::new(
-                "invalid-input",
-                format!(
-                    "{source}: line {line} (byte {offset}): longer than {max_line} bytes, the limit for one line (--max-line-bytes); nothing was written"
-                ),
-            ));
-        }
         pb.inc(n as u64);
         let text = if line == 1 { buf.strip_prefix(BOM).unwrap_or(&buf) } else { &buf[..] };
         if !codec::is_blank(text) {
@@ -81,7 +76,7 @@ pub(crate) fn read_records(bytes: &[u8], source: &str) -> Result<Vec<IterationRe
         // One pretty-printed object spread over several lines.
         return read_one(body, source).map(|r| vec![r]);
     }
-    read_jsonl(body, source, &ProgressBar::hidden(), u64::MAX)
+    read_jsonl(body, source, &ProgressBar::hidden())
 }
 
 /// Reads exactly one record (a JSON object, pretty-printed or not).
@@ -112,7 +107,7 @@ mod tests {
     #[test]
     fn a_bad_line_is_named_by_number_and_byte_offset() {
         let text = format!("{REC}\n\n{{\"iteration_num\": 2,\n{REC}\n");
-        let e = read_jsonl(text.as_bytes(), "in.jsonl", &ProgressBar::hidden(), u64::MAX).expect_err("bad line");
+        let e = read_jsonl(text.as_bytes(), "in.jsonl", &ProgressBar::hidden()).expect_err("bad line");
         let offset = REC.len() + 2;
         assert!(e.message.starts_with(&format!("in.jsonl: line 3 (byte {offset}): ")), "{}", e.message);
         assert!(e.message.contains("nothing was written"), "{}", e.message);

@@ -33,7 +33,8 @@ use crate::error::{Error, Result};
 use crate::record::IterationRecord;
 use crate::scan::{Analyzer, Kind, Outcome, RawLine};
 
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// The UTF-8 byte order mark.
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The longest line (with its line end) a [`JsonlReader`] accepts unless
 /// told otherwise: 64 MiB, far more than any real record.
@@ -48,6 +49,11 @@ pub enum ImportMode {
     IntoEmpty,
     /// Replace every record the history holds, atomically.
     Replace,
+    /// Keep the history's records and add the input's after them, as one
+    /// atomic commit (streamed: memory is bounded by the longest line, not
+    /// by the input). A leading BOM of the input is dropped (it belongs only
+    /// at the start of a file); every other byte is kept.
+    Append,
 }
 
 /// What an import did.
@@ -219,8 +225,13 @@ impl<'a> JsonlReader<'a> {
                 // Unreachable: an invalid line is damage, reported above.
                 return Err(self.invalid(self.line_no, offset, LineError::NotAnObject));
             };
-            let mut raw = std::mem::take(&mut self.blank);
-            raw.extend_from_slice(&buf);
+            let mut raw = if self.blank.is_empty() {
+                buf
+            } else {
+                let mut raw = std::mem::take(&mut self.blank);
+                raw.extend_from_slice(&buf);
+                raw
+            };
             if !terminated {
                 raw.push(b'\n');
                 self.added_final_newline = true;
