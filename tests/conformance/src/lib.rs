@@ -330,7 +330,7 @@ pub fn import_appends_after_the_records(s: &dyn Store) {
     s.clear().expect("clear");
     s.append(&records(0..2)).expect("append");
     let before = export(s);
-    let bad = [&FOREIGN_JSONL[..], b"{\"iteration_num\": 7, oops}\n"].concat();
+    let bad = [FOREIGN_JSONL, b"{\"iteration_num\": 7, oops}\n"].concat();
     let err = s.import_jsonl(&mut &bad[..], ImportMode::Append, &mut |_| {}).expect_err("bad input");
     let at = format!("line {}", FOREIGN_JSONL.iter().filter(|b| **b == b'\n').count() + 1);
     assert!(err.to_string().contains(&at), "names {at}: {err}");
