@@ -101,9 +101,13 @@ fn a_line_longer_than_the_limit_is_refused_with_its_line_and_offset() {
     let first = record(3) + "\n";
     std::fs::write(d.join("in.jsonl"), format!("{first}\n{long}")).expect("write");
     let offset = first.len() + 1;
+    let listed = names(d);
+    // Refused while streaming (the first record was already passed on):
+    // the temp file is removed, the history unchanged.
     let err = fails(ihist(d, &["import", "h.jsonl", "in.jsonl", "--max-line-bytes", "4096"]), 1);
     assert!(err.contains(&format!("in.jsonl: line 3 (byte {offset}): longer than 4096 bytes")), "{err}");
     assert_eq!(read(&d.join("h.jsonl")), before);
+    assert_eq!(names(d), listed, "no file left behind");
     // The same line under a limit it fits.
     let fits = record(4) + "\n";
     std::fs::write(d.join("fits.jsonl"), &fits).expect("write");
