@@ -312,7 +312,8 @@ impl StoreUrl {
         {
             let secs: i64 =
                 t.trim().parse().map_err(|_| bad_env("PGCONNECT_TIMEOUT", &t, "not a number of seconds"))?;
-            // libpq: 0 or less waits for ever; 1 is taken as 2.
+            // libpq takes 1 as 2; 0 or less leaves the store's default
+            // (10 s), as `connect_timeout=0` in the URL does.
             if secs > 0 {
                 config.connect_timeout(Duration::from_secs(secs.max(2).unsigned_abs()));
             }
