@@ -131,6 +131,7 @@ fn a_number_that_overflows_is_refused_unless_written_as_the_token() {
         let at = line.find(big).expect("number");
         assert!(
             err.contains(&format!("in.jsonl: line 2 (byte {}): not valid JSON: number too large", first.len()))
+                && err.contains("in `metrics`")
                 && err.contains(&format!("at byte {at} of the line")),
             "{big}: {err}"
         );

@@ -389,6 +389,27 @@ fn overflow(data: &[u8], text: &[u8]) -> JsonError {
 pub const OVERFLOW: &str =
     "number too large for a 64-bit float (it would become infinity; write the token Infinity or -Infinity for that)";
 
+/// [`OVERFLOW`] naming the record's field it is in, in the order of
+/// [`FIELDS`].
+const OVERFLOW_IN: [&str; 7] = [
+    "number too large for a 64-bit float in `iteration_num` (it would become infinity; write the token Infinity or -Infinity for that)",
+    "number too large for a 64-bit float in `strategy_code` (it would become infinity; write the token Infinity or -Infinity for that)",
+    "number too large for a 64-bit float in `execution_result` (it would become infinity; write the token Infinity or -Infinity for that)",
+    "number too large for a 64-bit float in `metrics` (it would become infinity; write the token Infinity or -Infinity for that)",
+    "number too large for a 64-bit float in `classification_level` (it would become infinity; write the token Infinity or -Infinity for that)",
+    "number too large for a 64-bit float in `timestamp` (it would become infinity; write the token Infinity or -Infinity for that)",
+    "number too large for a 64-bit float in `champion_updated` (it would become infinity; write the token Infinity or -Infinity for that)",
+];
+
+/// An overflow inside the record's field `i` names the field.
+#[cold]
+fn in_field(mut e: JsonError, i: usize) -> JsonError {
+    if e.message == OVERFLOW {
+        e.message = OVERFLOW_IN[i];
+    }
+    e
+}
+
 /// Which top-level key of a record line came last (first occurrences
 /// count, as for a map where a repeated key keeps its first position).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -445,7 +466,7 @@ pub(crate) fn parse_top_level(text: &[u8], top: &mut TopLevel) -> Result<bool, J
                 Ok(Slot::Field(i)) => {
                     let slot = &mut top.fields[i];
                     let first = slot.is_none();
-                    member_into(j, c, peek, 1, slot.insert(Value::Null))?;
+                    member_into(j, c, peek, 1, slot.insert(Value::Null)).map_err(|e| in_field(e, i))?;
                     if first {
                         top.last = LastKey::Field;
                     }
@@ -586,6 +607,18 @@ mod tests {
         assert_eq!(parse("9".repeat(4300).as_bytes()).map_err(|e| e.message), Err(OVERFLOW));
         let e = parse(format!("[{}]", "9".repeat(4301)).as_bytes()).expect_err("too long");
         assert_eq!(e.message, "number with more than 4300 digits");
+    }
+
+    #[test]
+    fn an_overflow_in_a_record_field_names_the_field() {
+        for (i, field) in FIELDS.iter().enumerate() {
+            assert!(OVERFLOW_IN[i].contains(&format!("in `{field}`")), "{}", OVERFLOW_IN[i]);
+        }
+        let line = br#"{"iteration_num": 1, "metrics": {"s": [1, 1e999]}, "x": 1e999}"#;
+        let e = parse_top_level(line, &mut TopLevel::default()).expect_err("overflow");
+        assert_eq!((e.message, e.offset), (OVERFLOW_IN[3], 42));
+        let e = parse_top_level(br#"{"x": -1e999}"#, &mut TopLevel::default()).expect_err("overflow");
+        assert_eq!((e.message, e.offset), (OVERFLOW, 6), "another field: not named");
     }
 
     #[test]
