@@ -10,9 +10,20 @@ use iteration_history::codec::{self, LineError};
 
 use crate::error::{CliError, Result};
 
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// The UTF-8 byte order mark.
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-fn bad_line(source: &str, line: u64, offset: u64, reason: &LineError) -> CliError {
+/// The error for a line longer than `max_line` bytes.
+pub(crate) fn too_long(source: &str, line: u64, offset: u64, max_line: u64) -> CliError {
+    CliError::new(
+        "invalid-input",
+        format!(
+            "{source}: line {line} (byte {offset}): longer than {max_line} bytes, the limit for one line (--max-line-bytes); nothing was written"
+        ),
+    )
+}
+
+pub(crate) fn bad_line(source: &str, line: u64, offset: u64, reason: &LineError) -> CliError {
     CliError::new(
         "invalid-input",
         format!(

@@ -39,7 +39,7 @@ use target::Target;
 const EXIT_CODES: &str = "\
 A history is a file path or a PostgreSQL URL,
   postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?history=NAME]
-given as the HISTORY argument or with --store (without a password in the URL, PGPASSWORD is used).
+given as the HISTORY argument or with --store (what the URL leaves out is taken from libpq's PG* variables, such as PGPASSWORD, and ~/.postgresql files).
 
 Exit codes:
   0  success (verify: the history is healthy)
@@ -177,12 +177,15 @@ enum Command {
     ///
     /// For example a history written by the original Python module. A bad
     /// line is reported with its line number and byte offset, and nothing is
-    /// written.
+    /// written; so is a line longer than --max-line-bytes.
     Import {
         /// The history: a file (created if needed) or a postgres:// URL (or give --store).
         history: Option<String>,
         /// The JSONL file to import.
         input: Option<PathBuf>,
+        /// Refuse a line (with its line end) longer than this many bytes.
+        #[arg(long, value_name = "BYTES", default_value_t = iteration_history::import::DEFAULT_MAX_LINE_BYTES)]
+        max_line_bytes: u64,
     },
     /// Copy a whole history between stores, byte for byte
     ///
@@ -299,12 +302,12 @@ fn run(cli: Cli) -> Result {
         Command::Compact { history } => check::compact(&ctx, &at(history)?),
         Command::Clear { history, yes } => check::clear(&ctx, &at(history)?, *yes),
         Command::Export { history, output, format } => export::run(&ctx, &at(history)?, output.as_deref(), *format),
-        Command::Import { history, input } => {
+        Command::Import { history, input, max_line_bytes } => {
             let (history, input) = shift(store, history.as_ref(), input.clone(), |s| Ok(PathBuf::from(s)))?;
             let target = at(&history)?;
             let input =
                 input.ok_or_else(|| CliError::usage("give the JSONL file to import: ihist import HISTORY FILE"))?;
-            import::run(&ctx, &target, &input)
+            import::run(&ctx, &target, &input, *max_line_bytes)
         }
         Command::Copy { source, destination, replace } => {
             if store.is_some() {

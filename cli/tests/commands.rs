@@ -250,7 +250,16 @@ fn import_appends_as_one_commit_and_rejects_a_bad_line() {
     let out = ok(ihist(d, &["import", "h.jsonl", "more.jsonl"]));
     assert!(out.contains("imported 5 records from more.jsonl into h.jsonl as one commit"), "{out}");
     let text = String::from_utf8(read(&d.join("h.jsonl"))).expect("utf8");
-    assert!(text.lines().nth(1).is_some_and(|l| l.contains("\"_ih\":\"1/5+0 ")), "one commit of 5: {text}");
+    // One commit made atomic by a rename: canonical, checksummed lines
+    // without a commit tag (a BOM, CRLF and blank lines dropped).
+    assert_eq!(text.lines().count(), 6, "{text}");
+    assert!(
+        text.lines()
+            .skip(1)
+            .all(|l| l.starts_with("{\"iteration_num\":") && l.contains(",\"_ih\":\"") && !l.contains("/5+")),
+        "canonical lines: {text}"
+    );
+    assert!(!text.contains('\r') && !text.contains('\u{feff}'), "{text}");
     assert_eq!(ok(ihist(d, &["count", "h.jsonl"])).trim(), "6");
     // A bad line: named by line and byte offset; nothing written.
     let before = read(&d.join("h.jsonl"));

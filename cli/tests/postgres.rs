@@ -206,7 +206,9 @@ fn the_same_commands_give_the_same_history_in_a_file_and_in_postgres() {
     // Compact on both: the same canonical lines (no batch tags left).
     ok(ihist(d, &["compact", "h.jsonl"]));
     let out = ok(ihist(d, &["compact", "--store", &url]));
-    assert!(out.contains("compacted 10 records") && out.contains("7 rows rewritten"), "{out}");
+    // The batch of 3 loses its tags; the import's lines were written
+    // untagged (one commit made atomic as a whole, not by tags).
+    assert!(out.contains("compacted 10 records") && out.contains("3 rows rewritten"), "{out}");
     assert_eq!(export(d, &url), read(&d.join("h.jsonl")));
     let v = json(&ok(ihist(d, &["--json", "compact", &url])));
     assert_eq!((v["records"].as_u64(), v["rewritten"].as_u64()), (Some(10), Some(0)), "compact again: nothing");

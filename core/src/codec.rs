@@ -85,6 +85,13 @@ pub enum LineError {
     Metadata(&'static str),
     /// The line has no `\n`: a write that did not finish.
     Unterminated,
+    /// The line (with its line end), or a run of blank lines, is longer
+    /// than the reader's limit ([`crate::import::JsonlReader::max_line_bytes`]):
+    /// the rest of it was not read.
+    TooLong {
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// The last commit of the file is incomplete: only `present` of its
     /// `count` records are there (see [`crate::scan`] for when this is a
     /// write that did not finish and when a cut file).
@@ -108,6 +115,10 @@ impl fmt::Display for LineError {
             ),
             LineError::Metadata(what) => write!(f, "malformed metadata: {what}"),
             LineError::Unterminated => f.write_str("unterminated line (a write that did not finish)"),
+            LineError::TooLong { limit } => write!(
+                f,
+                "line longer than {limit} bytes, the limit for one line (not a record; the rest of the input was not read)"
+            ),
             LineError::IncompleteCommit { present, count } => write!(
                 f,
                 "the last commit is incomplete: {present} of its {count} records are present, and the writer's in-flight record names this commit as a write that had not finished"

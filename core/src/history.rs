@@ -944,13 +944,16 @@ impl History {
         self.adopt(&mut st, replaced, (0, 0, None))
     }
 
-    /// Replaces the history with the JSONL read from `input`, kept byte for
-    /// byte, as one atomic, durable commit (a temp file renamed over the
-    /// history): afterwards [`export_to_writer`](Self::export_to_writer)
-    /// writes exactly the bytes read (plus a `\n` if the last line had
-    /// none). Every line is checked first (see [`crate::import`]); on any
-    /// error the history is unchanged. `progress` is called with the number
-    /// of records read so far.
+    /// Replaces the history with the JSONL read from `input` (or, with
+    /// [`ImportMode::Append`], adds it after the history's records), kept
+    /// byte for byte, as one atomic, durable commit (a temp file renamed over
+    /// the history, streamed: memory is bounded by the longest line):
+    /// afterwards [`export_to_writer`](Self::export_to_writer) writes
+    /// exactly the bytes read (after the history's own for `Append`; plus a
+    /// `\n` if the last line had none). Every line is checked first (see
+    /// [`crate::import`]); on any error the history is unchanged. `progress`
+    /// is called with the number of records read so far. The report counts
+    /// the records read; its `bytes` are the history's after the import.
     ///
     /// # Errors
     /// [`Error::Conflict`] for [`ImportMode::IntoEmpty`] when the history
@@ -973,29 +976,83 @@ impl History {
         }
         st.lock.check(&*self.dir)?;
         self.resync_dir(&mut st)?;
+        // What an append keeps: the committed bytes, read through a handle
+        // taken before the file is let go.
+        let kept = if mode == ImportMode::Append && st.len > 0 {
+            let f = match &st.reader {
+                Some(f) => f.clone(),
+                None => Arc::<dyn ReadFile>::from(
+                    self.dir.open_read(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?,
+                ),
+            };
+            Some((f, st.len, st.count, st.last))
+        } else {
+            None
+        };
         st.set_file(None);
         st.dirty = true;
         let mut report = None;
         let replaced = commit::replace(self.target(), (), |_, f| {
-            let mut reader = JsonlReader::new(input, "input");
             let mut pos = 0u64;
             let mut buf = Vec::with_capacity(1 << 20);
+            if let Some((src, len, ..)) = &kept {
+                commit::copy_prefix(&**src, f, *len, &self.display)?;
+                pos = *len;
+                // A last line without its `\n` (written by another tool)
+                // gets one, so that the input starts on a line of its own.
+                let mut last = [0u8];
+                crate::storage::read_exact_at(&**src, &mut last, len - 1)
+                    .map_err(|e| Error::io(&self.display, "reading the history", e))?;
+                if last[0] != b'\n' {
+                    buf.push(b'\n');
+                }
+            }
+            let added = buf.len() as u64;
+            let mut reader = JsonlReader::new(input, "input");
+            // The input's BOM is dropped when it is not the file's start.
+            let mut dropped = 0u64;
+            let mut skip_bom = |bytes: &'_ [u8]| -> usize {
+                if kept.is_some() && dropped == 0 && bytes.starts_with(crate::import::BOM) {
+                    dropped = 3;
+                    3
+                } else {
+                    0
+                }
+            };
             while let Some(rec) = reader.next_record()? {
-                buf.extend_from_slice(&rec.raw);
-                if buf.len() >= 1 << 20 {
+                let from = if reader.records() == 1 { skip_bom(&rec.raw) } else { 0 };
+                let raw = &rec.raw[from..];
+                // Small records are gathered; a large one is written as it
+                // is (not copied once more).
+                let direct = raw.len() >= 1 << 20;
+                if !direct {
+                    buf.extend_from_slice(raw);
+                }
+                if direct || buf.len() >= 1 << 20 {
                     f.write_at(&buf, pos).map_err(|e| Error::io(&self.display, "writing a temp file", e))?;
                     pos += buf.len() as u64;
                     buf.clear();
                 }
+                if direct {
+                    f.write_at(raw, pos).map_err(|e| Error::io(&self.display, "writing a temp file", e))?;
+                    pos += raw.len() as u64;
+                }
                 progress(reader.records());
             }
-            buf.extend_from_slice(reader.trailer());
+            let from = if reader.records() == 0 { skip_bom(reader.trailer()) } else { 0 };
+            buf.extend_from_slice(&reader.trailer()[from..]);
             f.write_at(&buf, pos).map_err(|e| Error::io(&self.display, "writing a temp file", e))?;
-            report = Some(reader.finish()?);
+            let mut r = reader.finish()?;
+            r.bytes = r.bytes - dropped + added + kept.as_ref().map_or(0, |k| k.1);
+            report = Some(r);
             Ok(())
         })?;
         let report = report.unwrap_or_default();
-        self.adopt(&mut st, replaced, (report.bytes, report.records, report.last_iteration_num))?;
+        let (count, last) = match &kept {
+            Some((_, _, count, last)) => (count + report.records, report.last_iteration_num.or(*last)),
+            None => (report.records, report.last_iteration_num),
+        };
+        self.adopt(&mut st, replaced, (report.bytes, count, last))?;
         Ok(report)
     }
 

@@ -14,18 +14,31 @@
 //! history exported by a store holds no such torn commit: its readers leave
 //! one out.
 //!
+//! Memory is bounded by the longest line, not by the input: a line longer
+//! than [`DEFAULT_MAX_LINE_BYTES`] (or the limit given to
+//! [`JsonlReader::max_line_bytes`]) is refused as
+//! [`LineError::TooLong`] after reading at most that many bytes of it, so
+//! `/dev/zero` or a sparse file of zeros end in an error, not in the
+//! machine's memory. Blank lines kept with the next record count as one
+//! line for the limit.
+//!
 //! One normalisation is made: a valid last line without its `\n` (a file
 //! written without a final newline) gets one, so that later appends start
 //! on a new line. [`ImportReport::added_final_newline`] says when.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use crate::codec::{self, LineError};
 use crate::error::{Error, Result};
 use crate::record::IterationRecord;
 use crate::scan::{Analyzer, Kind, Outcome, RawLine};
 
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// The UTF-8 byte order mark.
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The longest line (with its line end) a [`JsonlReader`] accepts unless
+/// told otherwise: 64 MiB, far more than any real record.
+pub const DEFAULT_MAX_LINE_BYTES: u64 = 64 << 20;
 
 /// How an import treats the records a store already holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +49,11 @@ pub enum ImportMode {
     IntoEmpty,
     /// Replace every record the history holds, atomically.
     Replace,
+    /// Keep the history's records and add the input's after them, as one
+    /// atomic commit (streamed: memory is bounded by the longest line, not
+    /// by the input). A leading BOM of the input is dropped (it belongs only
+    /// at the start of a file); every other byte is kept.
+    Append,
 }
 
 /// What an import did.
@@ -117,6 +135,7 @@ pub struct JsonlReader<'a> {
     last: Option<u64>,
     added_final_newline: bool,
     at_end: bool,
+    max_line: u64,
 }
 
 impl std::fmt::Debug for JsonlReader<'_> {
@@ -141,7 +160,16 @@ impl<'a> JsonlReader<'a> {
             last: None,
             added_final_newline: false,
             at_end: false,
+            max_line: DEFAULT_MAX_LINE_BYTES,
         }
+    }
+
+    /// Refuses lines (with their line end) longer than `limit` bytes
+    /// (default [`DEFAULT_MAX_LINE_BYTES`]; at least 1).
+    #[must_use]
+    pub fn max_line_bytes(mut self, limit: u64) -> Self {
+        self.max_line = limit.max(1);
+        self
     }
 
     fn invalid(&self, line: u64, offset: u64, reason: LineError) -> Error {
@@ -159,14 +187,20 @@ impl<'a> JsonlReader<'a> {
         }
         loop {
             let mut buf = Vec::new();
-            let n =
-                self.input.read_until(b'\n', &mut buf).map_err(|e| Error::io(&self.source, "reading the input", e))?;
+            // At most one byte more than the limit: enough to tell.
+            let n = (&mut *self.input)
+                .take(self.max_line.saturating_add(1))
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| Error::io(&self.source, "reading the input", e))?;
             if n == 0 {
                 self.at_end = true;
                 return Ok(None);
             }
             self.line_no += 1;
             let offset = self.offset;
+            if n as u64 > self.max_line || (self.blank.len() + n) as u64 > self.max_line {
+                return Err(self.invalid(self.line_no, offset, LineError::TooLong { limit: self.max_line }));
+            }
             self.offset += n as u64;
             let terminated = buf.last() == Some(&b'\n');
             let content: &[u8] = if offset == 0 { buf.strip_prefix(BOM).unwrap_or(&buf) } else { &buf };
@@ -191,8 +225,13 @@ impl<'a> JsonlReader<'a> {
                 // Unreachable: an invalid line is damage, reported above.
                 return Err(self.invalid(self.line_no, offset, LineError::NotAnObject));
             };
-            let mut raw = std::mem::take(&mut self.blank);
-            raw.extend_from_slice(&buf);
+            let mut raw = if self.blank.is_empty() {
+                buf
+            } else {
+                let mut raw = std::mem::take(&mut self.blank);
+                raw.extend_from_slice(&buf);
+                raw
+            };
             if !terminated {
                 raw.push(b'\n');
                 self.added_final_newline = true;

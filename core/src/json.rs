@@ -246,7 +246,22 @@ fn array(j: &mut Jiter<'_>, c: &mut Ctx<'_>, depth: usize) -> Result<Vec<Value>,
         }
         next = j.array_step()?;
     }
-    Ok(c.items.split_off(base))
+    Ok(take_from(&mut c.items, base))
+}
+
+/// Items above `base` on a stack, as a vector of their own. An outermost
+/// large array or object takes the stack itself (shrunk, which a large
+/// allocation does in place) instead of a copy: a line that is one huge
+/// array then peaks at one copy of its values, not two.
+#[inline(always)]
+fn take_from<T>(stack: &mut Vec<T>, base: usize) -> Vec<T> {
+    if base == 0 && stack.len() >= 1 << 12 {
+        let mut all = std::mem::take(stack);
+        all.shrink_to_fit();
+        all
+    } else {
+        stack.split_off(base)
+    }
 }
 
 /// Reads a value that is neither an object nor an array into `out`
@@ -267,19 +282,24 @@ fn scalar_into(j: &mut Jiter<'_>, data: &[u8], peek: Peek, out: &mut Value) -> R
         }
         Peek::NaN | Peek::Infinity => {
             let start = j.current_index();
-            *out = Value::Number(number(j.known_number_bytes(peek).map_err(|_| not_a_value(start))?));
+            let text = j.known_number_bytes(peek).map_err(|_| not_a_value(start))?;
+            *out = Value::Number(number(text).ok_or_else(|| overflow(data, text))?);
         }
         Peek::Minus => {
             let start = j.current_index();
-            *out = Value::Number(number(j.known_number_bytes(peek).map_err(|e| {
+            let text = j.known_number_bytes(peek).map_err(|e| {
                 // `-` must be followed by a digit (`-Infinity` aside).
                 match data.get(start + 1) {
                     Some(b'0'..=b'9') => JsonError::from(e),
                     _ => JsonError { offset: start + 1, message: "expected a digit" },
                 }
-            })?));
+            })?;
+            *out = Value::Number(number(text).ok_or_else(|| overflow(data, text))?);
         }
-        p if p.is_num() => *out = Value::Number(number(j.known_number_bytes(p)?)),
+        p if p.is_num() => {
+            let text = j.known_number_bytes(p)?;
+            *out = Value::Number(number(text).ok_or_else(|| overflow(data, text))?);
+        }
         _ => return Err(not_a_value(j.current_index())),
     }
     Ok(())
@@ -305,56 +325,89 @@ fn object(j: &mut Jiter<'_>, c: &mut Ctx<'_>, depth: usize) -> Result<Map, JsonE
         }
         key = j.next_key()?.map(str::to_owned);
     }
-    Ok(Map::from_pairs(c.pairs.split_off(base)))
+    Ok(Map::from_pairs(take_from(&mut c.pairs, base)))
 }
 
 /// A number from its JSON text (already checked by jiter): integers that
 /// fit stay integers, `-0` and larger integers become floats (as
-/// `serde_json` reads them). Inlined, so that the number is built in
-/// registers where it is stored.
+/// `serde_json` reads them). `None` for a number too large for a float
+/// (`1e999`, a 400-digit integer): it would become infinity, which only the
+/// tokens `Infinity` and `-Infinity` stand for. Inlined, so that the number
+/// is built in registers where it is stored.
 #[inline(always)]
-fn number(text: &[u8]) -> Number {
+fn number(text: &[u8]) -> Option<Number> {
     let (neg, digits) = match text {
         [b'-', rest @ ..] => (true, rest),
         _ => (false, text),
     };
     if digits.is_empty() {
-        return Number::Float(float(text));
+        return float(text).map(Number::Float);
     }
     // One pass: an integer while the bytes are digits and the value fits.
     let mut u: u64 = 0;
     for &d in digits {
         if !d.is_ascii_digit() {
-            return Number::Float(float(text));
+            return float(text).map(Number::Float);
         }
         match u.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))) {
             Some(v) => u = v,
-            None => return Number::Float(float(text)),
+            None => return float(text).map(Number::Float),
         }
     }
-    if !neg {
+    Some(if !neg {
         Number::PosInt(u)
     } else if u == 0 {
         Number::Float(-0.0)
     } else if u <= i64::MAX as u64 + 1 {
         Number::NegInt((u as i128).wrapping_neg() as i64)
     } else {
-        Number::Float(float(text))
-    }
+        return float(text).map(Number::Float);
+    })
 }
 
 /// A number that is not an integer of 64 bits: `NaN`, `Infinity`,
-/// `-Infinity`, or a float.
+/// `-Infinity`, or a float; `None` if a float overflows to infinity.
 #[inline(never)]
-fn float(text: &[u8]) -> f64 {
+fn float(text: &[u8]) -> Option<f64> {
     match text {
-        b"NaN" => f64::NAN,
-        b"Infinity" => f64::INFINITY,
-        b"-Infinity" => f64::NEG_INFINITY,
+        b"NaN" => Some(f64::NAN),
+        b"Infinity" => Some(f64::INFINITY),
+        b"-Infinity" => Some(f64::NEG_INFINITY),
         // jiter checked the syntax; lexical (jiter's own float parser,
         // correctly rounded) reads the bytes without a second UTF-8 check.
-        _ => f64::from_lexical(text).unwrap_or(f64::NAN),
+        _ => Some(f64::from_lexical(text).unwrap_or(f64::NAN)).filter(|f| f.is_finite() || f.is_nan()),
     }
+}
+
+/// The error for a number too large for a float (`text` lies in `data`).
+#[cold]
+fn overflow(data: &[u8], text: &[u8]) -> JsonError {
+    JsonError { offset: (text.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize), message: OVERFLOW }
+}
+
+/// The message for a number too large for a float.
+pub const OVERFLOW: &str =
+    "number too large for a 64-bit float (it would become infinity; write the token Infinity or -Infinity for that)";
+
+/// [`OVERFLOW`] naming the record's field it is in, in the order of
+/// [`FIELDS`].
+const OVERFLOW_IN: [&str; 7] = [
+    "number too large for a 64-bit float in `iteration_num` (it would become infinity; write the token Infinity or -Infinity for that)",
+    "number too large for a 64-bit float in `strategy_code` (it would become infinity; write the token Infinity or -Infinity for that)",
+    "number too large for a 64-bit float in `execution_result` (it would become infinity; write the token Infinity or -Infinity for that)",
+    "number too large for a 64-bit float in `metrics` (it would become infinity; write the token Infinity or -Infinity for that)",
+    "number too large for a 64-bit float in `classification_level` (it would become infinity; write the token Infinity or -Infinity for that)",
+    "number too large for a 64-bit float in `timestamp` (it would become infinity; write the token Infinity or -Infinity for that)",
+    "number too large for a 64-bit float in `champion_updated` (it would become infinity; write the token Infinity or -Infinity for that)",
+];
+
+/// An overflow inside the record's field `i` names the field.
+#[cold]
+fn in_field(mut e: JsonError, i: usize) -> JsonError {
+    if e.message == OVERFLOW {
+        e.message = OVERFLOW_IN[i];
+    }
+    e
 }
 
 /// Which top-level key of a record line came last (first occurrences
@@ -413,7 +466,7 @@ pub(crate) fn parse_top_level(text: &[u8], top: &mut TopLevel) -> Result<bool, J
                 Ok(Slot::Field(i)) => {
                     let slot = &mut top.fields[i];
                     let first = slot.is_none();
-                    member_into(j, c, peek, 1, slot.insert(Value::Null))?;
+                    member_into(j, c, peek, 1, slot.insert(Value::Null)).map_err(|e| in_field(e, i))?;
                     if first {
                         top.last = LastKey::Field;
                     }
@@ -550,9 +603,40 @@ mod tests {
 
     #[test]
     fn an_integer_part_of_more_than_4300_digits_is_refused_as_cpython_does() {
-        assert!(parse("9".repeat(4300).as_bytes()).is_ok());
+        // 4300 digits pass jiter's check, then overflow a float.
+        assert_eq!(parse("9".repeat(4300).as_bytes()).map_err(|e| e.message), Err(OVERFLOW));
         let e = parse(format!("[{}]", "9".repeat(4301)).as_bytes()).expect_err("too long");
         assert_eq!(e.message, "number with more than 4300 digits");
+    }
+
+    #[test]
+    fn an_overflow_in_a_record_field_names_the_field() {
+        for (i, field) in FIELDS.iter().enumerate() {
+            assert!(OVERFLOW_IN[i].contains(&format!("in `{field}`")), "{}", OVERFLOW_IN[i]);
+        }
+        let line = br#"{"iteration_num": 1, "metrics": {"s": [1, 1e999]}, "x": 1e999}"#;
+        let e = parse_top_level(line, &mut TopLevel::default()).expect_err("overflow");
+        assert_eq!((e.message, e.offset), (OVERFLOW_IN[3], 42));
+        let e = parse_top_level(br#"{"x": -1e999}"#, &mut TopLevel::default()).expect_err("overflow");
+        assert_eq!((e.message, e.offset), (OVERFLOW, 6), "another field: not named");
+    }
+
+    #[test]
+    fn a_number_that_overflows_a_float_is_refused_unless_it_is_the_token() {
+        for (text, offset) in [
+            ("1e99999999999", 0),
+            ("[1, -1e400]", 4),
+            ("{\"a\": 1.7976931348623159e308}", 6),
+            (&format!("[{}]", "1".repeat(400)), 1),
+            ("[Infinity, 2e308]", 11),
+        ] {
+            let e = parse(text.as_bytes()).expect_err(text);
+            assert_eq!((e.message, e.offset), (OVERFLOW, offset), "{text}");
+        }
+        assert_eq!(p("1.7976931348623157e308"), Value::Number(Number::Float(f64::MAX)));
+        assert_eq!(p("-1e-400"), Value::Number(Number::Float(-0.0)));
+        assert_eq!(p("[Infinity]"), Value::Array(vec![Value::Number(Number::Float(f64::INFINITY))]));
+        assert_eq!(p(&"9".repeat(308)).as_f64().map(f64::is_finite), Some(true));
     }
 
     #[test]

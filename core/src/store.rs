@@ -139,8 +139,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Storage errors, errors writing `out`.
     fn export_jsonl(&self, out: &mut dyn Write) -> Result<u64>;
 
-    /// Replaces (or fills, see [`ImportMode`]) the history with the JSONL
-    /// read from `input`, as one atomic, durable commit, keeping every
+    /// Replaces, fills or appends to (see [`ImportMode`]) the history with
+    /// the JSONL read from `input`, as one atomic, durable commit, keeping every
     /// line byte for byte (see [`crate::import`]): a copy between two
     /// stores through [`export_jsonl`](Self::export_jsonl) and this
     /// method is byte-identical. `progress` is called with the number of

@@ -238,3 +238,29 @@ fn the_file_store_serves_the_backend_neutral_contract() {
     assert_eq!(store.count().expect("count"), 0);
     assert!(store.describe().ends_with("s.jsonl"));
 }
+
+/// `ImportMode::Append` after a history whose last line has no `\n` (written
+/// by another tool): the input starts on a line of its own, and the counts
+/// are the file's.
+#[test]
+fn an_append_import_after_a_last_line_without_its_newline() {
+    use iteration_history::ImportMode;
+    use iteration_history::storage::CapStdDir;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let first = "{\"iteration_num\": 0, \"strategy_code\": \"x\", \"execution_result\": {}, \"metrics\": {}, \"classification_level\": \"L\", \"timestamp\": \"t\", \"champion_updated\": false}";
+    std::fs::write(tmp.path().join("h.jsonl"), first).expect("write");
+    let h =
+        History::open(CapStdDir::open_ambient(tmp.path()).expect("dir"), "h.jsonl", Options::default()).expect("open");
+    let input = first.replace("\"iteration_num\": 0", "\"iteration_num\": 1") + "\n";
+    let report = h.import_jsonl(&mut input.as_bytes(), ImportMode::Append, &mut |_| {}).expect("append");
+    let bytes = std::fs::read(tmp.path().join("h.jsonl")).expect("read");
+    assert_eq!(bytes, format!("{first}\n{input}").into_bytes());
+    assert_eq!((report.records, report.bytes), (1, bytes.len() as u64));
+    assert_eq!((h.count().expect("count"), h.last_iteration_num().expect("last")), (2, Some(1)));
+    h.save(&rec(2)).expect("save after");
+    drop(h);
+    let h = History::open(CapStdDir::open_ambient(tmp.path()).expect("dir"), "h.jsonl", Options::default())
+        .expect("reopen");
+    assert_eq!(nums(&h.get_all().expect("all")), vec![0, 1, 2]);
+    assert_eq!(h.verify().expect("verify").health, Health::Healthy);
+}

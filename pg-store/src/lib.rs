@@ -995,11 +995,26 @@ impl Store for PgStore {
                     actual: show(to_u64(last)),
                 }));
             }
-            tx.execute(delete, &[&id])?;
+            let (trailer_before, mut seq) = if mode == ImportMode::Append {
+                (head.get::<_, String>(2), count)
+            } else {
+                tx.execute(delete, &[&id])?;
+                (String::new(), 0i64)
+            };
+            // Appended after records or blank lines, the input's BOM is
+            // dropped (it belongs only at the start of a file).
+            let after = seq > 0 || !trailer_before.is_empty();
+            // The bytes before the input's first record (or its trailer).
+            let mut before = Some(trailer_before.clone());
+            let mut lead = |text: &str| -> String {
+                before.take().map_or_else(
+                    || text.to_string(),
+                    |b| b + if after { text.strip_prefix('\u{feff}').unwrap_or(text) } else { text },
+                )
+            };
             let mut reader = JsonlReader::new(input, "input");
             let mut first_line = std::collections::HashMap::new();
             let (mut seqs, mut nums, mut texts, mut jsons) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            let mut seq = 0i64;
             loop {
                 let next = reader.next_record()?;
                 if let Some(rec) = &next {
@@ -1014,7 +1029,7 @@ impl Store for PgStore {
                             ),
                         }));
                     }
-                    let text = String::from_utf8(rec.raw.clone()).map_err(|_| Error::Backend {
+                    let text = std::str::from_utf8(&rec.raw).map(&mut lead).map_err(|_| Error::Backend {
                         store: store.clone(),
                         kind: BackendErrorKind::Other,
                         message: format!("input line {} is not UTF-8; nothing was imported", rec.line),
@@ -1038,10 +1053,18 @@ impl Store for PgStore {
                     break;
                 }
             }
-            let trailer = String::from_utf8(reader.trailer().to_vec()).unwrap_or_default();
-            let report = reader.finish()?;
-            let last = report.last_iteration_num.map(|n| n as i64);
-            tx.execute(set, &[&id, &(report.records as i64), &last, &trailer])?;
+            let trailer = lead(std::str::from_utf8(reader.trailer()).unwrap_or_default());
+            let mut report = reader.finish()?;
+            let last = report.last_iteration_num.map(|n| n as i64).or(if mode == ImportMode::Append { last } else { None });
+            tx.execute(set, &[&id, &seq, &last, &trailer])?;
+            if mode == ImportMode::Append {
+                // What the history holds now, as the file store reports it.
+                let held: i64 = tx.query_one(
+                    "SELECT coalesce(sum(octet_length(line)), 0)::int8 FROM ih_records WHERE history_id = $1",
+                    &[&id],
+                )?.get(0);
+                report.bytes = (held + trailer.len() as i64) as u64;
+            }
             Ok(report)
         })
     }

@@ -5,14 +5,17 @@
 //! |---|---|---|
 //! | `disable` | never | — |
 //! | `prefer` (default) | if the server offers it | no |
-//! | `require` | always (refused without) | no; as `verify-ca` when `sslrootcert` is given (as libpq) |
+//! | `require` | always (refused without) | no; as `verify-ca` when a root certificate is given or `~/.postgresql/root.crt` exists (as libpq) |
 //! | `verify-ca` | always | signed by a CA in `sslrootcert` |
 //! | `verify-full` | always | as `verify-ca`, and valid for the host name in the URL |
 //!
 //! `sslrootcert=FILE`: the CA certificates (PEM) the server's certificate
 //! must chain to (default, as libpq: `~/.postgresql/root.crt`).
 //! `sslcert=FILE` and `sslkey=FILE`: a client certificate and its key
-//! (PEM; for servers that authenticate clients by certificate).
+//! (PEM; for servers that authenticate clients by certificate; defaults
+//! `~/.postgresql/postgresql.crt` and `postgresql.key`). As libpq, a key
+//! that group or others may read is refused (mode 0600 or less, or 0640 or
+//! less when owned by root); it is checked and read through one open file.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -83,15 +86,9 @@ impl TlsParams {
     }
 }
 
-fn default_rootcert() -> Option<PathBuf> {
-    let home = std::env::var_os("HOME")?;
-    let p = Path::new(&home).join(".postgresql").join("root.crt");
-    p.is_file().then_some(p)
-}
-
 /// Builds the connector for `params`. Errors are sentences naming the file
 /// or parameter at fault.
-pub(crate) fn connector(params: &mut TlsParams) -> Result<MakeRustlsConnect, String> {
+pub(crate) fn connector(params: &TlsParams) -> Result<MakeRustlsConnect, String> {
     // ring (a C/assembly build with only a C compiler) rather than aws-lc-rs;
     // rustls 0.23.48 deprecates ring's provider for its lack of
     // post-quantum key exchange, which PostgreSQL clients do not need yet.
@@ -101,9 +98,6 @@ pub(crate) fn connector(params: &mut TlsParams) -> Result<MakeRustlsConnect, Str
     let verifier: Arc<dyn ServerCertVerifier> = match mode {
         SslMode::Disable | SslMode::Prefer | SslMode::Require => Arc::new(AcceptAny(provider.clone())),
         SslMode::VerifyCa | SslMode::VerifyFull => {
-            if params.rootcert.is_none() {
-                params.rootcert = default_rootcert();
-            }
             let Some(file) = params.rootcert.clone() else {
                 return Err(format!(
                     "sslmode={} checks the server's certificate and needs the CA certificate: give sslrootcert=FILE (a PEM file); libpq's default, ~/.postgresql/root.crt, does not exist",
@@ -130,8 +124,7 @@ pub(crate) fn connector(params: &mut TlsParams) -> Result<MakeRustlsConnect, Str
     let config = match (&params.cert, &params.key) {
         (Some(cert), Some(key)) => {
             let chain = read_certs(cert, "sslcert")?;
-            let key_der = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| format!("sslkey {}: cannot read a private key (PEM): {e}", key.display()))?;
+            let key_der = read_key(key)?;
             builder
                 .with_client_auth_cert(chain, key_der)
                 .map_err(|e| format!("sslcert {} and sslkey {}: {e}", cert.display(), key.display()))?
@@ -141,6 +134,43 @@ pub(crate) fn connector(params: &mut TlsParams) -> Result<MakeRustlsConnect, Str
         (None, Some(_)) => return Err("sslkey is given without sslcert: give both (PEM files)".into()),
     };
     Ok(MakeRustlsConnect::new(config))
+}
+
+/// Largest key file read.
+const MAX_KEY_FILE: u64 = 1 << 20;
+
+/// Reads the client's private key, refusing (as libpq) a file that is not a
+/// regular file or that group or others may read: mode 0600 or less, or
+/// 0640 or less when owned by root. The checks are made on the open file
+/// that is then read, so the file cannot be swapped in between.
+fn read_key(file: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    use std::io::Read;
+    let shown = file.display();
+    let mut f = std::fs::File::open(file).map_err(|e| format!("sslkey {shown}: cannot open the private key: {e}"))?;
+    let meta = f.metadata().map_err(|e| format!("sslkey {shown}: cannot read its metadata: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("sslkey {shown}: not a regular file"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let mode = meta.mode() & 0o777;
+        let forbidden = if meta.uid() == 0 { 0o037 } else { 0o077 };
+        if mode & forbidden != 0 {
+            return Err(format!(
+                "sslkey {shown}: the private key file has group or world access (mode {mode:04o}); it must be u=rw (0600) or less if owned by the current user, or u=rw,g=r (0640) or less if owned by root: run chmod 600 {shown}"
+            ));
+        }
+    }
+    let mut pem = Vec::new();
+    (&mut f)
+        .take(MAX_KEY_FILE + 1)
+        .read_to_end(&mut pem)
+        .map_err(|e| format!("sslkey {shown}: cannot read the private key: {e}"))?;
+    if pem.len() as u64 > MAX_KEY_FILE {
+        return Err(format!("sslkey {shown}: larger than {MAX_KEY_FILE} bytes: not a private key"));
+    }
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| format!("sslkey {shown}: cannot read a private key (PEM): {e}"))
 }
 
 fn read_certs(file: &Path, param: &str) -> Result<Vec<CertificateDer<'static>>, String> {

@@ -111,7 +111,8 @@ pg_tls_cluster_start() {
     printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >client.ext
     openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 2 -extfile client.ext
   ) >"$t/openssl.log" 2>&1 || { cat "$t/openssl.log" >&2; return 1; }
-  chmod 644 "$c"/*.crt "$c/client.key"
+  # libpq (and the store) refuse a client key that group or others can read.
+  chmod 644 "$c"/*.crt && chmod 600 "$c/client.key"
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$t" && chown -R postgres:postgres "$t/data"
   pg_as_owner "$PG_BIN/initdb" -D "$t/data" -U postgres --pwfile="$PG_TMP/pw" \
     --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 --no-sync >"$t/initdb.log" 2>&1 ||

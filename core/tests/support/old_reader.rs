@@ -208,9 +208,13 @@ mod json {
                 }
                 // Integers beyond 64 bits are read as floats, as serde_json does.
             }
-            text.parse::<f64>()
-                .map(|f| Value::Number(Number::Float(f)))
-                .map_err(|_| JsonError { offset: start, message: "invalid number" })
+            // A number too large for a float is refused (it is not the
+            // token `Infinity`), as the jiter decoder does.
+            match text.parse::<f64>() {
+                Ok(f) if f.is_infinite() => Err(JsonError { offset: start, message: "number too large" }),
+                Ok(f) => Ok(Value::Number(Number::Float(f))),
+                Err(_) => Err(JsonError { offset: start, message: "invalid number" }),
+            }
         }
 
         fn hex4(&mut self) -> Result<u32, JsonError> {

@@ -79,6 +79,7 @@ pub fn run_all(s: &dyn Store) {
     import_keeps_every_byte(s);
     import_refuses_bad_input_and_changes_nothing(s);
     import_into_empty_refuses_a_history_with_records(s);
+    import_appends_after_the_records(s);
     append_next_numbers_records(s);
     verify_repair_compact(s);
 }
@@ -319,6 +320,45 @@ pub fn import_into_empty_refuses_a_history_with_records(s: &dyn Store) {
     let err = s.import_jsonl(&mut &FOREIGN_JSONL[..], ImportMode::IntoEmpty, &mut |_| {}).expect_err("not empty");
     assert!(matches!(&err, Error::Conflict { actual, .. } if actual == "1"), "{err}");
     assert_eq!(export(s), before);
+}
+
+/// [`ImportMode::Append`] keeps the history's bytes and adds the input's
+/// after them (a leading BOM dropped), in one commit; bad input, or an
+/// input empty of records, leaves the history as it was; later appends
+/// follow.
+pub fn import_appends_after_the_records(s: &dyn Store) {
+    s.clear().expect("clear");
+    s.append(&records(0..2)).expect("append");
+    let before = export(s);
+    let bad = [FOREIGN_JSONL, b"{\"iteration_num\": 7, oops}\n"].concat();
+    let err = s.import_jsonl(&mut &bad[..], ImportMode::Append, &mut |_| {}).expect_err("bad input");
+    let at = format!("line {}", FOREIGN_JSONL.iter().filter(|b| **b == b'\n').count() + 1);
+    assert!(err.to_string().contains(&at), "names {at}: {err}");
+    assert_eq!(export(s), before, "a failed append changes nothing");
+    assert_eq!(s.count().expect("count"), 2);
+    // The input's numbers follow the history's (a PostgreSQL history
+    // refuses an iteration number twice).
+    let input = std::str::from_utf8(FOREIGN_JSONL)
+        .expect("UTF-8")
+        .replace("\"iteration_num\": ", "\"iteration_num\": 1")
+        .into_bytes();
+    assert!(input.starts_with(b"\xEF\xBB\xBF"), "the input starts with a BOM");
+    let mut seen = Vec::new();
+    let report = s.import_jsonl(&mut &input[..], ImportMode::Append, &mut |n| seen.push(n)).expect("append");
+    let expected = [&before[..], &input[3..]].concat();
+    assert_eq!((report.records, report.last_iteration_num), (3, Some(12)));
+    assert_eq!(report.bytes, expected.len() as u64, "the history's bytes after the import");
+    assert_eq!(seen.last(), Some(&3));
+    assert_eq!(export(s), expected, "the history's bytes, then the input's without its BOM");
+    assert_eq!(nums(&all_records(s)), vec![0, 1, 10, 11, 12]);
+    assert_eq!((s.count().expect("count"), s.last_iteration_num().expect("last")), (5, Some(12)));
+    // Only blank lines: kept after the records, as an append keeps them.
+    let report = s.import_jsonl(&mut &b"\n \n"[..], ImportMode::Append, &mut |_| {}).expect("blank lines");
+    assert_eq!((report.records, s.count().expect("count")), (0, 5));
+    assert_eq!(export(s), [&expected[..], b"\n \n"].concat());
+    s.append_if(Some(12), &[record(13, 0, 13)]).expect("append after the import");
+    assert_eq!(nums(&all_records(s)), vec![0, 1, 10, 11, 12, 13]);
+    assert_eq!(s.verify().expect("verify").health, Health::Healthy);
 }
 
 /// `append_next`: the store numbers the records (last + 1, ...), whatever
