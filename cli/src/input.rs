@@ -5,12 +5,11 @@
 use std::io::BufRead;
 
 use indicatif::ProgressBar;
+use iteration_history::format::BOM;
 use iteration_history::IterationRecord;
 use iteration_history::codec::{self, LineError};
 
 use crate::error::{CliError, Result};
-
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 fn bad_line(source: &str, line: u64, offset: u64, reason: &LineError) -> CliError {
     CliError::new(

@@ -70,6 +70,7 @@ pub mod checkpoint;
 pub mod codec;
 pub mod commit;
 mod error;
+pub mod format;
 mod history;
 pub mod import;
 pub mod intent;

@@ -15,6 +15,7 @@ use std::io::{BufRead, Write};
 
 use crate::codec;
 use crate::error::Result;
+use crate::format::BOM;
 use crate::history::{AppendOutcome, Health, History, Page, VerifyReport};
 use crate::import::{ImportMode, ImportReport};
 use crate::record::IterationRecord;
@@ -224,8 +225,6 @@ fn first_problem(r: &VerifyReport) -> String {
         (None, None, None) => "an unknown place".into(),
     }
 }
-
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Splits an export into lines and feeds each to the format's rules.
 struct LineCheck {

@@ -49,11 +49,11 @@
 use std::io;
 
 use crate::codec::{self, GroupTag, LineError, LineInfo};
+use crate::format::BOM;
 use crate::record::IterationRecord;
 use crate::storage::ReadFile;
 
 const CHUNK: usize = 1 << 20;
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// One physical line of the file.
 #[derive(Clone, Copy, Debug)]
