@@ -32,9 +32,10 @@ use std::io;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::commit::{self, random_token};
 use crate::error::{Error, Result};
 use crate::options::Options;
-use crate::storage::{Dir, FileName, LockGuard, WriteFile};
+use crate::storage::{Dir, FileName, LockGuard};
 
 /// Which kind of lock a writer holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,25 +130,6 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// A unique token for this writer.
-pub(crate) fn random_token() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    let local = 0u8;
-    h.write_usize(&local as *const u8 as usize);
-    // `std::process::id()` panics on WASI ("unsupported") and the clock
-    // panics on wasm32-unknown-unknown; `RandomState` is seeded from the
-    // system's randomness everywhere.
-    #[cfg(not(target_arch = "wasm32"))]
-    h.write_u32(std::process::id());
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
-    h.write_u64(now_ms());
-    h.finish()
-}
-
 /// Parses `<token> <expiry-ms>` from a lease file.
 fn read_lease(dir: &dyn Dir, name: &FileName) -> io::Result<Option<(u64, u64)>> {
     let f = match dir.open_read(name) {
@@ -187,10 +169,7 @@ pub(crate) struct Lease {
 
 impl Lease {
     fn write(dir: &dyn Dir, name: &FileName, token: u64, expiry: u64) -> io::Result<()> {
-        let mut f: Box<dyn WriteFile> = dir.create_new(name)?;
-        f.write_at(format!("{token:016x} {expiry}\n").as_bytes(), 0)?;
-        f.sync_data()?;
-        dir.sync_dir()
+        commit::create_synced(dir, name, format!("{token:016x} {expiry}\n").as_bytes())
     }
 
     fn try_take(dir: &dyn Dir, name: &FileName, length: Duration) -> io::Result<Result<Lease, String>> {
@@ -234,8 +213,9 @@ impl Lease {
         }
         let expiry = now + self.length.as_millis() as u64;
         // Replace atomically: write a temp lease, rename it over ours.
-        let tmp = FileName::new(&format!(".{}.{:016x}.tmp", self.name, random_token()))?;
-        let res = Lease::write(dir, &tmp, self.token, expiry).and_then(|()| dir.rename(&tmp, &self.name));
+        let tmp = commit::temp_name(&self.name)?;
+        let res =
+            Lease::write(dir, &tmp, self.token, expiry).and_then(|()| commit::rename_unsynced(dir, &tmp, &self.name));
         if let Err(e) = res {
             let _ = dir.remove(&tmp);
             return Err(Error::io(&display, "renewing the lease file", e));

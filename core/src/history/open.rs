@@ -93,9 +93,8 @@ impl Drop for History {
             // next writer's first commit overwrites them anyway).
             if st.dirty && st.lock.check(&*self.dir).is_ok() {
                 let len = st.len;
-                let full = self.options.durability == crate::Durability::Full;
                 if let Some(f) = st.file.as_mut()
-                    && f.set_len(len).and_then(|()| if full { f.sync_data() } else { Ok(()) }).is_ok()
+                    && commit::truncate(self.target(), &mut **f, len).is_ok()
                 {
                     st.dirty = false;
                 }
