@@ -86,7 +86,7 @@ pub mod store;
 pub mod value;
 
 pub use error::{BackendErrorKind, Error, Result};
-pub use history::{AppendOutcome, Health, History, Page, Records, VerifyReport};
+pub use history::{History, Records};
 pub use import::{ImportMode, ImportReport};
 pub use lock::LockKind;
 pub use options::{CommitStrategy, Durability, Options};
@@ -94,7 +94,7 @@ pub use record::{FieldError, IterationRecord};
 pub use recovery::{BadLineReport, CutReport, RecoveryReport, RepairReport, TornTail};
 #[cfg(not(target_family = "wasm"))]
 pub use store::copy;
-pub use store::{CompactReport, Store};
+pub use store::{AppendOutcome, CompactReport, Health, Page, Store, VerifyReport};
 pub use value::{Map, Number, Value};
 
 /// The crate's README, compiled and run as doctests (`cargo test --doc`).

@@ -16,11 +16,86 @@ use std::io::{BufRead, Write};
 use crate::codec;
 use crate::error::Result;
 use crate::format::BOM;
-use crate::history::{AppendOutcome, Health, History, Page, VerifyReport};
 use crate::import::{ImportMode, ImportReport};
 use crate::record::IterationRecord;
-use crate::recovery::{BadLineReport, CutReport, RepairReport};
+use crate::recovery::{BadLineReport, CutReport, RepairReport, TornTail};
 use crate::scan::{self, Analyzer, Outcome, RawLine};
+
+/// One page of a paged scan ([`History::page`]).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Page {
+    /// The records, oldest first.
+    pub records: Vec<IterationRecord>,
+    /// Where the next page starts, or `None` at the end.
+    pub next_cursor: Option<u64>,
+}
+
+impl Page {
+    /// A page (for stores other than the file store).
+    pub fn new(records: Vec<IterationRecord>, next_cursor: Option<u64>) -> Self {
+        Page { records, next_cursor }
+    }
+}
+
+/// What a compare-and-append did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AppendOutcome {
+    /// The records were appended.
+    Appended,
+    /// The history already ended with exactly these records (a retry):
+    /// nothing was written.
+    AlreadyPresent,
+}
+
+/// How healthy a history is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Health {
+    /// Every line is a valid record (or blank).
+    Healthy,
+    /// Valid, except for the tail of a write that did not finish; the next
+    /// writer moves it to a sidecar file.
+    TornTail,
+    /// A bad line is followed by valid ones; `repair` is needed to write.
+    Corrupt,
+}
+
+/// The result of [`History::verify`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// The history, as named in messages.
+    pub file: String,
+    /// Overall state.
+    pub health: Health,
+    /// Valid records (complete commits only).
+    pub records: u64,
+    /// Valid records without a checksum (written by another tool).
+    pub unchecksummed: u64,
+    /// `iteration_num` of the last valid record.
+    pub last_iteration_num: Option<u64>,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+    /// The torn tail, if any (not moved: verify changes nothing).
+    pub torn_tail: Option<TornTail>,
+    /// Bad lines followed by valid ones (at most 1000 listed).
+    pub corrupt_lines: Vec<BadLineReport>,
+    /// Records cut out of their multi-record commits by a tool (counted in
+    /// `records`; see [`crate::scan`]).
+    pub cut: Option<CutReport>,
+    /// Number of bad lines in all.
+    pub bad_lines_total: u64,
+    /// Stale temp files of ours present in the directory.
+    pub temp_files: Vec<String>,
+    /// Whether the storage can make renames and creates durable (directory
+    /// sync). `false` on Windows and some WASI hosts.
+    pub dir_sync: bool,
+    /// Other damage, one sentence each (e.g. a database store whose counters
+    /// do not match its rows); empty for a file.
+    pub problems: Vec<String>,
+}
 
 /// What [`Store::compact`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -336,57 +411,6 @@ pub fn verify_export<S: Store + ?Sized>(s: &S) -> Result<VerifyReport> {
         dir_sync: true,
         problems,
     })
-}
-
-impl Store for History {
-    fn describe(&self) -> String {
-        self.file().to_string()
-    }
-    fn append(&self, records: &[IterationRecord]) -> Result<()> {
-        self.save_batch(records)
-    }
-    fn append_if(&self, expected_last: Option<u64>, records: &[IterationRecord]) -> Result<AppendOutcome> {
-        self.save_if_last(expected_last, records)
-    }
-    fn append_next(&self, records: &[IterationRecord]) -> Result<std::ops::Range<u64>> {
-        self.save_next(records)
-    }
-    fn load_recent(&self, n: usize) -> Result<Vec<IterationRecord>> {
-        History::load_recent(self, n)
-    }
-    fn last_iteration_num(&self) -> Result<Option<u64>> {
-        History::last_iteration_num(self)
-    }
-    fn count(&self) -> Result<u64> {
-        History::count(self)
-    }
-    fn page(&self, cursor: u64, limit: usize) -> Result<Page> {
-        History::page(self, cursor, limit)
-    }
-    fn clear(&self) -> Result<()> {
-        History::clear(self)
-    }
-    fn export_jsonl(&self, out: &mut dyn Write) -> Result<u64> {
-        self.export_to_writer(out)
-    }
-    fn import_jsonl(
-        &self,
-        input: &mut dyn BufRead,
-        mode: ImportMode,
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<ImportReport> {
-        History::import_jsonl(self, input, mode, progress)
-    }
-    fn verify(&self) -> Result<VerifyReport> {
-        History::verify(self)
-    }
-    fn repair(&self) -> Result<RepairReport> {
-        History::repair(self)
-    }
-    fn compact(&self) -> Result<CompactReport> {
-        let (records, bytes_before, bytes_after) = self.compact_sizes()?;
-        Ok(CompactReport { records, bytes_before, bytes_after, rewritten: None })
-    }
 }
 
 /// Copies the whole history of `src` into `dst`, byte for byte, as one

@@ -17,6 +17,7 @@ use crate::scan::{self, BadLine, Lines, Outcome};
 use crate::storage::{Dir, FileName, LastBlock, ReadFile, WriteFile};
 use crate::{checkpoint, intent};
 
+mod as_store;
 mod maintenance;
 mod open;
 mod read;
@@ -25,81 +26,7 @@ mod transfer;
 
 pub use read::Records;
 
-/// One page of a paged scan ([`History::page`]).
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct Page {
-    /// The records, oldest first.
-    pub records: Vec<IterationRecord>,
-    /// Where the next page starts, or `None` at the end.
-    pub next_cursor: Option<u64>,
-}
-
-impl Page {
-    /// A page (for stores other than the file store).
-    pub fn new(records: Vec<IterationRecord>, next_cursor: Option<u64>) -> Self {
-        Page { records, next_cursor }
-    }
-}
-
-/// What a compare-and-append did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AppendOutcome {
-    /// The records were appended.
-    Appended,
-    /// The history already ended with exactly these records (a retry):
-    /// nothing was written.
-    AlreadyPresent,
-}
-
-/// How healthy a history is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Health {
-    /// Every line is a valid record (or blank).
-    Healthy,
-    /// Valid, except for the tail of a write that did not finish; the next
-    /// writer moves it to a sidecar file.
-    TornTail,
-    /// A bad line is followed by valid ones; `repair` is needed to write.
-    Corrupt,
-}
-
-/// The result of [`History::verify`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct VerifyReport {
-    /// The history, as named in messages.
-    pub file: String,
-    /// Overall state.
-    pub health: Health,
-    /// Valid records (complete commits only).
-    pub records: u64,
-    /// Valid records without a checksum (written by another tool).
-    pub unchecksummed: u64,
-    /// `iteration_num` of the last valid record.
-    pub last_iteration_num: Option<u64>,
-    /// Size of the file in bytes.
-    pub bytes: u64,
-    /// The torn tail, if any (not moved: verify changes nothing).
-    pub torn_tail: Option<TornTail>,
-    /// Bad lines followed by valid ones (at most 1000 listed).
-    pub corrupt_lines: Vec<BadLineReport>,
-    /// Records cut out of their multi-record commits by a tool (counted in
-    /// `records`; see [`crate::scan`]).
-    pub cut: Option<CutReport>,
-    /// Number of bad lines in all.
-    pub bad_lines_total: u64,
-    /// Stale temp files of ours present in the directory.
-    pub temp_files: Vec<String>,
-    /// Whether the storage can make renames and creates durable (directory
-    /// sync). `false` on Windows and some WASI hosts.
-    pub dir_sync: bool,
-    /// Other damage, one sentence each (e.g. a database store whose counters
-    /// do not match its rows); empty for a file.
-    pub problems: Vec<String>,
-}
+use crate::store::{AppendOutcome, Health, Page, VerifyReport};
 
 struct WriterState {
     /// The history's file, open for appending (`None` while a replace is
