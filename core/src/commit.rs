@@ -1,26 +1,12 @@
-//! The two durable write sequences. This module is the only caller of the
-//! storage sync methods.
+//! The journal's writer: the durable write sequences. This module is the
+//! only caller of the storage methods that sync, create exclusively,
+//! truncate or rename (`core/tests/tidy.rs` checks it); the history, the
+//! in-flight record ([`intent`](crate::intent)), the lease
+//! ([`lock`](crate::lock)) and the checkpoint call it.
 //!
-//! **Append** (one commit = one save, one batch, or the saves of several
-//! threads gathered into one group):
-//! ```text
-//! [ftruncate(file, committed_len)   -- only if an earlier attempt failed]
-//! pwrite(file, lines, committed_len)
-//! fdatasync(file)                   -- Durability::Full
-//! ```
-//! **Replace** (the `Rewrite` strategy, `clear`, `repair`, `compact`,
-//! `export`):
-//! ```text
-//! fd = openat(dir, ".<name>.<random>.tmp", O_CREAT|O_EXCL)
-//! write everything; fsync(fd)       -- Durability::Full
-//! renameat(dir, tmp, dir, name)
-//! fsync(dir)                        -- Durability::Full
-//! ```
-//! On any error before the rename the temp file is removed. A failed sync is
-//! an error for the operation: it is never retried as if it had succeeded.
-//! The caller (the history) only advances its committed length after a
-//! commit returns `Ok`, and starts every commit from that length, so the
-//! bytes of a failed attempt are truncated or left out of the next one.
+//! The sequences (append, replace by rename, create, truncate, sidecar, the
+//! in-flight record, the lease, the checkpoint) are described once, in
+//! `docs/durability.md`, section "How a commit reaches the disk".
 
 use std::io;
 use std::time::{SystemTime, UNIX_EPOCH};

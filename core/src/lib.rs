@@ -26,11 +26,11 @@
 //!   and never see a partial record.
 //!
 //! # How a commit reaches the disk
-//! ```text
-//! Append:   pwrite(history, lines, end); fdatasync(history)
-//! Rewrite:  openat(dir, ".<name>.<rand>.tmp", O_EXCL); write; fsync(tmp);
-//!           renameat(tmp, name); fsync(dir)
-//! ```
+//! Appends are `pwrite` + `fdatasync`; everything else is replaced by a
+//! temp file, `fsync`, rename and directory `fsync`. The sequences, and the
+//! few others (create, truncate, the in-flight record, the lease), are
+//! described once, in `docs/durability.md` ("How a commit reaches the
+//! disk").
 //! All of it goes through the [`storage::Dir`] trait: a capability handle to
 //! one directory. The core never calls `std::fs` and builds no paths.
 //!
