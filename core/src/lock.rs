@@ -1,32 +1,6 @@
 //! One writer per history.
 //!
-//! * **OS lock** (native): an exclusive advisory lock (`flock` on Unix,
-//!   `LockFileEx` on Windows, through `File::try_lock`) on the sidecar file
-//!   `<history>.lock`, held for as long as the writer is open. The OS drops
-//!   it when the process dies, so a crash never leaves a stale lock. The lock
-//!   file itself is left in place (removing it would race with the next
-//!   writer). Not reliable on network file systems.
-//! * **Lease** (systems without file locks, such as WASI): the file
-//!   `<history>.lease`, created exclusively, holding an owner token and an
-//!   expiry time. The writer renews it as it commits; one whose lease expired
-//!   may be taken over, and then fails with
-//!   [`Error::LeaseLost`](crate::Error#variant.LeaseLost) on its next commit. This is
-//!   weaker than an OS lock: it depends on clocks, and a writer that stalls
-//!   longer than the lease can overlap with its successor for that commit.
-//!   Native writers also refuse to open while a live lease exists.
-//! * **Host lock** ([`Options::host_lock`](crate::Options::host_lock)): the
-//!   process embedding a guest without OS locks takes the OS lock on
-//!   `<history>.lock` itself and says so; the writer then takes no lease
-//!   (but still refuses a live one), so hosts and native writers exclude
-//!   each other through the one OS lock.
-//!
-//! Readers take no lock.
-//!
-//! A child process started (`fork` + `exec`) by another thread while a
-//! writer holds the OS lock shares the lock's open file until its `exec`
-//! closes it, so for that moment a lock just released can still look held:
-//! programs that start processes and reopen histories should set a
-//! [`lock_timeout`](crate::Options::lock_timeout).
+//! The rules are on [`LockKind`](crate::LockKind), where rustdoc shows them.
 
 use std::io;
 use std::thread;
@@ -38,6 +12,34 @@ use crate::options::Options;
 use crate::storage::{Dir, FileName, LockGuard};
 
 /// Which kind of lock a writer holds.
+///
+/// * **OS lock** (native): an exclusive advisory lock (`flock` on Unix,
+///   `LockFileEx` on Windows, through `File::try_lock`) on the sidecar file
+///   `<history>.lock`, held for as long as the writer is open. The OS drops
+///   it when the process dies, so a crash never leaves a stale lock. The lock
+///   file itself is left in place (removing it would race with the next
+///   writer). Not reliable on network file systems.
+/// * **Lease** (systems without file locks, such as WASI): the file
+///   `<history>.lease`, created exclusively, holding an owner token and an
+///   expiry time. The writer renews it as it commits; one whose lease expired
+///   may be taken over, and then fails with
+///   [`Error::LeaseLost`](crate::Error#variant.LeaseLost) on its next commit. This is
+///   weaker than an OS lock: it depends on clocks, and a writer that stalls
+///   longer than the lease can overlap with its successor for that commit.
+///   Native writers also refuse to open while a live lease exists.
+/// * **Host lock** ([`Options::host_lock`](crate::Options::host_lock)): the
+///   process embedding a guest without OS locks takes the OS lock on
+///   `<history>.lock` itself and says so; the writer then takes no lease
+///   (but still refuses a live one), so hosts and native writers exclude
+///   each other through the one OS lock.
+///
+/// Readers take no lock.
+///
+/// A child process started (`fork` + `exec`) by another thread while a
+/// writer holds the OS lock shares the lock's open file until its `exec`
+/// closes it, so for that moment a lock just released can still look held:
+/// programs that start processes and reopen histories should set a
+/// [`lock_timeout`](crate::Options::lock_timeout).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LockKind {

@@ -1,14 +1,6 @@
 //! The backend-neutral history contract.
 //!
-//! [`Store`] is what every history store offers: the JSONL file store
-//! ([`History`]) and stores on other engines (a PostgreSQL store, and later
-//! object storage). Code written against `&dyn Store` runs unchanged on any
-//! of them; one conformance suite checks them all.
-//!
-//! The key operation is [`Store::append_if`], compare-and-append: iteration
-//! N is computed from iterations 1..N-1, so N is appended only if the last
-//! stored iteration is still N-1. A retry after an unknown outcome is safe:
-//! if the store already ends with exactly those records, nothing is written.
+//! The contract is described on [`Store`](crate::Store), where rustdoc shows it.
 
 use std::fmt;
 use std::io::{BufRead, Write};
@@ -21,7 +13,7 @@ use crate::record::IterationRecord;
 use crate::recovery::{BadLineReport, CutReport, RepairReport, TornTail};
 use crate::scan::{self, Analyzer, Outcome, RawLine};
 
-/// One page of a paged scan ([`History::page`]).
+/// One page of a paged scan ([`History::page`](crate::History::page)).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Page {
@@ -62,7 +54,7 @@ pub enum Health {
     Corrupt,
 }
 
-/// The result of [`History::verify`].
+/// The result of [`History::verify`](crate::History::verify).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VerifyReport {
@@ -114,6 +106,16 @@ pub struct CompactReport {
 }
 
 /// The operations every history store offers.
+///
+/// [`Store`] is what every history store offers: the JSONL file store
+/// ([`History`](crate::History)) and stores on other engines (a PostgreSQL store, and later
+/// object storage). Code written against `&dyn Store` runs unchanged on any
+/// of them; one conformance suite checks them all.
+///
+/// The key operation is [`Store::append_if`], compare-and-append: iteration
+/// N is computed from iterations 1..N-1, so N is appended only if the last
+/// stored iteration is still N-1. A retry after an unknown outcome is safe:
+/// if the store already ends with exactly those records, nothing is written.
 pub trait Store: Send + Sync + fmt::Debug {
     /// How the store is named in messages (a file path, a database URL
     /// without its password, ...).
@@ -217,7 +219,7 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Replaces (or fills, see [`ImportMode`]) the history with the JSONL
     /// read from `input`, as one atomic, durable commit, keeping every
-    /// line byte for byte (see [`crate::import`]): a copy between two
+    /// line byte for byte (see [`JsonlReader`](crate::JsonlReader)): a copy between two
     /// stores through [`export_jsonl`](Self::export_jsonl) and this
     /// method is byte-identical. `progress` is called with the number of
     /// records read so far.

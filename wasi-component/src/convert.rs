@@ -1,7 +1,7 @@
 //! Conversions between the WIT types and the core's types. No I/O.
 
 use iteration_history::codec;
-use iteration_history::value::Number;
+use iteration_history::Number;
 use iteration_history::{
     CommitStrategy, Durability, Error as CoreError, Health, IterationRecord, LockKind, Map, Options, RecoveryReport,
     RepairReport, TornTail, Value, VerifyReport,

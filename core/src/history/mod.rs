@@ -83,7 +83,7 @@ struct Writer {
 /// A crash-safe history of iteration records in one JSONL file.
 ///
 /// Open it for writing with [`History::open`] (one writer process at a
-/// time; see [`crate::lock`]) or for reading with [`History::open_read_only`]
+/// time; see [`LockKind`](crate::LockKind)) or for reading with [`History::open_read_only`]
 /// (no lock; any number of readers, also while a writer appends).
 ///
 /// `History` is `Send + Sync`: share it between threads (e.g. in an `Arc`)

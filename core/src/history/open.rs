@@ -9,7 +9,7 @@ impl History {
     /// moves a torn tail to a sidecar file, and fails on corruption unless
     /// [`Options::repair_on_open`] is set. What it did is in
     /// [`recovery_report`](Self::recovery_report). Opening reads only what
-    /// follows the history's checkpoint (see [`crate::checkpoint`]), or the
+    /// follows the history's checkpoint (`<history>.idx`, see docs/durability.md), or the
     /// whole file (checksums only) when there is no valid one; after that, saves, `count`,
     /// `last_iteration_num` and `load_recent` do not depend on the history's
     /// length. Damage inside a checkpointed prefix is found by reads,

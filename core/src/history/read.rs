@@ -76,7 +76,7 @@ impl History {
     }
 
     /// Number of records. Constant time for a writer. A reader reads the
-    /// bytes after the history's checkpoint (see [`crate::checkpoint`]),
+    /// bytes after the history's checkpoint (`<history>.idx`, see docs/durability.md),
     /// or the whole file (checksums only) if there is no valid checkpoint.
     ///
     /// # Errors

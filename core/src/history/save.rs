@@ -60,7 +60,7 @@ impl History {
     /// Saves several records as one all-or-nothing commit: after a crash
     /// either all of them are in the history or none is. Up to
     /// [`Options::rename_batches_over`] records are appended as one tagged
-    /// commit (announced first in `<history>.commit`, see [`crate::intent`]);
+    /// commit (announced first in `<history>.commit`, see docs/durability.md);
     /// more are committed by a rename of a new file holding the history and
     /// the new untagged lines (cost: a copy of the history).
     ///

@@ -7,7 +7,7 @@ impl History {
     /// byte, as one atomic, durable commit (a temp file renamed over the
     /// history): afterwards [`export_to_writer`](Self::export_to_writer)
     /// writes exactly the bytes read (plus a `\n` if the last line had
-    /// none). Every line is checked first (see [`crate::import`]); on any
+    /// none). Every line is checked first (see [`JsonlReader`](crate::JsonlReader)); on any
     /// error the history is unchanged. `progress` is called with the number
     /// of records read so far.
     ///

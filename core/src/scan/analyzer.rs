@@ -20,7 +20,7 @@ struct Pending {
 }
 
 /// The last commit of a range when only its first lines are there (see the
-/// [rules](self)).
+/// [rules](crate::scan)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartialCommit {
     /// Offset of its first line.
@@ -259,7 +259,7 @@ impl Analyzer {
     }
 
     /// Ends the scan. A partial last commit is a torn tail, described in
-    /// [`Scanned::partial`] (see the [rules](self)).
+    /// [`Scanned::partial`] (see the [rules](crate::scan)).
     pub fn finish(mut self) -> Scanned {
         let mut partial = None;
         let outcome = match (self.damage.take(), self.pending.take()) {

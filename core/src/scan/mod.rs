@@ -30,7 +30,7 @@
 //!   takes the safe side — a torn tail, which a reader ignores and so never
 //!   shows part of a batch in flight — and describes it in
 //!   [`Scanned::partial`]. The history, which knows the commit its writer
-//!   had in flight (see [`crate::intent`]), calls
+//!   had in flight (its `<history>.commit`, see docs/durability.md), calls
 //!   [`Scanned::accept_partial`] when that record names another commit (or
 //!   there is none, as for a file cut under another name): its lines are
 //!   then read as cut records.

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use iteration_history::import::ImportMode;
+use iteration_history::ImportMode;
 use iteration_history::storage::CapStdDir;
 use iteration_history::{AppendOutcome, Error, Health, History, IterationRecord, Options, Store, Value};
 use iteration_history_postgres::{PgStore, is_postgres_url};

@@ -55,7 +55,7 @@ fn non_blank() -> impl Strategy<Value = String> {
 
 fn record() -> impl Strategy<Value = IterationRecord> {
     (
-        0..=iteration_history::record::MAX_ITERATION_NUM,
+        0..=iteration_history::MAX_ITERATION_NUM,
         text(),
         map(),
         map(),
