@@ -5,9 +5,9 @@
 use std::io::BufRead;
 
 use indicatif::ProgressBar;
-use iteration_history::format::BOM;
 use iteration_history::IterationRecord;
 use iteration_history::codec::{self, LineError};
+use iteration_history::format::BOM;
 
 use crate::error::{CliError, Result};
 

@@ -348,7 +348,7 @@ pub fn decode_line(line: &[u8]) -> Result<(IterationRecord, LineInfo), LineError
 /// The order of the checks is part of the contract (the differential test
 /// holds it to the previous reader's): JSON syntax, then an object, then
 /// `_ih`, then `_nonfinite`, then the fields in the order of
-/// [`crate::record::FIELDS`]. A repeated key keeps its first position and
+/// [`crate::format::FIELDS`]. A repeated key keeps its first position and
 /// its last value, as in Python's `json.loads`.
 fn decode_checked(
     line: &[u8],

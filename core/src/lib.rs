@@ -99,7 +99,7 @@ pub use record::{FieldError, IterationRecord, MAX_ITERATION_NUM};
 pub use recovery::{BadLineReport, CutReport, RecoveryReport, RepairReport, TornTail};
 #[cfg(not(target_family = "wasm"))]
 pub use store::copy;
-pub use store::{AppendOutcome, CompactReport, Health, Page, Store, VerifyReport, verify_export};
+pub use store::{AppendOutcome, CompactReport, Finding, Health, Page, Store, VerifyReport, verify_export};
 pub use value::{Map, Number, Value};
 
 /// The crate's README, compiled and run as doctests (`cargo test --doc`).

@@ -79,14 +79,84 @@ pub struct VerifyReport {
     pub cut: Option<CutReport>,
     /// Number of bad lines in all.
     pub bad_lines_total: u64,
-    /// Stale temp files of ours present in the directory.
-    pub temp_files: Vec<String>,
+    /// What else the store found, of any backend: stale temp files, a
+    /// storage without directory sync, counters that do not match the
+    /// records ([`Finding::is_damage`] says which are damage).
+    pub findings: Vec<Finding>,
+}
+
+impl VerifyReport {
+    /// Stale temp files of ours present in the directory (a file store).
+    pub fn temp_files(&self) -> &[String] {
+        self.findings
+            .iter()
+            .find_map(|f| match f {
+                Finding::StaleTempFiles(names) => Some(names.as_slice()),
+                _ => None,
+            })
+            .unwrap_or(&[])
+    }
+
     /// Whether the storage can make renames and creates durable (directory
     /// sync). `false` on Windows and some WASI hosts.
-    pub dir_sync: bool,
-    /// Other damage, one sentence each (e.g. a database store whose counters
-    /// do not match its rows); empty for a file.
-    pub problems: Vec<String>,
+    pub fn dir_sync(&self) -> bool {
+        !self.findings.contains(&Finding::NoDirSync)
+    }
+
+    /// The findings that are damage (the history is then
+    /// [`Health::Corrupt`]).
+    pub fn damage(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.is_damage())
+    }
+}
+
+/// Something [`Store::verify`] found besides bad lines, a torn tail and cut
+/// records, typed so that every backend reports it the same way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Finding {
+    /// Stale temp files of an interrupted rewrite (a file store); the next
+    /// writer removes them. Not damage.
+    StaleTempFiles(Vec<String>),
+    /// The storage cannot make creates and renames durable (no directory
+    /// sync: Windows, some WASI hosts). Not damage.
+    NoDirSync,
+    /// The store's counters do not match its records: changed by another
+    /// program (a database store). Damage.
+    CountersMismatch {
+        /// Records, by the counters.
+        counted: u64,
+        /// Last iteration, by the counters.
+        counted_last: Option<u64>,
+        /// Records, by reading them.
+        records: u64,
+        /// Last iteration, by reading the records.
+        last: Option<u64>,
+    },
+}
+
+impl Finding {
+    /// Whether this finding is damage (it makes the history
+    /// [`Health::Corrupt`]).
+    pub fn is_damage(&self) -> bool {
+        matches!(self, Finding::CountersMismatch { .. })
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |n: Option<u64>| n.map_or_else(|| "none".to_string(), |n| n.to_string());
+        match self {
+            Finding::StaleTempFiles(names) => write!(f, "stale temp files of an interrupted rewrite: {}", names.join(", ")),
+            Finding::NoDirSync => f.write_str("the storage cannot sync directories: creates and renames are atomic but their durability is up to the OS"),
+            Finding::CountersMismatch { counted, counted_last, records, last } => write!(
+                f,
+                "its counters ({counted} records, last iteration {}) do not match its records ({records} records, last iteration {}): changed by another program",
+                show(*counted_last),
+                show(*last)
+            ),
+        }
+    }
 }
 
 /// What [`Store::compact`] did.
@@ -295,10 +365,10 @@ pub trait Store: Send + Sync + fmt::Debug {
 
 /// The first problem of a damaged history, for a message.
 fn first_problem(r: &VerifyReport) -> String {
-    match (r.corrupt_lines.first(), &r.torn_tail, r.problems.first()) {
+    match (r.corrupt_lines.first(), &r.torn_tail, r.damage().next()) {
         (Some(b), _, _) => format!("line {} of its JSONL export (byte {}): {}", b.line, b.offset, b.reason),
         (None, Some(t), _) => format!("line {} of its JSONL export (byte {}): {}", t.line, t.offset, t.reason),
-        (None, None, Some(p)) => p.clone(),
+        (None, None, Some(p)) => p.to_string(),
         (None, None, None) => "an unknown place".into(),
     }
 }
@@ -365,7 +435,6 @@ impl Write for LineCheck {
 /// # Errors
 /// Storage errors while reading.
 pub fn verify_export<S: Store + ?Sized>(s: &S) -> Result<VerifyReport> {
-    let show = |v: Option<u64>| v.map_or_else(|| "none".to_string(), |n| n.to_string());
     let (count_before, last_before) = (s.count()?, s.last_iteration_num()?);
     let mut sink = LineCheck::new();
     let bytes = s.export_jsonl(&mut sink)?;
@@ -387,17 +456,17 @@ pub fn verify_export<S: Store + ?Sized>(s: &S) -> Result<VerifyReport> {
         }
     }
     let totals = scanned.totals;
-    let mut problems = Vec::new();
+    let mut findings = Vec::new();
     let quiet = count_before == count_after && last_before == last_after;
     if quiet && bad_lines.is_empty() && (totals.records != count_before || totals.last != last_before) {
-        problems.push(format!(
-            "its counters ({count_before} records, last iteration {}) do not match its records ({} records, last iteration {}): changed by another program",
-            show(last_before),
-            totals.records,
-            show(totals.last)
-        ));
+        findings.push(Finding::CountersMismatch {
+            counted: count_before,
+            counted_last: last_before,
+            records: totals.records,
+            last: totals.last,
+        });
     }
-    let healthy = bad_lines.is_empty() && problems.is_empty();
+    let healthy = bad_lines.is_empty() && !findings.iter().any(Finding::is_damage);
     Ok(VerifyReport {
         file: s.describe(),
         health: if healthy { Health::Healthy } else { Health::Corrupt },
@@ -409,9 +478,7 @@ pub fn verify_export<S: Store + ?Sized>(s: &S) -> Result<VerifyReport> {
         corrupt_lines: bad_lines.iter().map(BadLineReport::from).collect(),
         cut,
         bad_lines_total: bad_total,
-        temp_files: Vec::new(),
-        dir_sync: true,
-        problems,
+        findings,
     })
 }
 

@@ -10,14 +10,20 @@ impl History {
     /// I/O errors only; problems in the file are in the report.
     pub fn verify(&self) -> Result<VerifyReport> {
         let io_err = |e| Error::io(&self.display, "reading the history", e);
-        let temp_files = self
+        let temp_files: Vec<String> = self
             .dir
             .list()
             .map_err(|e| Error::io(&self.display, "listing the directory", e))?
             .into_iter()
             .filter(|e| commit::is_temp_of(e, &self.name))
             .collect();
-        let dir_sync = self.dir.capabilities().dir_sync;
+        let mut findings = Vec::new();
+        if !temp_files.is_empty() {
+            findings.push(Finding::StaleTempFiles(temp_files));
+        }
+        if !self.dir.capabilities().dir_sync {
+            findings.push(Finding::NoDirSync);
+        }
         let mut report = VerifyReport {
             file: self.display.clone(),
             health: Health::Healthy,
@@ -29,9 +35,7 @@ impl History {
             corrupt_lines: Vec::new(),
             cut: None,
             bad_lines_total: 0,
-            temp_files,
-            dir_sync,
-            problems: Vec::new(),
+            findings,
         };
         let src = match self.dir.open_read(&self.name) {
             Ok(f) => f,

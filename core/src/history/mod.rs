@@ -26,7 +26,7 @@ mod transfer;
 
 pub use read::Records;
 
-use crate::store::{AppendOutcome, Health, Page, VerifyReport};
+use crate::store::{AppendOutcome, Finding, Health, Page, VerifyReport};
 
 struct WriterState {
     /// The history's file, open for appending (`None` while a replace is
