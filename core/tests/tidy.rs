@@ -74,8 +74,8 @@ struct Source {
 
 fn sources(src: &Path) -> Vec<Source> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
+        for entry in fs::read_dir(dir).expect("core/src is readable") {
+            let path = entry.expect("a directory entry").path();
             if path.is_dir() {
                 walk(&path, out);
             } else if path.extension().is_some_and(|e| e == "rs") {
@@ -89,13 +89,13 @@ fn sources(src: &Path) -> Vec<Source> {
     paths
         .into_iter()
         .map(|p| {
-            let rel = p.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/");
+            let rel = p.strip_prefix(src).expect("a file under src").to_string_lossy().replace('\\', "/");
             let module = match rel.split_once('/') {
                 Some((dir, _)) => Some(dir.to_string()),
                 None if rel == "lib.rs" => None,
                 None => Some(rel.trim_end_matches(".rs").to_string()),
             };
-            Source { text: fs::read_to_string(&p).unwrap(), rel, module }
+            Source { text: fs::read_to_string(&p).expect("a source file is UTF-8 text"), rel, module }
         })
         .collect()
 }
@@ -229,7 +229,8 @@ fn check(rows: &[Row], sources: &[Source]) -> Vec<String> {
 #[test]
 fn the_core_follows_architecture_md() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let architecture = fs::read_to_string(root.join("../ARCHITECTURE.md")).unwrap();
+    let architecture =
+        fs::read_to_string(root.join("../ARCHITECTURE.md")).expect("ARCHITECTURE.md at the top of the workspace");
     let rows = layer_table(&architecture);
     assert!(rows.len() > 10, "the layer table was not found or is nearly empty: {rows:?}");
     let errors = check(&rows, &sources(&root.join("src")));
