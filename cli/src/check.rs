@@ -65,9 +65,9 @@ fn verify_json(v: &VerifyReport, exit: u8) -> serde_json::Value {
             "records": c.records, "line": c.line, "offset": c.offset, "message": c.message,
         })),
         "bad_lines_total": v.bad_lines_total,
-        "temp_files": v.temp_files,
-        "dir_sync": v.dir_sync,
-        "problems": v.problems,
+        "temp_files": v.temp_files(),
+        "dir_sync": v.dir_sync(),
+        "problems": v.damage().map(ToString::to_string).collect::<Vec<_>>(),
     })
 }
 
@@ -117,15 +117,15 @@ fn verify_text(v: &VerifyReport, target: &Target) -> Vec<String> {
         if v.bad_lines_total > v.corrupt_lines.len() as u64 {
             out.push(format!("  ... and {} more", v.bad_lines_total - v.corrupt_lines.len() as u64));
         }
-        for p in &v.problems {
+        for p in v.damage() {
             out.push(format!("  {p}"));
         }
         out.push(format!("  {}", repair_advice(target, &v.file)));
     }
-    if !v.temp_files.is_empty() {
+    if !v.temp_files().is_empty() {
         out.push(format!(
             "  stale temp files of an interrupted rewrite: {} (the next writer removes them)",
-            v.temp_files.join(", ")
+            v.temp_files().join(", ")
         ));
     }
     out

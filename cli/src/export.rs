@@ -191,7 +191,7 @@ impl Columns {
     }
 
     fn finish(&mut self) {
-        let fields = iteration_history::record::FIELDS;
+        let fields = iteration_history::format::FIELDS;
         let rank = |t: &str| fields.iter().position(|f| *f == t).unwrap_or(fields.len());
         self.groups.sort_by_key(|(t, _)| rank(t));
         self.order = self.groups.iter().flat_map(|(_, c)| c.iter().cloned()).collect();

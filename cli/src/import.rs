@@ -79,7 +79,7 @@ impl<R: BufRead> Canonical<R> {
             if n as u64 > self.max_line {
                 return Err(self.refuse(input::too_long(&self.source, self.line, offset, self.max_line)));
             }
-            let text = if self.line == 1 { self.buf.strip_prefix(input::BOM).unwrap_or(&self.buf) } else { &self.buf };
+            let text = if self.line == 1 { self.buf.strip_prefix(iteration_history::format::BOM).unwrap_or(&self.buf) } else { &self.buf };
             if codec::is_blank(text) {
                 continue;
             }
@@ -151,7 +151,7 @@ fn has_a_record(input_path: &Path, source: &str, max_line: u64) -> Result<bool> 
         if n as u64 > max_line {
             return Err(input::too_long(source, line, offset, max_line));
         }
-        let text = if line == 1 { buf.strip_prefix(input::BOM).unwrap_or(&buf) } else { &buf[..] };
+        let text = if line == 1 { buf.strip_prefix(iteration_history::format::BOM).unwrap_or(&buf) } else { &buf[..] };
         if !codec::is_blank(text) {
             return Ok(true);
         }

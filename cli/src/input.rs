@@ -7,11 +7,9 @@ use std::io::BufRead;
 use indicatif::ProgressBar;
 use iteration_history::IterationRecord;
 use iteration_history::codec::{self, LineError};
+use iteration_history::format::BOM;
 
 use crate::error::{CliError, Result};
-
-/// The UTF-8 byte order mark.
-pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The error for a line longer than `max_line` bytes.
 pub(crate) fn too_long(source: &str, line: u64, offset: u64, max_line: u64) -> CliError {

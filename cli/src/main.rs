@@ -184,7 +184,7 @@ enum Command {
         /// The JSONL file to import.
         input: Option<PathBuf>,
         /// Refuse a line (with its line end) longer than this many bytes.
-        #[arg(long, value_name = "BYTES", default_value_t = iteration_history::import::DEFAULT_MAX_LINE_BYTES)]
+        #[arg(long, value_name = "BYTES", default_value_t = iteration_history::DEFAULT_MAX_LINE_BYTES)]
         max_line_bytes: u64,
     },
     /// Copy a whole history between stores, byte for byte

@@ -28,6 +28,7 @@
 
 use std::io;
 
+use crate::commit;
 use crate::scan::Totals;
 use crate::storage::{Dir, FileName, ReadFile};
 
@@ -123,14 +124,7 @@ pub(crate) fn store(dir: &dyn Dir, history: &FileName, src: &dyn ReadFile, total
     let Some(name) = file_name(history) else { return };
     let Ok((head, tail)) = hashes(src, totals.end) else { return };
     let bytes = encode(totals, head, tail);
-    let f = match dir.open_write(&name) {
-        Ok(f) => Ok(f),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => dir.create_new(&name),
-        Err(e) => Err(e),
-    };
-    if let Ok(mut f) = f {
-        let _ = f.write_at(&bytes, 0).and_then(|()| f.set_len(bytes.len() as u64));
-    }
+    commit::overwrite_unsynced(dir, &name, &bytes);
 }
 
 #[cfg(test)]

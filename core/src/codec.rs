@@ -1,32 +1,7 @@
 //! One history line: how a record is written and read. No I/O here.
 //!
-//! # Line format
-//!
-//! A history is JSONL: one JSON object per line, each line ended by `\n`,
-//! UTF-8, strict RFC 8259 JSON. The object holds the record's seven fields
-//! in a fixed order, then any extra fields, then up to two fields of our own:
-//!
-//! ```text
-//! {"iteration_num":7,"strategy_code":"…",…,"champion_updated":false,"_ih":"1c0f29ab"}
-//! {"iteration_num":8,…,"_nonfinite":{"/metrics/sharpe_ratio":"NaN"},"_ih":"1/2+0 5d2e9f00"}
-//! {"iteration_num":9,…,"_ih":"2/2+391 77a0b4c2"}
-//! ```
-//!
-//! * `_nonfinite` (only when needed): strict JSON has no `NaN`/`Infinity`,
-//!   so a non-finite number is written as `null` and listed here by its
-//!   JSON Pointer (RFC 6901) with `"NaN"`, `"Infinity"` or `"-Infinity"`.
-//!   Our reader turns it back into the same float; other readers (Python's
-//!   `json`, `jq`, pandas) see `null`.
-//! * `_ih` (always last): integrity. Its value ends with the CRC-32C, as 8
-//!   lowercase hex digits, of every byte of the line before those digits. A
-//!   record appended as part of a multi-record commit (a batch, or several
-//!   threads' saves committed together) also carries `k/n+off`: it is record
-//!   `k` of `n` of that commit, starting `off` bytes after the commit's first
-//!   byte. Recovery uses this to treat a commit as all-or-nothing, and to
-//!   tell lines removed by a tool from a write cut short (see
-//!   [`crate::scan`]). Commits made atomic by a rename are written untagged
-//!   ([`finish_untagged`]).
-//!
+//! The line format (fields, `_nonfinite`, the `_ih` trailer and commit tags)
+//! is described, and its constants are defined, in [`format`](crate::format).
 //! Lines without `_ih` (written by the original Python module or by hand)
 //! are read as records if they are valid; they are reported as unchecked.
 //!
@@ -39,19 +14,10 @@ use std::fmt;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
+use crate::format::{CRC_TAIL, FIELDS, INTEGRITY_KEY, MAX_TAG_LEN, NONFINITE_KEY, TRAILER_OPEN};
 use crate::json::{self, JsonError, LastKey, TopLevel};
-use crate::record::{FIELDS, FieldError, IterationRecord};
+use crate::record::{FieldError, IterationRecord};
 use crate::value::{Map, Number, Value};
-
-/// Key of the integrity field, always the last of a line.
-pub const INTEGRITY_KEY: &str = "_ih";
-/// Key of the index of non-finite numbers.
-pub const NONFINITE_KEY: &str = "_nonfinite";
-
-/// `,"_ih":"` — the bytes that open the integrity field.
-const TRAILER_OPEN: &[u8] = b",\"_ih\":\"";
-/// The 8 hex digits of the CRC and the closing `"}`.
-const CRC_TAIL: usize = 8 + 2;
 
 /// Where a record sits in a multi-record commit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -272,7 +238,7 @@ fn trailer(line: &[u8]) -> Option<Result<Trailer, LineError>> {
     if line[covered - 1] != b' ' {
         return None;
     }
-    let window_start = covered.saturating_sub(TRAILER_OPEN.len() + 50);
+    let window_start = covered.saturating_sub(TRAILER_OPEN.len() + MAX_TAG_LEN);
     let window = &line[window_start..covered - 1];
     let pos = memchr::memmem::rfind(window, TRAILER_OPEN)?;
     let tag_text = &window[pos + TRAILER_OPEN.len()..];
@@ -393,7 +359,7 @@ pub fn decode_line(line: &[u8]) -> Result<(IterationRecord, LineInfo), LineError
 /// The order of the checks is part of the contract (the differential test
 /// holds it to the previous reader's): JSON syntax, then an object, then
 /// `_ih`, then `_nonfinite`, then the fields in the order of
-/// [`crate::record::FIELDS`]. A repeated key keeps its first position and
+/// [`crate::format::FIELDS`]. A repeated key keeps its first position and
 /// its last value, as in Python's `json.loads`.
 fn decode_checked(
     line: &[u8],

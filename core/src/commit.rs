@@ -1,31 +1,17 @@
-//! The two durable write sequences. This module is the only caller of the
-//! storage sync methods.
+//! The journal's writer: the durable write sequences. This module is the
+//! only caller of the storage methods that sync, create exclusively,
+//! truncate or rename (`core/tests/tidy.rs` checks it); the history, the
+//! in-flight record ([`intent`](crate::intent)), the lease
+//! ([`lock`](crate::lock)) and the checkpoint call it.
 //!
-//! **Append** (one commit = one save, one batch, or the saves of several
-//! threads gathered into one group):
-//! ```text
-//! [ftruncate(file, committed_len)   -- only if an earlier attempt failed]
-//! pwrite(file, lines, committed_len)
-//! fdatasync(file)                   -- Durability::Full
-//! ```
-//! **Replace** (the `Rewrite` strategy, `clear`, `repair`, `compact`,
-//! `export`):
-//! ```text
-//! fd = openat(dir, ".<name>.<random>.tmp", O_CREAT|O_EXCL)
-//! write everything; fsync(fd)       -- Durability::Full
-//! renameat(dir, tmp, dir, name)
-//! fsync(dir)                        -- Durability::Full
-//! ```
-//! On any error before the rename the temp file is removed. A failed sync is
-//! an error for the operation: it is never retried as if it had succeeded.
-//! The caller (the history) only advances its committed length after a
-//! commit returns `Ok`, and starts every commit from that length, so the
-//! bytes of a failed attempt are truncated or left out of the next one.
+//! The sequences (append, replace by rename, create, truncate, sidecar, the
+//! in-flight record, the lease, the checkpoint) are described once, in
+//! `docs/durability.md`, section "How a commit reaches the disk".
 
 use std::io;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
-use crate::lock::random_token;
 use crate::options::Durability;
 use crate::storage::{Dir, FileName, ReadFile, WriteFile};
 
@@ -86,14 +72,121 @@ pub(crate) fn truncate(t: Target<'_>, file: &mut dyn WriteFile, len: u64) -> Res
     Ok(())
 }
 
+/// What a durable create is doing, for its error messages.
+#[derive(Clone, Copy)]
+pub(crate) struct CreateOps {
+    /// Creating the file.
+    pub(crate) create: &'static str,
+    /// Syncing the new file.
+    pub(crate) sync: &'static str,
+    /// Syncing the directory after creating it.
+    pub(crate) sync_dir: &'static str,
+}
+
 /// Creates the history file, durably (file and directory entry).
 pub(crate) fn create(t: Target<'_>) -> Result<Box<dyn WriteFile>> {
-    let mut f = t.dir.create_new(t.name).map_err(|e| t.io("creating the history file", e))?;
+    create_with(
+        t,
+        CreateOps {
+            create: "creating the history file",
+            sync: "syncing a new history file",
+            sync_dir: "syncing the directory after creating the history file",
+        },
+    )
+}
+
+/// Creates `t.name`, durably (file and directory entry) under
+/// [`Durability::Full`].
+pub(crate) fn create_with(t: Target<'_>, ops: CreateOps) -> Result<Box<dyn WriteFile>> {
+    let mut f = t.dir.create_new(t.name).map_err(|e| t.io(ops.create, e))?;
     if t.full() {
-        f.sync_all().map_err(|e| Error::sync(t.display, "syncing a new history file", e))?;
+        f.sync_all().map_err(|e| Error::sync(t.display, ops.sync, e))?;
     }
-    t.sync_dir("syncing the directory after creating the history file")?;
+    t.sync_dir(ops.sync_dir)?;
     Ok(f)
+}
+
+/// Opens `t.name` for writing, or creates it durably ([`create_with`]) if
+/// it does not exist.
+pub(crate) fn open_or_create(t: Target<'_>, ops: CreateOps) -> Result<Box<dyn WriteFile>> {
+    match t.dir.open_write(t.name) {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => create_with(t, ops),
+        Err(e) => Err(t.io(ops.create, e)),
+    }
+}
+
+/// Replaces the whole content of `file` with `bytes` in place and syncs it
+/// under [`Durability::Full`] (a small record rewritten before each commit:
+/// the in-flight commit record of [`intent`](crate::intent)).
+pub(crate) fn overwrite(
+    display: &str,
+    durability: Durability,
+    file: &mut dyn WriteFile,
+    bytes: &[u8],
+    write_op: &'static str,
+    sync_op: &'static str,
+) -> Result<()> {
+    file.write_at(bytes, 0)
+        .and_then(|()| file.set_len(bytes.len() as u64))
+        .map_err(|e| Error::io(display, write_op, e))
+        .and_then(|()| {
+            if durability == Durability::Full {
+                file.sync_data().map_err(|e| Error::sync(display, sync_op, e))
+            } else {
+                Ok(())
+            }
+        })
+}
+
+/// Writes `bytes` as the whole content of `name` (opened, or created),
+/// unsynced and best effort: for a file whose loss or damage changes no
+/// result (the [`checkpoint`](crate::checkpoint)).
+pub(crate) fn overwrite_unsynced(dir: &dyn Dir, name: &FileName, bytes: &[u8]) {
+    let f = match dir.open_write(name) {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => dir.create_new(name),
+        Err(e) => Err(e),
+    };
+    if let Ok(mut f) = f {
+        let _ = f.write_at(bytes, 0).and_then(|()| f.set_len(bytes.len() as u64));
+    }
+}
+
+/// Creates `name` exclusively holding `bytes`, and syncs the file and the
+/// directory whatever the durability option (the lease file of
+/// [`lock`](crate::lock), whose existence is the lock).
+pub(crate) fn create_synced(dir: &dyn Dir, name: &FileName, bytes: &[u8]) -> io::Result<()> {
+    let mut f: Box<dyn WriteFile> = dir.create_new(name)?;
+    f.write_at(bytes, 0)?;
+    f.sync_data()?;
+    dir.sync_dir()
+}
+
+/// Atomically renames `from` over `to`, without a directory sync (the
+/// lease's renewal: a renewal lost in a power loss leaves the older,
+/// shorter lease, which is the safe side).
+pub(crate) fn rename_unsynced(dir: &dyn Dir, from: &FileName, to: &FileName) -> io::Result<()> {
+    dir.rename(from, to)
+}
+
+/// A unique token for this writer (lease owner, temp file names).
+pub(crate) fn random_token() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let local = 0u8;
+    h.write_usize(&local as *const u8 as usize);
+    // `std::process::id()` panics on WASI ("unsupported") and the clock
+    // panics on wasm32-unknown-unknown; `RandomState` is seeded from the
+    // system's randomness everywhere.
+    #[cfg(not(target_arch = "wasm32"))]
+    h.write_u32(std::process::id());
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    h.write_u64(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64));
+    h.finish()
 }
 
 /// The temp-file name for `name`: `.<name>.<16 hex>.tmp`.

@@ -1,30 +1,6 @@
 //! Reading a JSONL history for an import or a copy between stores.
 //!
-//! [`JsonlReader`] reads a history written by this library, by the original
-//! Python module or by any tool that writes the [line format](crate::codec),
-//! checks every line, and hands out each record together with the exact
-//! bytes it occupies, so that a store can keep them and give back the same
-//! bytes on export. It applies the rules of [`crate::scan`] to the whole
-//! input: an import is all-or-nothing, so any damage — an invalid line, a
-//! torn last write — is an error naming the line and byte offset, and
-//! nothing is imported. Records cut out of their multi-record commits by a
-//! line tool are read as the records they are, and so is a last commit
-//! whose later lines are missing (a file cut with `head`): the input has no
-//! writer's in-flight record (see [`crate::intent`]) to say otherwise. A
-//! history exported by a store holds no such torn commit: its readers leave
-//! one out.
-//!
-//! Memory is bounded by the longest line, not by the input: a line longer
-//! than [`DEFAULT_MAX_LINE_BYTES`] (or the limit given to
-//! [`JsonlReader::max_line_bytes`]) is refused as
-//! [`LineError::TooLong`] after reading at most that many bytes of it, so
-//! `/dev/zero` or a sparse file of zeros end in an error, not in the
-//! machine's memory. Blank lines kept with the next record count as one
-//! line for the limit.
-//!
-//! One normalisation is made: a valid last line without its `\n` (a file
-//! written without a final newline) gets one, so that later appends start
-//! on a new line. [`ImportReport::added_final_newline`] says when.
+//! The rules are on [`JsonlReader`](crate::JsonlReader), where rustdoc shows them.
 
 use std::io::{BufRead, Read};
 
@@ -113,7 +89,7 @@ pub fn record_line(raw: &[u8]) -> &[u8] {
 /// not be imported.
 ///
 /// ```
-/// use iteration_history::import::JsonlReader;
+/// use iteration_history::JsonlReader;
 /// let jsonl = b"{\"iteration_num\": 1, \"strategy_code\": \"x\", \"execution_result\": {}, \"metrics\": {\"s\": NaN}, \"classification_level\": \"L\", \"timestamp\": \"t\", \"champion_updated\": false}\n";
 /// let mut input = &jsonl[..];
 /// let mut reader = JsonlReader::new(&mut input, "history.jsonl");
@@ -123,6 +99,32 @@ pub fn record_line(raw: &[u8]) -> &[u8] {
 /// assert_eq!(reader.finish()?.records, 1);
 /// # Ok::<(), iteration_history::Error>(())
 /// ```
+///
+/// [`JsonlReader`] reads a history written by this library, by the original
+/// Python module or by any tool that writes the [line format](crate::codec),
+/// checks every line, and hands out each record together with the exact
+/// bytes it occupies, so that a store can keep them and give back the same
+/// bytes on export. It applies the rules of [`crate::scan`] to the whole
+/// input: an import is all-or-nothing, so any damage — an invalid line, a
+/// torn last write — is an error naming the line and byte offset, and
+/// nothing is imported. Records cut out of their multi-record commits by a
+/// line tool are read as the records they are, and so is a last commit
+/// whose later lines are missing (a file cut with `head`): the input has no
+/// writer's in-flight record (`<history>.commit`, see docs/durability.md) to say otherwise. A
+/// history exported by a store holds no such torn commit: its readers leave
+/// one out.
+///
+/// Memory is bounded by the longest line, not by the input: a line longer
+/// than [`DEFAULT_MAX_LINE_BYTES`] (or the limit given to
+/// [`JsonlReader::max_line_bytes`]) is refused as
+/// [`LineError::TooLong`] after reading at most that many bytes of it, so
+/// `/dev/zero` or a sparse file of zeros end in an error, not in the
+/// machine's memory. Blank lines kept with the next record count as one
+/// line for the limit.
+///
+/// One normalisation is made: a valid last line without its `\n` (a file
+/// written without a final newline) gets one, so that later appends start
+/// on a new line. [`ImportReport::added_final_newline`] says when.
 pub struct JsonlReader<'a> {
     input: &'a mut dyn BufRead,
     source: String,

@@ -32,6 +32,7 @@
 use std::io;
 
 use crate::checkpoint;
+use crate::commit::{self, CreateOps, Target};
 use crate::error::{Error, Result};
 use crate::options::Durability;
 use crate::scan::PartialCommit;
@@ -121,39 +122,29 @@ pub(crate) fn write(
     file: &mut Option<Box<dyn WriteFile>>,
     intent: Intent,
 ) -> Result<()> {
-    let full = durability == Durability::Full;
     if file.is_none() {
         let name = file_name(history)?;
-        let op = "writing the in-flight commit record";
-        let f = match dir.open_write(&name) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let mut f = dir.create_new(&name).map_err(|e| Error::io(display, op, e))?;
-                if full {
-                    f.sync_all().map_err(|e| Error::sync(display, "syncing the in-flight commit record", e))?;
-                    dir.sync_dir().map_err(|e| {
-                        Error::sync(display, "syncing the directory after creating the in-flight commit record", e)
-                    })?;
-                }
-                f
-            }
-            Err(e) => return Err(Error::io(display, op, e)),
-        };
+        let t = Target { dir, name: &name, display, durability };
+        let f = commit::open_or_create(
+            t,
+            CreateOps {
+                create: "writing the in-flight commit record",
+                sync: "syncing the in-flight commit record",
+                sync_dir: "syncing the directory after creating the in-flight commit record",
+            },
+        )?;
         *file = Some(f);
     }
     let Some(f) = file.as_mut() else { return Ok(()) };
     let bytes = intent.encode();
-    let res = f
-        .write_at(&bytes, 0)
-        .and_then(|()| f.set_len(bytes.len() as u64))
-        .map_err(|e| Error::io(display, "writing the in-flight commit record", e))
-        .and_then(|()| {
-            if full {
-                f.sync_data().map_err(|e| Error::sync(display, "syncing the in-flight commit record", e))
-            } else {
-                Ok(())
-            }
-        });
+    let res = commit::overwrite(
+        display,
+        durability,
+        &mut **f,
+        &bytes,
+        "writing the in-flight commit record",
+        "syncing the in-flight commit record",
+    );
     if res.is_err() {
         // Reopen next time: the handle's state is unknown.
         *file = None;

@@ -20,7 +20,7 @@ use std::fmt;
 use jiter::{Jiter, JiterError, JiterErrorType, JsonErrorType, Peek};
 use lexical_parse_float::FromLexical;
 
-use crate::record::FIELDS;
+use crate::format::{FIELDS, INTEGRITY_KEY, NONFINITE_KEY};
 use crate::value::{Map, Number, Value};
 
 const INVALID_UTF8: &str = "invalid UTF-8 in a string";
@@ -527,8 +527,8 @@ enum Slot {
 
 fn slot_of(key: &str) -> Option<Slot> {
     match key {
-        crate::codec::INTEGRITY_KEY => Some(Slot::Integrity),
-        crate::codec::NONFINITE_KEY => Some(Slot::NonFinite),
+        INTEGRITY_KEY => Some(Slot::Integrity),
+        NONFINITE_KEY => Some(Slot::NonFinite),
         _ => FIELDS.iter().position(|f| f.len() == key.len() && *f == key).map(Slot::Field),
     }
 }

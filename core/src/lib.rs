@@ -26,11 +26,11 @@
 //!   and never see a partial record.
 //!
 //! # How a commit reaches the disk
-//! ```text
-//! Append:   pwrite(history, lines, end); fdatasync(history)
-//! Rewrite:  openat(dir, ".<name>.<rand>.tmp", O_EXCL); write; fsync(tmp);
-//!           renameat(tmp, name); fsync(dir)
-//! ```
+//! Appends are `pwrite` + `fdatasync`; everything else is replaced by a
+//! temp file, `fsync`, rename and directory `fsync`. The sequences, and the
+//! few others (create, truncate, the in-flight record, the lease), are
+//! described once, in `docs/durability.md` ("How a commit reaches the
+//! disk").
 //! All of it goes through the [`storage::Dir`] trait: a capability handle to
 //! one directory. The core never calls `std::fs` and builds no paths.
 //!
@@ -66,34 +66,40 @@
 //! * Integers beyond 64 bits are read as floats; a lone UTF-16 surrogate
 //!   escape (possible in Python output) is read as U+FFFD.
 
-pub mod checkpoint;
+// The modules, in ARCHITECTURE.md's layer order (lowest first; checked by
+// `core/tests/tidy.rs`). Private, except the few whose items other crates
+// use as a module: the storage trait (to implement a `Dir`), the line format
+// and codec (readers of lines: the viewer, the CLI), the scanner's rules
+// (for bytes a caller holds) and the two JSON dialects.
+mod checkpoint;
 pub mod codec;
-pub mod commit;
+mod commit;
 mod error;
+pub mod format;
 mod history;
-pub mod import;
-pub mod intent;
+mod import;
+mod intent;
 pub mod json;
-pub mod lock;
+mod lock;
 mod options;
 pub mod pyjson;
-pub mod record;
-pub mod recovery;
+mod record;
+mod recovery;
 pub mod scan;
 pub mod storage;
-pub mod store;
-pub mod value;
+mod store;
+mod value;
 
 pub use error::{BackendErrorKind, Error, Result};
-pub use history::{AppendOutcome, Health, History, Page, Records, VerifyReport};
-pub use import::{ImportMode, ImportReport};
+pub use history::{History, Records};
+pub use import::{DEFAULT_MAX_LINE_BYTES, ImportMode, ImportReport, ImportedRecord, JsonlReader, record_line};
 pub use lock::LockKind;
 pub use options::{CommitStrategy, Durability, Options};
-pub use record::{FieldError, IterationRecord};
+pub use record::{FieldError, IterationRecord, MAX_ITERATION_NUM};
 pub use recovery::{BadLineReport, CutReport, RecoveryReport, RepairReport, TornTail};
 #[cfg(not(target_family = "wasm"))]
 pub use store::copy;
-pub use store::{CompactReport, Store};
+pub use store::{AppendOutcome, CompactReport, Finding, Health, Page, Store, VerifyReport, verify_export};
 pub use value::{Map, Number, Value};
 
 /// The crate's README, compiled and run as doctests (`cargo test --doc`).

@@ -1,46 +1,49 @@
 //! One writer per history.
 //!
-//! * **OS lock** (native): an exclusive advisory lock (`flock` on Unix,
-//!   `LockFileEx` on Windows, through `File::try_lock`) on the sidecar file
-//!   `<history>.lock`, held for as long as the writer is open. The OS drops
-//!   it when the process dies, so a crash never leaves a stale lock. The lock
-//!   file itself is left in place (removing it would race with the next
-//!   writer). Not reliable on network file systems. The lock file is
-//!   created readable and writable by its owner only (0600), a symlink in
-//!   its place is never followed, and on Unix a lock file another user owns
-//!   is refused with [`Error::LockFileNotOwned`](crate::Error#variant.LockFileNotOwned):
-//!   whoever can open it could hold the lock and block every writer.
-//! * **Lease** (systems without file locks, such as WASI): the file
-//!   `<history>.lease`, created exclusively, holding an owner token and an
-//!   expiry time. The writer renews it as it commits; one whose lease expired
-//!   may be taken over, and then fails with
-//!   [`Error::LeaseLost`](crate::Error#variant.LeaseLost) on its next commit. This is
-//!   weaker than an OS lock: it depends on clocks, and a writer that stalls
-//!   longer than the lease can overlap with its successor for that commit.
-//!   Native writers also refuse to open while a live lease exists.
-//! * **Host lock** ([`Options::host_lock`](crate::Options::host_lock)): the
-//!   process embedding a guest without OS locks takes the OS lock on
-//!   `<history>.lock` itself and says so; the writer then takes no lease
-//!   (but still refuses a live one), so hosts and native writers exclude
-//!   each other through the one OS lock.
-//!
-//! Readers take no lock.
-//!
-//! A child process started (`fork` + `exec`) by another thread while a
-//! writer holds the OS lock shares the lock's open file until its `exec`
-//! closes it, so for that moment a lock just released can still look held:
-//! programs that start processes and reopen histories should set a
-//! [`lock_timeout`](crate::Options::lock_timeout).
+//! The rules are on [`LockKind`](crate::LockKind), where rustdoc shows them.
 
 use std::io;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::commit::{self, random_token};
 use crate::error::{Error, Result};
 use crate::options::Options;
-use crate::storage::{Dir, FileName, ForeignLockFile, LockGuard, WriteFile};
+use crate::storage::{Dir, FileName, ForeignLockFile, LockGuard};
 
 /// Which kind of lock a writer holds.
+///
+/// * **OS lock** (native): an exclusive advisory lock (`flock` on Unix,
+///   `LockFileEx` on Windows, through `File::try_lock`) on the sidecar file
+///   `<history>.lock`, held for as long as the writer is open. The OS drops
+///   it when the process dies, so a crash never leaves a stale lock. The lock
+///   file itself is left in place (removing it would race with the next
+///   writer). Not reliable on network file systems. The lock file is
+///   created readable and writable by its owner only (0600), a symlink in
+///   its place is never followed, and on Unix a lock file another user owns
+///   is refused with [`Error::LockFileNotOwned`](crate::Error#variant.LockFileNotOwned):
+///   whoever can open it could hold the lock and block every writer.
+/// * **Lease** (systems without file locks, such as WASI): the file
+///   `<history>.lease`, created exclusively, holding an owner token and an
+///   expiry time. The writer renews it as it commits; one whose lease expired
+///   may be taken over, and then fails with
+///   [`Error::LeaseLost`](crate::Error#variant.LeaseLost) on its next commit. This is
+///   weaker than an OS lock: it depends on clocks, and a writer that stalls
+///   longer than the lease can overlap with its successor for that commit.
+///   Native writers also refuse to open while a live lease exists.
+/// * **Host lock** ([`Options::host_lock`](crate::Options::host_lock)): the
+///   process embedding a guest without OS locks takes the OS lock on
+///   `<history>.lock` itself and says so; the writer then takes no lease
+///   (but still refuses a live one), so hosts and native writers exclude
+///   each other through the one OS lock.
+///
+/// Readers take no lock.
+///
+/// A child process started (`fork` + `exec`) by another thread while a
+/// writer holds the OS lock shares the lock's open file until its `exec`
+/// closes it, so for that moment a lock just released can still look held:
+/// programs that start processes and reopen histories should set a
+/// [`lock_timeout`](crate::Options::lock_timeout).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LockKind {
@@ -142,25 +145,6 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// A unique token for this writer.
-pub(crate) fn random_token() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    let local = 0u8;
-    h.write_usize(&local as *const u8 as usize);
-    // `std::process::id()` panics on WASI ("unsupported") and the clock
-    // panics on wasm32-unknown-unknown; `RandomState` is seeded from the
-    // system's randomness everywhere.
-    #[cfg(not(target_arch = "wasm32"))]
-    h.write_u32(std::process::id());
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
-    h.write_u64(now_ms());
-    h.finish()
-}
-
 /// Parses `<token> <expiry-ms>` from a lease file.
 fn read_lease(dir: &dyn Dir, name: &FileName) -> io::Result<Option<(u64, u64)>> {
     let f = match dir.open_read(name) {
@@ -200,10 +184,7 @@ pub(crate) struct Lease {
 
 impl Lease {
     fn write(dir: &dyn Dir, name: &FileName, token: u64, expiry: u64) -> io::Result<()> {
-        let mut f: Box<dyn WriteFile> = dir.create_new(name)?;
-        f.write_at(format!("{token:016x} {expiry}\n").as_bytes(), 0)?;
-        f.sync_data()?;
-        dir.sync_dir()
+        commit::create_synced(dir, name, format!("{token:016x} {expiry}\n").as_bytes())
     }
 
     fn try_take(dir: &dyn Dir, name: &FileName, length: Duration) -> io::Result<Result<Lease, String>> {
@@ -247,8 +228,9 @@ impl Lease {
         }
         let expiry = now + self.length.as_millis() as u64;
         // Replace atomically: write a temp lease, rename it over ours.
-        let tmp = FileName::new(&format!(".{}.{:016x}.tmp", self.name, random_token()))?;
-        let res = Lease::write(dir, &tmp, self.token, expiry).and_then(|()| dir.rename(&tmp, &self.name));
+        let tmp = commit::temp_name(&self.name)?;
+        let res =
+            Lease::write(dir, &tmp, self.token, expiry).and_then(|()| commit::rename_unsynced(dir, &tmp, &self.name));
         if let Err(e) = res {
             let _ = dir.remove(&tmp);
             return Err(Error::io(&display, "renewing the lease file", e));

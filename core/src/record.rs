@@ -1,21 +1,8 @@
 //! The iteration record: the seven fields of the original Python module plus
 //! any other top-level fields, kept as they were read.
 
+use crate::format::{FIELDS, RESERVED_FIELDS};
 use crate::value::{Map, Value};
-
-/// The seven fields every record has, in the order they are written.
-pub const FIELDS: [&str; 7] = [
-    "iteration_num",
-    "strategy_code",
-    "execution_result",
-    "metrics",
-    "classification_level",
-    "timestamp",
-    "champion_updated",
-];
-
-/// Top-level keys this library writes for itself; a record may not use them.
-pub const RESERVED_FIELDS: [&str; 2] = [crate::codec::INTEGRITY_KEY, crate::codec::NONFINITE_KEY];
 
 /// Largest `iteration_num` accepted: 2^53 - 1, so that `jq`, JavaScript and
 /// every other reader that holds numbers as doubles reads it exactly.

@@ -1,18 +1,6 @@
 //! What a writer does when it opens a history, and `repair`.
 //!
-//! On open (holding the writer lock): remove our stale temp files; create
-//! the history if missing, else sync the directory (a writer that crashed
-//! may have left its create or rename only in the page cache); scan it —
-//! only the bytes after a valid checkpoint (see [`crate::checkpoint`]) if
-//! there is one, else the whole file. A partial last commit is a torn tail
-//! when the writer's in-flight record names it (see [`crate::intent`]),
-//! else records cut out of their commit by a tool. A torn tail (see [`crate::scan`]) is
-//! copied to a sidecar `<history>.torn.<n>`, synced, and only then cut off,
-//! so a crash in between loses nothing. Corruption fails the open with
-//! [`Error::Corrupt`] unless repair was asked for.
-//!
-//! `repair` moves every bad line (and a torn tail) to `<history>.bad.<n>`
-//! and atomically rewrites the rest.
+//! The steps are described on [`RecoveryReport`](crate::RecoveryReport), where rustdoc shows them.
 
 use std::io;
 
@@ -116,6 +104,20 @@ pub struct RepairReport {
 }
 
 /// What opening for writing found and did.
+///
+/// On open (holding the writer lock): remove our stale temp files; create
+/// the history if missing, else sync the directory (a writer that crashed
+/// may have left its create or rename only in the page cache); scan it —
+/// only the bytes after a valid checkpoint (`<history>.idx`, see docs/durability.md) if
+/// there is one, else the whole file. A partial last commit is a torn tail
+/// when the writer's in-flight record names it (`<history>.commit`, see docs/durability.md),
+/// else records cut out of their commit by a tool. A torn tail (see [`crate::scan`]) is
+/// copied to a sidecar `<history>.torn.<n>`, synced, and only then cut off,
+/// so a crash in between loses nothing. Corruption fails the open with
+/// [`Error::Corrupt`] unless repair was asked for.
+///
+/// `repair` moves every bad line (and a torn tail) to `<history>.bad.<n>`
+/// and atomically rewrites the rest.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RecoveryReport {

@@ -1,25 +1,163 @@
 //! The backend-neutral history contract.
 //!
-//! [`Store`] is what every history store offers: the JSONL file store
-//! ([`History`]) and stores on other engines (a PostgreSQL store, and later
-//! object storage). Code written against `&dyn Store` runs unchanged on any
-//! of them; one conformance suite checks them all.
-//!
-//! The key operation is [`Store::append_if`], compare-and-append: iteration
-//! N is computed from iterations 1..N-1, so N is appended only if the last
-//! stored iteration is still N-1. A retry after an unknown outcome is safe:
-//! if the store already ends with exactly those records, nothing is written.
+//! The contract is described on [`Store`](crate::Store), where rustdoc shows it.
 
 use std::fmt;
 use std::io::{BufRead, Write};
 
 use crate::codec;
 use crate::error::Result;
-use crate::history::{AppendOutcome, Health, History, Page, VerifyReport};
+use crate::format::BOM;
 use crate::import::{ImportMode, ImportReport};
 use crate::record::IterationRecord;
-use crate::recovery::{BadLineReport, CutReport, RepairReport};
+use crate::recovery::{BadLineReport, CutReport, RepairReport, TornTail};
 use crate::scan::{self, Analyzer, Outcome, RawLine};
+
+/// One page of a paged scan ([`History::page`](crate::History::page)).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Page {
+    /// The records, oldest first.
+    pub records: Vec<IterationRecord>,
+    /// Where the next page starts, or `None` at the end.
+    pub next_cursor: Option<u64>,
+}
+
+impl Page {
+    /// A page (for stores other than the file store).
+    pub fn new(records: Vec<IterationRecord>, next_cursor: Option<u64>) -> Self {
+        Page { records, next_cursor }
+    }
+}
+
+/// What a compare-and-append did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AppendOutcome {
+    /// The records were appended.
+    Appended,
+    /// The history already ended with exactly these records (a retry):
+    /// nothing was written.
+    AlreadyPresent,
+}
+
+/// How healthy a history is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Health {
+    /// Every line is a valid record (or blank).
+    Healthy,
+    /// Valid, except for the tail of a write that did not finish; the next
+    /// writer moves it to a sidecar file.
+    TornTail,
+    /// A bad line is followed by valid ones; `repair` is needed to write.
+    Corrupt,
+}
+
+/// The result of [`History::verify`](crate::History::verify).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// The history, as named in messages.
+    pub file: String,
+    /// Overall state.
+    pub health: Health,
+    /// Valid records (complete commits only).
+    pub records: u64,
+    /// Valid records without a checksum (written by another tool).
+    pub unchecksummed: u64,
+    /// `iteration_num` of the last valid record.
+    pub last_iteration_num: Option<u64>,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+    /// The torn tail, if any (not moved: verify changes nothing).
+    pub torn_tail: Option<TornTail>,
+    /// Bad lines followed by valid ones (at most 1000 listed).
+    pub corrupt_lines: Vec<BadLineReport>,
+    /// Records cut out of their multi-record commits by a tool (counted in
+    /// `records`; see [`crate::scan`]).
+    pub cut: Option<CutReport>,
+    /// Number of bad lines in all.
+    pub bad_lines_total: u64,
+    /// What else the store found, of any backend: stale temp files, a
+    /// storage without directory sync, counters that do not match the
+    /// records ([`Finding::is_damage`] says which are damage).
+    pub findings: Vec<Finding>,
+}
+
+impl VerifyReport {
+    /// Stale temp files of ours present in the directory (a file store).
+    pub fn temp_files(&self) -> &[String] {
+        self.findings
+            .iter()
+            .find_map(|f| match f {
+                Finding::StaleTempFiles(names) => Some(names.as_slice()),
+                _ => None,
+            })
+            .unwrap_or(&[])
+    }
+
+    /// Whether the storage can make renames and creates durable (directory
+    /// sync). `false` on Windows and some WASI hosts.
+    pub fn dir_sync(&self) -> bool {
+        !self.findings.contains(&Finding::NoDirSync)
+    }
+
+    /// The findings that are damage (the history is then
+    /// [`Health::Corrupt`]).
+    pub fn damage(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.is_damage())
+    }
+}
+
+/// Something [`Store::verify`] found besides bad lines, a torn tail and cut
+/// records, typed so that every backend reports it the same way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Finding {
+    /// Stale temp files of an interrupted rewrite (a file store); the next
+    /// writer removes them. Not damage.
+    StaleTempFiles(Vec<String>),
+    /// The storage cannot make creates and renames durable (no directory
+    /// sync: Windows, some WASI hosts). Not damage.
+    NoDirSync,
+    /// The store's counters do not match its records: changed by another
+    /// program (a database store). Damage.
+    CountersMismatch {
+        /// Records, by the counters.
+        counted: u64,
+        /// Last iteration, by the counters.
+        counted_last: Option<u64>,
+        /// Records, by reading them.
+        records: u64,
+        /// Last iteration, by reading the records.
+        last: Option<u64>,
+    },
+}
+
+impl Finding {
+    /// Whether this finding is damage (it makes the history
+    /// [`Health::Corrupt`]).
+    pub fn is_damage(&self) -> bool {
+        matches!(self, Finding::CountersMismatch { .. })
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |n: Option<u64>| n.map_or_else(|| "none".to_string(), |n| n.to_string());
+        match self {
+            Finding::StaleTempFiles(names) => write!(f, "stale temp files of an interrupted rewrite: {}", names.join(", ")),
+            Finding::NoDirSync => f.write_str("the storage cannot sync directories: creates and renames are atomic but their durability is up to the OS"),
+            Finding::CountersMismatch { counted, counted_last, records, last } => write!(
+                f,
+                "its counters ({counted} records, last iteration {}) do not match its records ({records} records, last iteration {}): changed by another program",
+                show(*counted_last),
+                show(*last)
+            ),
+        }
+    }
+}
 
 /// What [`Store::compact`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -38,6 +176,16 @@ pub struct CompactReport {
 }
 
 /// The operations every history store offers.
+///
+/// [`Store`] is what every history store offers: the JSONL file store
+/// ([`History`](crate::History)) and stores on other engines (a PostgreSQL store, and later
+/// object storage). Code written against `&dyn Store` runs unchanged on any
+/// of them; one conformance suite checks them all.
+///
+/// The key operation is [`Store::append_if`], compare-and-append: iteration
+/// N is computed from iterations 1..N-1, so N is appended only if the last
+/// stored iteration is still N-1. A retry after an unknown outcome is safe:
+/// if the store already ends with exactly those records, nothing is written.
 pub trait Store: Send + Sync + fmt::Debug {
     /// How the store is named in messages (a file path, a database URL
     /// without its password, ...).
@@ -141,7 +289,7 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Replaces, fills or appends to (see [`ImportMode`]) the history with
     /// the JSONL read from `input`, as one atomic, durable commit, keeping every
-    /// line byte for byte (see [`crate::import`]): a copy between two
+    /// line byte for byte (see [`JsonlReader`](crate::JsonlReader)): a copy between two
     /// stores through [`export_jsonl`](Self::export_jsonl) and this
     /// method is byte-identical. `progress` is called with the number of
     /// records read so far.
@@ -217,15 +365,13 @@ pub trait Store: Send + Sync + fmt::Debug {
 
 /// The first problem of a damaged history, for a message.
 fn first_problem(r: &VerifyReport) -> String {
-    match (r.corrupt_lines.first(), &r.torn_tail, r.problems.first()) {
+    match (r.corrupt_lines.first(), &r.torn_tail, r.damage().next()) {
         (Some(b), _, _) => format!("line {} of its JSONL export (byte {}): {}", b.line, b.offset, b.reason),
         (None, Some(t), _) => format!("line {} of its JSONL export (byte {}): {}", t.line, t.offset, t.reason),
-        (None, None, Some(p)) => p.clone(),
+        (None, None, Some(p)) => p.to_string(),
         (None, None, None) => "an unknown place".into(),
     }
 }
-
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Splits an export into lines and feeds each to the format's rules.
 struct LineCheck {
@@ -289,7 +435,6 @@ impl Write for LineCheck {
 /// # Errors
 /// Storage errors while reading.
 pub fn verify_export<S: Store + ?Sized>(s: &S) -> Result<VerifyReport> {
-    let show = |v: Option<u64>| v.map_or_else(|| "none".to_string(), |n| n.to_string());
     let (count_before, last_before) = (s.count()?, s.last_iteration_num()?);
     let mut sink = LineCheck::new();
     let bytes = s.export_jsonl(&mut sink)?;
@@ -311,17 +456,17 @@ pub fn verify_export<S: Store + ?Sized>(s: &S) -> Result<VerifyReport> {
         }
     }
     let totals = scanned.totals;
-    let mut problems = Vec::new();
+    let mut findings = Vec::new();
     let quiet = count_before == count_after && last_before == last_after;
     if quiet && bad_lines.is_empty() && (totals.records != count_before || totals.last != last_before) {
-        problems.push(format!(
-            "its counters ({count_before} records, last iteration {}) do not match its records ({} records, last iteration {}): changed by another program",
-            show(last_before),
-            totals.records,
-            show(totals.last)
-        ));
+        findings.push(Finding::CountersMismatch {
+            counted: count_before,
+            counted_last: last_before,
+            records: totals.records,
+            last: totals.last,
+        });
     }
-    let healthy = bad_lines.is_empty() && problems.is_empty();
+    let healthy = bad_lines.is_empty() && !findings.iter().any(Finding::is_damage);
     Ok(VerifyReport {
         file: s.describe(),
         health: if healthy { Health::Healthy } else { Health::Corrupt },
@@ -333,61 +478,8 @@ pub fn verify_export<S: Store + ?Sized>(s: &S) -> Result<VerifyReport> {
         corrupt_lines: bad_lines.iter().map(BadLineReport::from).collect(),
         cut,
         bad_lines_total: bad_total,
-        temp_files: Vec::new(),
-        dir_sync: true,
-        problems,
+        findings,
     })
-}
-
-impl Store for History {
-    fn describe(&self) -> String {
-        self.file().to_string()
-    }
-    fn append(&self, records: &[IterationRecord]) -> Result<()> {
-        self.save_batch(records)
-    }
-    fn append_if(&self, expected_last: Option<u64>, records: &[IterationRecord]) -> Result<AppendOutcome> {
-        self.save_if_last(expected_last, records)
-    }
-    fn append_next(&self, records: &[IterationRecord]) -> Result<std::ops::Range<u64>> {
-        self.save_next(records)
-    }
-    fn load_recent(&self, n: usize) -> Result<Vec<IterationRecord>> {
-        History::load_recent(self, n)
-    }
-    fn last_iteration_num(&self) -> Result<Option<u64>> {
-        History::last_iteration_num(self)
-    }
-    fn count(&self) -> Result<u64> {
-        History::count(self)
-    }
-    fn page(&self, cursor: u64, limit: usize) -> Result<Page> {
-        History::page(self, cursor, limit)
-    }
-    fn clear(&self) -> Result<()> {
-        History::clear(self)
-    }
-    fn export_jsonl(&self, out: &mut dyn Write) -> Result<u64> {
-        self.export_to_writer(out)
-    }
-    fn import_jsonl(
-        &self,
-        input: &mut dyn BufRead,
-        mode: ImportMode,
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<ImportReport> {
-        History::import_jsonl(self, input, mode, progress)
-    }
-    fn verify(&self) -> Result<VerifyReport> {
-        History::verify(self)
-    }
-    fn repair(&self) -> Result<RepairReport> {
-        History::repair(self)
-    }
-    fn compact(&self) -> Result<CompactReport> {
-        let (records, bytes_before, bytes_after) = self.compact_sizes()?;
-        Ok(CompactReport { records, bytes_before, bytes_after, rewritten: None })
-    }
 }
 
 /// Copies the whole history of `src` into `dst`, byte for byte, as one

@@ -1,11 +1,6 @@
 //! A JSON value that can also hold the non-finite numbers Python writes.
 //!
-//! `serde_json::Value` cannot represent `NaN`, `Infinity` or `-Infinity`
-//! (it turns them into `null`), but histories written by CPython's `json`
-//! module contain them as bare tokens. [`Value`] keeps them as
-//! [`Number::Float`], so reading a record and writing it back loses nothing.
-//! How they are written (strict JSON plus a `_nonfinite` index) is described
-//! in [`crate::codec`].
+//! Described on [`Value`](crate::Value), where rustdoc shows it.
 
 use std::fmt;
 
@@ -432,6 +427,13 @@ impl fmt::Display for Number {
 }
 
 /// A JSON value; numbers may be non-finite.
+///
+/// `serde_json::Value` cannot represent `NaN`, `Infinity` or `-Infinity`
+/// (it turns them into `null`), but histories written by CPython's `json`
+/// module contain them as bare tokens. [`Value`] keeps them as
+/// [`Number::Float`], so reading a record and writing it back loses nothing.
+/// How they are written (strict JSON plus a `_nonfinite` index) is described
+/// in [`crate::codec`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum Value {
     /// `null`

@@ -267,8 +267,8 @@ fn map() -> impl Strategy<Value = Map> {
 
 /// The property tests' record generator (`tests/testkit/tests/properties.rs`).
 fn record() -> impl Strategy<Value = IterationRecord> {
-    (0..=iteration_history::record::MAX_ITERATION_NUM, text(), map(), map(), text(), text(), any::<bool>(), map())
-        .prop_map(|(n, code, exec, metrics, level, ts, champion, extra)| {
+    (0..=iteration_history::MAX_ITERATION_NUM, text(), map(), map(), text(), text(), any::<bool>(), map()).prop_map(
+        |(n, code, exec, metrics, level, ts, champion, extra)| {
             let mut r = IterationRecord::new(n, code);
             r.execution_result = exec;
             r.metrics = metrics;
@@ -278,12 +278,13 @@ fn record() -> impl Strategy<Value = IterationRecord> {
             r.extra = extra
                 .into_iter()
                 .filter(|(k, _)| {
-                    !iteration_history::record::FIELDS.contains(&k.as_str())
-                        && !iteration_history::record::RESERVED_FIELDS.contains(&k.as_str())
+                    !iteration_history::format::FIELDS.contains(&k.as_str())
+                        && !iteration_history::format::RESERVED_FIELDS.contains(&k.as_str())
                 })
                 .collect();
             r
-        })
+        },
+    )
 }
 
 fn cases() -> u32 {

@@ -229,7 +229,7 @@ fn capabilities_match_the_system() {
     dir.sync_dir().expect("a directory sync (a no-op on Windows) succeeds");
     let h = History::open(dir, "c.jsonl", Options::default()).expect("open");
     h.save(&rec(1)).expect("save");
-    assert_eq!(h.verify().expect("verify").dir_sync, cfg!(unix));
+    assert_eq!(h.verify().expect("verify").dir_sync(), cfg!(unix));
 }
 
 #[test]

@@ -191,7 +191,7 @@ fn stale_temp_files_of_ours_are_removed_on_open_others_kept() {
         write_all(&*dir, "h.jsonl.tmp", b"python's");
         write_all(&*dir, ".other.jsonl.0123456789abcdef.tmp", b"other");
         let r = History::open_read_only_shared(dir.clone(), "h.jsonl").expect("reader");
-        assert_eq!(r.verify().expect("verify").temp_files, vec![".h.jsonl.0123456789abcdef.tmp".to_string()]);
+        assert_eq!(r.verify().expect("verify").temp_files(), [".h.jsonl.0123456789abcdef.tmp".to_string()]);
         let h = History::open_shared(dir.clone(), "h.jsonl", Options::default()).expect("open");
         assert_eq!(
             h.recovery_report().map(|r| r.removed_temp_files.clone()),

@@ -122,8 +122,8 @@ use std::io::{BufRead, Write};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use iteration_history::import::{ImportMode, ImportReport, JsonlReader};
-use iteration_history::store::verify_export;
+use iteration_history::{ImportMode, ImportReport, JsonlReader};
+use iteration_history::verify_export;
 use iteration_history::{AppendOutcome, BackendErrorKind, Error, IterationRecord, Page, Result, Store};
 use postgres::error::SqlState;
 use postgres::{Statement, Transaction};

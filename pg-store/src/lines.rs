@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use iteration_history::codec;
-use iteration_history::import::record_line;
+use iteration_history::record_line;
 use iteration_history::{BackendErrorKind, Error, IterationRecord, Map, Result, Value};
 
 /// The lines of one commit, as the file store would write them (one

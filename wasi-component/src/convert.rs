@@ -1,7 +1,7 @@
 //! Conversions between the WIT types and the core's types. No I/O.
 
+use iteration_history::Number;
 use iteration_history::codec;
-use iteration_history::value::Number;
 use iteration_history::{
     CommitStrategy, Durability, Error as CoreError, Health, IterationRecord, LockKind, Map, Options, RecoveryReport,
     RepairReport, TornTail, Value, VerifyReport,
@@ -216,8 +216,8 @@ pub(crate) fn verify_to_wit(v: &VerifyReport) -> wit::VerifyReport {
         torn_tail: v.torn_tail.as_ref().map(torn_to_wit),
         corrupt_lines: bad_lines_to_wit(&v.corrupt_lines),
         bad_lines_total: v.bad_lines_total,
-        temp_files: v.temp_files.clone(),
-        dir_sync: v.dir_sync,
+        temp_files: v.temp_files().to_vec(),
+        dir_sync: v.dir_sync(),
     }
 }
 

@@ -14,13 +14,12 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
+use iteration_history::format::BOM;
 use iteration_history::codec::{self, LineError, LineInfo};
 use iteration_history::scan::{self, Analyzer, Kind, Outcome, RawLine};
 use iteration_history::{IterationRecord, Value};
 
 use crate::extract::{self, Group, Row, State};
-
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// How many warnings are kept (the total is always counted).
 pub const MAX_WARNINGS: usize = scan::MAX_REPORTED_BAD_LINES;

@@ -6,7 +6,7 @@
 //! plain name (no `/`, `\`, `..`, absolute path, drive prefix or NUL). The
 //! history code never builds paths and never calls `std::fs`.
 //!
-//! Backends carry no policy about *when* to sync; the [`commit`](crate::commit)
+//! Backends carry no policy about *when* to sync; the `commit` module
 //! module is the only caller of the sync methods. Each method's docs say what
 //! it guarantees; a backend that cannot keep a guarantee says so through
 //! [`Capabilities`].
@@ -56,7 +56,7 @@ pub struct Capabilities {
     pub dir_sync: bool,
     /// [`Dir::try_lock`] gives an advisory lock that other processes honour.
     /// `false` means the history falls back to a lease file (see
-    /// [`crate::lock`]).
+    /// [`LockKind`](crate::LockKind)).
     pub os_locks: bool,
 }
 

@@ -4,12 +4,8 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 use iteration_history::IterationRecord;
-use iteration_history::codec::{
-    GroupTag, INTEGRITY_KEY, LineError, LineInfo, NONFINITE_KEY, is_near_integrity_key, strip_line_end,
-};
-
-const TRAILER_OPEN: &[u8] = b",\"_ih\":\"";
-const CRC_TAIL: usize = 8 + 2;
+use iteration_history::codec::{GroupTag, LineError, LineInfo, is_near_integrity_key, strip_line_end};
+use iteration_history::format::{CRC_TAIL, INTEGRITY_KEY, NONFINITE_KEY, TRAILER_OPEN};
 
 mod json {
     // The old hand-written JSON reader (before jiter), kept as a test oracle: accepts everything CPython's `json.dumps` writes.

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use iteration_history::import::ImportMode;
+use iteration_history::ImportMode;
 use iteration_history::storage::CapStdDir;
 use iteration_history::{AppendOutcome, Error, Health, History, IterationRecord, Options, Store, Value};
 use iteration_history_postgres::{PgStore, is_postgres_url};
@@ -414,7 +414,7 @@ pub fn verify_repair_compact(s: &dyn Store) {
     assert_eq!(v.health, Health::Healthy, "{v:?}");
     assert_eq!((v.records, v.unchecksummed, v.last_iteration_num), (3, 3, Some(2)), "{v:?}");
     assert_eq!(v.bytes, FOREIGN_JSONL.len() as u64);
-    assert!(v.corrupt_lines.is_empty() && v.torn_tail.is_none() && v.problems.is_empty(), "{v:?}");
+    assert!(v.corrupt_lines.is_empty() && v.torn_tail.is_none() && v.damage().next().is_none(), "{v:?}");
     assert!(!v.file.is_empty());
     let r = s.repair().expect("repair a healthy history");
     assert_eq!((r.kept, r.moved_lines), (3, 0), "nothing to repair");

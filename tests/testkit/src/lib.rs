@@ -10,8 +10,7 @@
 //! * [`workload`] runs a scripted workload on a recording `CrashDir` and
 //!   checks every post-crash state against a model of what was acknowledged.
 //!
-//! Used by this crate's tests and by other crates' tests (e.g. the WASI
-//! host) as a dev-dependency.
+//! Used by this crate's tests and by the fuzz targets (`tests/fuzz`).
 
 pub mod crash;
 pub mod fault;

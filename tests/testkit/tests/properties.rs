@@ -55,7 +55,7 @@ fn non_blank() -> impl Strategy<Value = String> {
 
 fn record() -> impl Strategy<Value = IterationRecord> {
     (
-        0..=iteration_history::record::MAX_ITERATION_NUM,
+        0..=iteration_history::MAX_ITERATION_NUM,
         text(),
         map(),
         map(),
@@ -75,8 +75,8 @@ fn record() -> impl Strategy<Value = IterationRecord> {
             r.extra = extra
                 .into_iter()
                 .filter(|(k, _)| {
-                    !iteration_history::record::FIELDS.contains(&k.as_str())
-                        && !iteration_history::record::RESERVED_FIELDS.contains(&k.as_str())
+                    !iteration_history::format::FIELDS.contains(&k.as_str())
+                        && !iteration_history::format::RESERVED_FIELDS.contains(&k.as_str())
                 })
                 .collect();
             r
