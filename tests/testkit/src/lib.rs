@@ -10,9 +10,12 @@
 //! * [`workload`] runs a scripted workload on a recording `CrashDir` and
 //!   checks every post-crash state against a model of what was acknowledged.
 //!
+//! * [`counts`] writes a suite's counts for `scripts/check-counts`.
+//!
 //! Used by this crate's tests and by other crates' tests (e.g. the WASI
 //! host) as a dev-dependency.
 
+pub mod counts;
 pub mod crash;
 pub mod fault;
 pub mod fuzz;
