@@ -22,7 +22,8 @@ use common::*;
 /// (`scripts/test-postgres`) sets it; run on their own they fail, never
 /// pass untried.
 fn base() -> String {
-    std::env::var("IH_PG_URL").expect("IH_PG_URL is not set: scripts/test-postgres starts a server and runs these tests")
+    std::env::var("IH_PG_URL")
+        .expect("IH_PG_URL is not set: scripts/test-postgres starts a server and runs these tests")
 }
 
 fn history_name(name: &str) -> String {

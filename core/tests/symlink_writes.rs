@@ -95,13 +95,18 @@ fn a_history_lock_checkpoint_or_commit_record_linked_outside_is_never_written_th
             for strategy in [CommitStrategy::Append, CommitStrategy::Rewrite] {
                 let case = Case { link: link.clone(), target_exists };
                 let r = run(&case, strategy);
-                // The history and its lock must be refused outright (the
-                // writer cannot work on them); a link at the checkpoint or
-                // the commit record must be refused or made harmless.
+                // The history, its lock and (when a batch is appended) the
+                // in-flight commit record must be refused outright; the
+                // checkpoint's errors are ignored by design (a closing
+                // writer), so there only the outside is checked.
                 match (&r, link.as_str()) {
                     (Ok(()), NAME) => panic!("{link} ({strategy:?}): a history linked outside was written"),
                     (Ok(()), l) if l.ends_with(".lock") => {
                         panic!("{link} ({strategy:?}): a lock file linked outside was used")
+                    }
+                    // Append writes the in-flight record of the batch.
+                    (Ok(()), l) if l.ends_with(".commit") && strategy == CommitStrategy::Append => {
+                        panic!("{link} ({strategy:?}): an in-flight commit record linked outside was written")
                     }
                     _ => {}
                 }

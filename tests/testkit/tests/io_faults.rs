@@ -16,7 +16,7 @@ use iteration_history::{CommitStrategy, Error, History, IterationRecord, Options
 use iteration_history_testkit::records::{nums, rec};
 use iteration_history_testkit::workload::NAME;
 use iteration_history_testkit::workload::Step;
-use iteration_history_testkit::{CrashDir, counts, CrashModel, FaultDir, FaultKind, Faults, OpFilter};
+use iteration_history_testkit::{CrashDir, CrashModel, FaultDir, FaultKind, Faults, OpFilter, counts};
 
 /// The records of every disk a power loss may leave with nothing unsynced
 /// on it (see `Snapshot::durable_images`), each recovered by a writer.
@@ -340,7 +340,14 @@ impl Tally {
 /// until the fault was not injected *and* the dry run's operation count was
 /// reached (a fault that no step reports, e.g. in the writing of the
 /// checkpoint a closing writer ignores, does not end the loop).
-fn every_n(strategy: CommitStrategy, kind: FaultKind, filter: OpFilter, sticky: bool, t: &mut Tally, reach: &mut Reach) {
+fn every_n(
+    strategy: CommitStrategy,
+    kind: FaultKind,
+    filter: OpFilter,
+    sticky: bool,
+    t: &mut Tally,
+    reach: &mut Reach,
+) {
     let total = operation_count(strategy, kind, filter, workload());
     let mut faulted = 0;
     let mut n = 1;
@@ -369,7 +376,15 @@ fn every_operation_failing_once_or_until_lifted_loses_nothing() {
     }
     println!(
         "I/O faults: {} runs, {} with an injected fault, {} with a failed step (every applicable operation N of the workload, disk full / permission denied / EIO, once and sticky, both strategies: {} of {} operations faulted), {} failed steps retried, {} acknowledgements checked durable; {} power losses right after a failed step, {} of them with part of a failed sync's data on the disk",
-        t.runs, t.injected, t.faults, reach.faulted(), reach.total(), t.retries, t.ack_checks, t.after_failure, t.partial_sync
+        t.runs,
+        t.injected,
+        t.faults,
+        reach.faulted(),
+        reach.total(),
+        t.retries,
+        t.ack_checks,
+        t.after_failure,
+        t.partial_sync
     );
     t.record("io_faults.retried", &reach);
 }
@@ -386,7 +401,14 @@ fn every_failed_sync_is_an_error_and_never_acknowledges_unsynced_data() {
     }
     println!(
         "failed syncs: {} runs, {} with an injected fault, {} with a failed step ({} of {} syncs faulted), {} acknowledgements checked durable; {} power losses right after a failed step, {} of them with part of a failed sync's data on the disk",
-        t.runs, t.injected, t.faults, reach.faulted(), reach.total(), t.ack_checks, t.after_failure, t.partial_sync
+        t.runs,
+        t.injected,
+        t.faults,
+        reach.faulted(),
+        reach.total(),
+        t.ack_checks,
+        t.after_failure,
+        t.partial_sync
     );
     t.record("io_faults.syncs", &reach);
 }

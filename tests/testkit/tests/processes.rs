@@ -110,7 +110,10 @@ fn writers_killed_at_random_moments_never_lose_an_acknowledged_record() {
         .output()
         .ok()
         .filter(|o| o.status.success())
-        .map_or_else(|| "unknown (findmnt failed)".to_string(), |o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        .map_or_else(
+            || "unknown (findmnt failed)".to_string(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        );
     println!(
         "SIGKILL: {kills} writers killed at random moments ({before_first_ack} before their first acknowledgement), {} acknowledged records all present, {records} records in the end, {torn} torn tails moved aside, on {fs} ({}), {:.1} s",
         acked.len(),
