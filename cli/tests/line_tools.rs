@@ -1,5 +1,5 @@
 //! Histories cut or filtered line by line with the real `head`, `tail`,
-//! `grep` and `split` read as exactly the records they hold: `count`,
+//! `sed -n`, `grep` and `split` read as exactly the records they hold: `count`,
 //! `verify` and the next save agree, and no record is moved to a torn-tail
 //! sidecar. Histories written by single saves, `save_batch`, `import`
 //! (large: committed by rename; small: one tagged commit) and `copy`.
@@ -67,7 +67,7 @@ fn check_cut_file(dir: &Path, name: &str, what: &str) {
     assert_eq!(v["health"].as_str(), Some("healthy"), "{what}: verify after a save: {v}");
 }
 
-/// Cuts `h` (a history in `dir`) with head, tail, grep and split, and checks
+/// Cuts `h` (a history in `dir`) with head, tail, sed -n, grep and split, and checks
 /// every piece.
 fn cut_every_way(dir: &Path, h: &str, what: &str) {
     let total = lines_in(&dir.join(h));
@@ -79,6 +79,11 @@ fn cut_every_way(dir: &Path, h: &str, what: &str) {
         run_tool(dir, "tail", &["-n", &k.to_string(), h], &tail);
         check_cut_file(dir, &tail, &format!("{what}, tail -n {k}"));
     }
+    // A range of lines from the middle (cuts through batches at both ends).
+    let sed = format!("sed.{h}");
+    let (from, to) = (total / 3, total / 3 + 9);
+    run_tool(dir, "sed", &["-n", &format!("{from},{to}p"), h], &sed);
+    check_cut_file(dir, &sed, &format!("{what}, sed -n {from},{to}p"));
     let grep = format!("grep.{h}");
     run_tool(dir, "grep", &["LEVEL_3", h], &grep);
     check_cut_file(dir, &grep, &format!("{what}, grep LEVEL_3"));

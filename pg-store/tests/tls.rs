@@ -1,10 +1,10 @@
 //! TLS against a server with `ssl = on`, a CA and certificates made with
 //! openssl by `scripts/test-postgres` (see `pg_tls_cluster_start` in
 //! `scripts/lib/pg-cluster.sh`) and a `pg_hba.conf` with `hostssl` lines
-//! only. Runs when `IH_PG_TLS_URL` and `IH_PG_TLS_CERTS` are set; skipped
-//! otherwise (with a message; a failure under `CI=true`). libpq's
-//! environment variables and `~/.postgresql/` files are tried in child
-//! processes, each with its own environment and `HOME`. Every mode of `sslmode` is covered, `verify-full` against a
+//! only. Runs when `IH_PG_TLS_URL` and `IH_PG_TLS_CERTS` are set; `#[ignore]`d
+//! otherwise (and a failure if run without them). libpq's environment
+//! variables and `~/.postgresql/` files are tried in child processes, each
+//! with its own environment and `HOME`. Every mode of `sslmode` is covered, `verify-full` against a
 //! name the certificate does not list, client certificates, and
 //! `sslmode=require` against a server without TLS (`IH_PG_URL`).
 
@@ -18,19 +18,24 @@ struct Tls {
     password: String,
 }
 
-/// A skip, said aloud; under `CI=true` a failure (no silent skip in CI).
-fn skip(why: &str) {
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true, but this test cannot run: {why}");
-    eprintln!("skipped: {why}");
-}
-
-fn tls() -> Option<Tls> {
+/// The TLS server's URL and certificates.
+///
+/// # Panics
+/// Without `IH_PG_TLS_URL` and `IH_PG_TLS_CERTS`: these tests are
+/// `#[ignore]`d, and what runs them (`scripts/test-postgres`) sets both; run
+/// on their own they fail, never pass untried.
+fn tls() -> Tls {
     let (Ok(url), Ok(certs)) = (std::env::var("IH_PG_TLS_URL"), std::env::var("IH_PG_TLS_CERTS")) else {
-        skip("set IH_PG_TLS_URL and IH_PG_TLS_CERTS (scripts/test-postgres does)");
-        return None;
+        panic!("set IH_PG_TLS_URL and IH_PG_TLS_CERTS (scripts/test-postgres does)");
     };
-    let password = url.split("://").nth(1)?.split('@').next()?.split(':').nth(1)?.to_string();
-    Some(Tls { url, certs, password })
+    let password = url
+        .split("://")
+        .nth(1)
+        .and_then(|u| u.split('@').next())
+        .and_then(|u| u.split(':').nth(1))
+        .expect("IH_PG_TLS_URL holds a password")
+        .to_string();
+    Tls { url, certs, password }
 }
 
 impl Tls {
@@ -67,8 +72,9 @@ fn rec() -> iteration_history::IterationRecord {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: run by scripts/test-postgres (with --include-ignored)"]
 fn every_sslmode_against_a_tls_only_server() {
-    let Some(t) = tls() else { return };
+    let t = tls();
     // disable: the server accepts only TLS.
     let e = t.err(&t.with("localhost", "sslmode=disable"));
     assert!(e.contains("no encryption") && e.contains("accepts only TLS"), "{e}");
@@ -94,8 +100,9 @@ fn every_sslmode_against_a_tls_only_server() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: run by scripts/test-postgres (with --include-ignored)"]
 fn client_certificates() {
-    let Some(t) = tls() else { return };
+    let t = tls();
     let as_ihcert = |params: &str| t.with("localhost", params).replacen("//postgres:", "//ihcert:", 1);
     let url =
         as_ihcert("sslmode=verify-full&sslrootcert=CERTS/ca.crt&sslcert=CERTS/client.crt&sslkey=CERTS/client.key");
@@ -109,8 +116,9 @@ fn client_certificates() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: run by scripts/test-postgres (with --include-ignored)"]
 fn unreadable_or_unknown_settings_are_named() {
-    let Some(t) = tls() else { return };
+    let t = tls();
     let e = t.err(&t.with("localhost", "sslmode=verify-full&sslrootcert=CERTS/missing.crt"));
     assert!(e.contains("sslrootcert") && e.contains("missing.crt"), "{e}");
     let e = t.err(&t.with("localhost", "sslmode=verify-ca&sslrootcert=CERTS/client.key"));
@@ -120,12 +128,10 @@ fn unreadable_or_unknown_settings_are_named() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: run by scripts/test-postgres (with --include-ignored)"]
 fn require_against_a_server_without_tls() {
-    let Some(t) = tls() else { return };
-    let Ok(plain) = std::env::var("IH_PG_URL") else {
-        skip("set IH_PG_URL (scripts/test-postgres does)");
-        return;
-    };
+    let t = tls();
+    let plain = std::env::var("IH_PG_URL").expect("IH_PG_URL (scripts/test-postgres sets it)");
     let e = PgStore::open(&format!("{plain}?history=tls&sslmode=require")).expect_err("no TLS there").to_string();
     assert!(e.contains("does not support TLS"), "{e}");
     assert!(!e.contains(&t.password), "{e}");
@@ -139,6 +145,7 @@ fn require_against_a_server_without_tls() {
 /// error to a file.
 #[cfg(unix)]
 #[test]
+#[ignore = "needs PostgreSQL: run by scripts/test-postgres (with --include-ignored)"]
 fn libpq_environment_and_home_files() {
     if let Ok(out) = std::env::var("IH_TLS_CHILD_OUT") {
         let url = std::env::var("IH_TLS_CHILD_URL").expect("the case's URL");
@@ -146,7 +153,7 @@ fn libpq_environment_and_home_files() {
         std::fs::write(out, result.map_or_else(|e| e.to_string(), |()| "ok".to_string())).expect("write result");
         return;
     }
-    let Some(t) = tls() else { return };
+    let t = tls();
     let certs = std::path::PathBuf::from(&t.certs);
     let scratch = std::env::temp_dir().join(format!("ih-tls-env-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);

@@ -99,6 +99,7 @@ say "guest finished"
 
 failures=0
 summary=()
+counts=()
 for name in "${names[@]}"; do
   result="$(grep -ao "PL-RESULT $name .*" "$run/console.txt" | tr -d '\r' || true)"
   if [[ "$result" != "PL-RESULT $name ok"* ]]; then
@@ -127,12 +128,19 @@ for name in "${names[@]}"; do
     verdict="pass"
   fi
   summary+=("$(printf '%-8s %4s ops %5s points %5s failed %5s lost records   %s' "$name" "${ops:-?}" "${points:-?}" "${failed:-?}" "${lost:-?}" "$verdict")")
+  counts+=("ops[$name] ${ops:-?}" "points[$name] ${points:-?}")
   rm -rf "$run/work-$name"
 done
 
 echo
 echo "Power-loss test ($mode, ext4, kernel $release), $(elapsed) s:"
 printf '  %s\n' "${summary[@]}"
+# The counts for scripts/check-counts (operations per workload are fixed;
+# the points vary by a few between runs and are quoted as one run's).
+if [ -n "${IH_TEST_COUNTS:-}" ] && [ "$mode" = bounded ]; then
+  mkdir -p "$IH_TEST_COUNTS"
+  printf '%s\n' "${counts[@]}" >"$IH_TEST_COUNTS/powerloss.txt"
+fi
 if [ "$keep" = 0 ]; then
   rm -f "$run"/*.img
 fi

@@ -170,6 +170,8 @@ pub struct Snapshot {
     pub index: u64,
     /// The last operation, e.g. `sync_data h.jsonl`.
     pub op: String,
+    /// The thread that did it.
+    pub thread: std::thread::ThreadId,
     state: State,
 }
 
@@ -764,7 +766,7 @@ impl CrashDir {
         let st = lock(&self.shared.state);
         let mut state = st.clone();
         state.handles.clear();
-        Snapshot { index: st.mutations, op: "now".into(), state }
+        Snapshot { index: st.mutations, op: "now".into(), thread: std::thread::current().id(), state }
     }
 
     /// Number of changing operations so far.
@@ -799,7 +801,7 @@ impl CrashDir {
         if let Some(trace) = lock(&self.shared.trace).as_mut() {
             let mut state = st.clone();
             state.handles.clear();
-            trace.push(Snapshot { index: st.mutations, op: what, state });
+            trace.push(Snapshot { index: st.mutations, op: what, thread: std::thread::current().id(), state });
         }
         Ok(r)
     }

@@ -10,8 +10,12 @@
 //! * [`workload`] runs a scripted workload on a recording `CrashDir` and
 //!   checks every post-crash state against a model of what was acknowledged.
 //!
-//! Used by this crate's tests and by the fuzz targets (`tests/fuzz`).
+//! * [`counts`] writes a suite's counts for `scripts/check-counts`.
+//!
+//! Used by this crate's tests, by other crates' tests as a dev-dependency,
+//! and by the fuzz targets (`tests/fuzz`).
 
+pub mod counts;
 pub mod crash;
 pub mod fault;
 pub mod fuzz;

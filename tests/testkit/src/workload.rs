@@ -26,6 +26,7 @@ use std::sync::Mutex;
 use iteration_history::storage::{Dir, FileName, WriteFile};
 use iteration_history::{History, IterationRecord, Options, codec};
 
+use crate::counts::Counts;
 use crate::crash::{CrashDir, CrashModel, Image, Snapshot};
 use crate::records::{nums, rec};
 
@@ -242,6 +243,18 @@ impl Stats {
             "{label}: {} crash points, {} distinct post-crash states checked; {} failed",
             self.points, self.images, self.failed
         )
+    }
+
+    /// The counts for `scripts/check-counts` (see [`crate::counts`]).
+    pub fn counts(&self, suite: &str) -> Counts {
+        let mut c = Counts::new(suite);
+        c.set("points", self.points)
+            .set("states", self.images)
+            .set("sampled_points", self.sampled_points)
+            .set("process_crashes", self.process_crashes)
+            .set("second_crash_states", self.second_crash_images)
+            .set("failed", self.failed);
+        c
     }
 
     /// Panics listing the failures, if any.

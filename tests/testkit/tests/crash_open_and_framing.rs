@@ -10,7 +10,7 @@
 use iteration_history::{CommitStrategy, History, Options};
 use iteration_history_testkit::records::rec;
 use iteration_history_testkit::workload::{self, CheckOptions, NAME, Scenario, Stats, Step, check_trace};
-use iteration_history_testkit::{CrashDir, CrashModel, Image};
+use iteration_history_testkit::{CrashDir, CrashModel, Image, counts};
 
 fn check(scenario: &Scenario, check: &CheckOptions) -> Stats {
     let started = std::time::Instant::now();
@@ -67,7 +67,8 @@ fn reopening_and_large_batches_survive_power_loss_quick() {
 fn a_writer_reopened_after_a_close_survives_power_loss_after_every_operation() {
     for s in [CommitStrategy::Append, CommitStrategy::Rewrite] {
         let sc = Scenario::new(format!("{s:?}: reopened after close (checkpoint)"), opts(s), reopening_steps());
-        check(&sc, &CheckOptions { reopen: opts(s), ..CheckOptions::default() });
+        let stats = check(&sc, &CheckOptions { reopen: opts(s), ..CheckOptions::default() });
+        counts::accumulate(&stats.counts("framing.reopen"));
     }
 }
 
@@ -82,6 +83,7 @@ fn large_batches_committed_by_rename_survive_power_loss_after_every_operation() 
     );
     let stats = check(&sc, &CheckOptions { reopen: o, ..CheckOptions::default() });
     assert!(stats.rolled_back > 0);
+    stats.counts("framing.large_batches").write();
 }
 
 /// A history of records 0..10 closed by its writer (so checkpointed), and
@@ -140,6 +142,7 @@ fn a_stale_damaged_or_missing_checkpoint_changes_no_result_at_any_crash_point() 
         total.add(&check(&sc, &CheckOptions::default()));
     }
     println!("{}", total.summary("checkpoints valid, missing, damaged, stale"));
+    total.counts("framing.checkpoints").write();
 }
 
 /// An I/O error (once, then lifted) at every operation N of a workload that
@@ -217,5 +220,6 @@ fn an_io_error_at_any_operation_of_reopens_and_batches_loses_nothing() {
         }
     }
     println!("I/O faults in reopens and batches: {runs} runs, {injected_runs} with a failed step");
+    counts::Counts::new("framing.io_faults").set("runs", runs).set("failed_steps", injected_runs).write();
     assert!(injected_runs > 30, "faults were injected: {injected_runs}");
 }

@@ -16,7 +16,7 @@ use iteration_history::{CommitStrategy, Error, History, IterationRecord, Options
 use iteration_history_testkit::records::{nums, rec};
 use iteration_history_testkit::workload::NAME;
 use iteration_history_testkit::workload::Step;
-use iteration_history_testkit::{CrashDir, CrashModel, FaultDir, FaultKind, Faults, OpFilter};
+use iteration_history_testkit::{CrashDir, CrashModel, FaultDir, FaultKind, Faults, OpFilter, counts};
 
 /// The records of every disk a power loss may leave with nothing unsynced
 /// on it (see `Snapshot::durable_images`), each recovered by a writer.
@@ -112,6 +112,9 @@ fn exec(h: &mut Option<History>, dir: &CrashDir, faults: &Faults, step: &Step, o
 #[derive(Default)]
 struct Tally {
     runs: u64,
+    /// Runs in which a fault was injected.
+    injected: u64,
+    /// Runs in which a step failed.
     faults: u64,
     retries: u64,
     ack_checks: u64,
@@ -122,7 +125,8 @@ struct Tally {
 }
 
 /// One run with the `n`-th applicable operation failing. Returns whether
-/// a fault was injected.
+/// a fault was injected (a step failed, or the fault hit an operation whose
+/// error is ignored by design: the checkpoint a closing writer writes).
 fn run_with_fault(
     strategy: CommitStrategy,
     kind: FaultKind,
@@ -138,7 +142,7 @@ fn run_with_fault(
     let mut model: Vec<IterationRecord> = Vec::new();
     let mut h: Option<History> = None;
     faults.fail_at(kind, filter, n, sticky);
-    let mut injected = false;
+    let mut failed = false;
     t.runs += 1;
     for step in workload() {
         let before = model.clone();
@@ -150,7 +154,7 @@ fn run_with_fault(
                 Ok(()) => break,
                 Err(err) => {
                     attempts += 1;
-                    injected = true;
+                    failed = true;
                     let what = faults.injected();
                     assert!(!what.is_empty(), "{label}: {step:?} failed without an injected fault: {err}");
                     check_error(&err, kind, &label, &step);
@@ -190,15 +194,21 @@ fn run_with_fault(
         t.ack_checks += check_durable(&dir, &o, &model, &format!("{label}: after {step:?}"));
         faults.pause(false);
     }
-    faults.lift();
     let h = h.expect("opened");
+    faults.pause(true);
     assert_eq!(h.get_all().expect("all"), model, "{label}: final state");
+    faults.pause(false);
+    // The writer's close (it writes the checkpoint, ignoring errors) is an
+    // operation of the workload too.
     drop(h);
+    let injected = !faults.injected().is_empty();
+    faults.lift();
     let again = History::open(dir.clone(), NAME, o).expect("reopen");
     assert_eq!(again.get_all().expect("all"), model, "{label}: final state after reopen");
     let temps: Vec<String> = dir.names().into_iter().filter(|n| n.ends_with(".tmp")).collect();
     assert!(temps.is_empty(), "{label}: temp files after reopen: {temps:?}");
-    t.faults += u64::from(injected);
+    t.faults += u64::from(failed);
+    t.injected += u64::from(injected);
     injected
 }
 
@@ -263,44 +273,144 @@ fn check_intact(
     }
 }
 
-fn every_n(strategy: CommitStrategy, kind: FaultKind, filter: OpFilter, sticky: bool, t: &mut Tally) {
+/// How many operations matching `filter` for `kind` the workload does
+/// with no fault (a dry run): the N a fault must be tried at.
+fn operation_count(
+    strategy: CommitStrategy,
+    kind: FaultKind,
+    filter: OpFilter,
+    steps: impl IntoIterator<Item = Step>,
+) -> u64 {
+    let faults = Faults::new();
+    let dir = CrashDir::new().with_faults(faults.clone());
+    let o = Options::default().strategy(strategy).repair_on_open(true);
+    faults.count(kind, filter);
+    let mut h: Option<History> = None;
+    for step in steps {
+        exec(&mut h, &dir, &faults, &step, &o).unwrap_or_else(|e| panic!("{strategy:?}: dry run: {step:?}: {e}"));
+    }
+    drop(h);
+    faults.matched()
+}
+
+/// Per mode: how many of the workload's operations got a fault.
+#[derive(Default)]
+struct Reach(Vec<(String, u64, u64)>);
+
+impl Reach {
+    /// Records one mode: `faulted` of `total` operations, and fails if one
+    /// was missed.
+    fn add(&mut self, mode: String, faulted: u64, total: u64) {
+        println!("  {mode}: {faulted} of {total} operations faulted");
+        assert!(total > 5, "{mode}: the workload has applicable operations ({total})");
+        assert_eq!(faulted, total, "{mode}: a fault was injected at only {faulted} of {total} operations");
+        self.0.push((mode, faulted, total));
+    }
+
+    fn faulted(&self) -> u64 {
+        self.0.iter().map(|m| m.1).sum()
+    }
+
+    fn total(&self) -> u64 {
+        self.0.iter().map(|m| m.2).sum()
+    }
+}
+
+impl Tally {
+    /// Writes the counts for `scripts/check-counts` (see
+    /// `iteration_history_testkit::counts`).
+    fn record(&self, suite: &str, reach: &Reach) {
+        let mut c = counts::Counts::new(suite);
+        c.set("runs", self.runs);
+        c.set("injected", self.injected);
+        c.set("failed_steps", self.faults);
+        c.set("operations", reach.total());
+        c.set("operations_faulted", reach.faulted());
+        c.set("acks_checked", self.ack_checks);
+        c.set("power_losses_after_failure", self.after_failure);
+        c.set("partial_sync_states", self.partial_sync);
+        for (mode, _, total) in &reach.0 {
+            c.set(&format!("operations[{mode}]"), *total);
+        }
+        c.write();
+    }
+}
+
+/// A fault at every applicable operation N of the workload: N runs from 1
+/// until the fault was not injected *and* the dry run's operation count was
+/// reached (a fault that no step reports, e.g. in the writing of the
+/// checkpoint a closing writer ignores, does not end the loop).
+fn every_n(
+    strategy: CommitStrategy,
+    kind: FaultKind,
+    filter: OpFilter,
+    sticky: bool,
+    t: &mut Tally,
+    reach: &mut Reach,
+) {
+    let total = operation_count(strategy, kind, filter, workload());
+    let mut faulted = 0;
     let mut n = 1;
-    while run_with_fault(strategy, kind, filter, n, sticky, t) {
+    loop {
+        let injected = run_with_fault(strategy, kind, filter, n, sticky, t);
+        faulted += u64::from(injected && n <= total);
+        if !injected && n >= total {
+            break;
+        }
         n += 1;
     }
-    assert!(n > 5, "{strategy:?} {kind:?}: the workload has applicable operations");
+    reach.add(format!("{strategy:?} {kind:?} {filter:?} {}", if sticky { "sticky" } else { "once" }), faulted, total);
 }
 
 #[test]
 #[ignore = "heavy: run by scripts/test-crash"]
 fn every_operation_failing_once_or_until_lifted_loses_nothing() {
     let mut t = Tally::default();
+    let mut reach = Reach::default();
     for strategy in [CommitStrategy::Append, CommitStrategy::Rewrite] {
         for kind in FaultKind::ALL {
             for sticky in [false, true] {
-                every_n(strategy, kind, OpFilter::Applicable, sticky, &mut t);
+                every_n(strategy, kind, OpFilter::Applicable, sticky, &mut t, &mut reach);
             }
         }
     }
     println!(
-        "I/O faults: {} runs, {} with an injected fault (every applicable operation N of the workload, disk full / permission denied / EIO, once and sticky, both strategies), {} failed steps retried, {} acknowledgements checked durable; {} power losses right after a failed step, {} of them with part of a failed sync's data on the disk",
-        t.runs, t.faults, t.retries, t.ack_checks, t.after_failure, t.partial_sync
+        "I/O faults: {} runs, {} with an injected fault, {} with a failed step (every applicable operation N of the workload, disk full / permission denied / EIO, once and sticky, both strategies: {} of {} operations faulted), {} failed steps retried, {} acknowledgements checked durable; {} power losses right after a failed step, {} of them with part of a failed sync's data on the disk",
+        t.runs,
+        t.injected,
+        t.faults,
+        reach.faulted(),
+        reach.total(),
+        t.retries,
+        t.ack_checks,
+        t.after_failure,
+        t.partial_sync
     );
+    t.record("io_faults.retried", &reach);
 }
 
 #[test]
 #[ignore = "heavy: run by scripts/test-crash"]
 fn every_failed_sync_is_an_error_and_never_acknowledges_unsynced_data() {
     let mut t = Tally::default();
+    let mut reach = Reach::default();
     for strategy in [CommitStrategy::Append, CommitStrategy::Rewrite] {
         for kind in [FaultKind::Eio, FaultKind::DiskFull] {
-            every_n(strategy, kind, OpFilter::Syncs, false, &mut t);
+            every_n(strategy, kind, OpFilter::Syncs, false, &mut t, &mut reach);
         }
     }
     println!(
-        "failed syncs: {} runs, {} faults, {} acknowledgements checked durable; {} power losses right after a failed step, {} of them with part of a failed sync's data on the disk",
-        t.runs, t.faults, t.ack_checks, t.after_failure, t.partial_sync
+        "failed syncs: {} runs, {} with an injected fault, {} with a failed step ({} of {} syncs faulted), {} acknowledgements checked durable; {} power losses right after a failed step, {} of them with part of a failed sync's data on the disk",
+        t.runs,
+        t.injected,
+        t.faults,
+        reach.faulted(),
+        reach.total(),
+        t.ack_checks,
+        t.after_failure,
+        t.partial_sync
     );
+    t.record("io_faults.syncs", &reach);
 }
 
 /// The caller gives up on a failed step and goes on with the next one
@@ -316,11 +426,9 @@ fn run_skipping(strategy: CommitStrategy, kind: FaultKind, n: u64, t: &mut Tally
     let mut models: Vec<Vec<IterationRecord>> = vec![Vec::new()];
     let mut h: Option<History> = None;
     faults.fail_at(kind, OpFilter::Applicable, n, false);
-    let mut injected = false;
+    let mut failed_runs = false;
     t.runs += 1;
-    // Without Damage/Repair: a skipped repair leaves a corrupt history.
-    let steps = workload().into_iter().filter(|s| !matches!(s, Step::Damage(_) | Step::Repair));
-    for step in steps {
+    for step in skipping_workload() {
         let failed = match exec(&mut h, &dir, &faults, &step, &o) {
             Ok(()) => false,
             Err(_) if matches!(step, Step::Open) => {
@@ -330,7 +438,7 @@ fn run_skipping(strategy: CommitStrategy, kind: FaultKind, n: u64, t: &mut Tally
             }
             Err(_) => true,
         };
-        injected |= failed;
+        failed_runs |= failed;
         let mut next = Vec::new();
         for m in &models {
             let mut applied = m.clone();
@@ -352,27 +460,50 @@ fn run_skipping(strategy: CommitStrategy, kind: FaultKind, n: u64, t: &mut Tally
         models = vec![own];
         faults.pause(false);
     }
-    t.faults += u64::from(injected);
+    // The writer's close is an operation of the workload too.
+    drop(h);
+    let injected = !faults.injected().is_empty();
     faults.lift();
-    injected || faults.matched() >= n
+    t.faults += u64::from(failed_runs);
+    t.injected += u64::from(injected);
+    injected
+}
+
+/// The workload without Damage/Repair: a skipped repair leaves a corrupt
+/// history.
+fn skipping_workload() -> impl Iterator<Item = Step> {
+    workload().into_iter().filter(|s| !matches!(s, Step::Damage(_) | Step::Repair))
 }
 
 #[test]
 #[ignore = "heavy: run by scripts/test-crash"]
 fn failed_steps_that_are_not_retried_leave_a_consistent_durable_history() {
     let mut t = Tally::default();
+    let mut reach = Reach::default();
     for strategy in [CommitStrategy::Append, CommitStrategy::Rewrite] {
         for kind in FaultKind::ALL {
-            let mut n = 1;
-            while run_skipping(strategy, kind, n, &mut t) {
-                n += 1;
+            let total = operation_count(strategy, kind, OpFilter::Applicable, skipping_workload());
+            let mut faulted = 0;
+            for n in 1u64.. {
+                let injected = run_skipping(strategy, kind, n, &mut t);
+                faulted += u64::from(injected && n <= total);
+                if !injected && n >= total {
+                    break;
+                }
             }
+            reach.add(format!("{strategy:?} {kind:?} Applicable once, not retried"), faulted, total);
         }
     }
     println!(
-        "I/O faults, failed step not retried: {} runs, {} with a failed step, {} acknowledgements checked durable",
-        t.runs, t.faults, t.ack_checks
+        "I/O faults, failed step not retried: {} runs, {} with an injected fault, {} with a failed step ({} of {} operations faulted), {} acknowledgements checked durable",
+        t.runs,
+        t.injected,
+        t.faults,
+        reach.faulted(),
+        reach.total(),
+        t.ack_checks
     );
+    t.record("io_faults.skipped", &reach);
 }
 
 /// The wrapper works on the real disk too.

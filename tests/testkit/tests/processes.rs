@@ -103,9 +103,21 @@ fn writers_killed_at_random_moments_never_lose_an_acknowledged_record() {
         }
         records = all.len();
     }
+    // The file system the test ran on, as the docs quote it.
+    let fs = Command::new("findmnt")
+        .args(["-n", "-o", "FSTYPE", "--target"])
+        .arg(tmp.path())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(
+            || "unknown (findmnt failed)".to_string(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        );
     println!(
-        "SIGKILL: {kills} writers killed at random moments ({before_first_ack} before their first acknowledgement), {} acknowledged records all present, {records} records in the end, {torn} torn tails moved aside, {:.1} s",
+        "SIGKILL: {kills} writers killed at random moments ({before_first_ack} before their first acknowledgement), {} acknowledged records all present, {records} records in the end, {torn} torn tails moved aside, on {fs} ({}), {:.1} s",
         acked.len(),
+        tmp.path().display(),
         started.elapsed().as_secs_f64()
     );
     assert!(acked.len() as u64 > kills, "the writers made progress");

@@ -113,3 +113,68 @@ fn only_the_preopen_at_dot_is_used_and_an_ambiguous_host_is_explained() {
     }
     assert!(listing(a.path()).is_empty());
 }
+
+/// Every entry under `root`: path -> (mode, contents or link target).
+fn tree(root: &Path) -> std::collections::BTreeMap<std::path::PathBuf, (u32, Vec<u8>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).expect("read_dir") {
+            let p = e.expect("entry").path();
+            let m = fs::symlink_metadata(&p).expect("metadata");
+            let rel = p.strip_prefix(root).expect("under root").to_path_buf();
+            let data = if m.is_dir() {
+                todo.push(p.clone());
+                Vec::new()
+            } else if m.file_type().is_symlink() {
+                fs::read_link(&p).expect("link").into_os_string().into_encoded_bytes()
+            } else {
+                fs::read(&p).expect("read")
+            };
+            out.insert(rel, (m.permissions().mode(), data));
+        }
+    }
+    out
+}
+
+/// The writer's files planted as links out of the preopen (to a file
+/// outside, or to a name outside that does not exist yet): the history and
+/// its lease are refused for writing; a link at the checkpoint, the commit
+/// record or a temp name is refused or replaced as a name; nothing outside
+/// changes (every file there compared byte for byte, with its mode).
+#[test]
+fn a_writer_never_writes_through_a_link_out_of_the_preopen() {
+    let mut refused = 0;
+    for link in ["h.jsonl", "h.jsonl.lease", "h.jsonl.idx", "h.jsonl.commit", ".h.jsonl.0123456789abcdef.tmp"] {
+        for target_exists in [true, false] {
+            let outside = tempfile::tempdir().expect("outside");
+            fs::write(outside.path().join("victim"), b"outside, must not change\n").expect("write");
+            let target = outside.path().join(if target_exists { "victim" } else { "created-through-a-link" });
+            let before = tree(outside.path());
+            let tmp = tempfile::tempdir().expect("tmp");
+            std::os::unix::fs::symlink(&target, tmp.path().join(link)).expect("symlink");
+            let mut s = Host::shared().instantiate(Some(tmp.path())).expect("instantiate");
+            let result = (|| {
+                let h = s.open("h.jsonl")?;
+                s.save(h, &sample(0))?;
+                s.save_batch(h, &[sample(1), sample(2), sample(3)])?;
+                s.close(h);
+                let h = s.open("h.jsonl")?;
+                s.save(h, &sample(4))?;
+                s.compact(h)?;
+                s.clear(h)?;
+                s.save(h, &sample(5))?;
+                s.close(h);
+                Ok::<(), E>(())
+            })();
+            let label = format!("{link} -> {} (exists: {target_exists})", target.display());
+            assert_eq!(tree(outside.path()), before, "{label}: the directory outside changed ({result:?})");
+            if link == "h.jsonl" || link == "h.jsonl.lease" {
+                assert!(result.is_err(), "{label}: the writer worked through a link out of the preopen");
+            }
+            refused += usize::from(result.is_err());
+        }
+    }
+    assert!(refused >= 4, "the history and the lease links were refused ({refused})");
+}
