@@ -151,6 +151,11 @@ fn python_float_repr(x: f64, out: &mut String) {
 
 /// Writes `s` as a JSON string. Characters that need no escape are copied
 /// in runs, not one by one.
+/// Writes a string as a JSON string to `out`.
+pub fn write_str(s: &str, style: Style, out: &mut String) {
+    write_string(s, style, out);
+}
+
 fn write_string(s: &str, style: Style, out: &mut String) {
     // PythonDefault escapes everything outside printable ASCII (0x20..=0x7e).
     let ascii_only = style == Style::PythonDefault;
