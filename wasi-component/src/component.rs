@@ -182,17 +182,20 @@ impl GuestHistory for HistoryHandle {
     }
 
     fn columns(&self, fields: Vec<String>, dialect: wit::TextDialect) -> Res<wit::TextPage> {
-        let mut cols: Vec<Vec<Option<Value>>> = vec![Vec::new(); fields.len()];
+        // Per column: its values, and whether they are top-level metrics
+        // (then 64-bit integers cross as in a record's `metrics`).
+        let mut cols: Vec<(Vec<Option<Value>>, bool)> = vec![(Vec::new(), false); fields.len()];
         for rec in self.inner.iter().map_err(|e| self.err(e))? {
             let rec = rec.map_err(|e| self.err(e))?;
-            for (col, name) in cols.iter_mut().zip(&fields) {
+            for ((col, metric), name) in cols.iter_mut().zip(&fields) {
                 let mut scratch = Default::default();
                 col.push(text_page::lookup(&rec, name, &mut scratch).cloned());
+                *metric |= text_page::is_metric(&rec, name);
             }
         }
-        let mut w = TextWriter::new(dialect_of(dialect), 16 * cols.first().map_or(0, Vec::len) * cols.len());
-        for col in &cols {
-            w.push_column(col.iter().map(Option::as_ref));
+        let mut w = TextWriter::new(dialect_of(dialect), 16 * cols.first().map_or(0, |c| c.0.len()) * cols.len());
+        for (col, metric) in &cols {
+            w.push_column(col.iter().map(Option::as_ref), *metric);
         }
         let count = w.count() as u32;
         let (text, fixups) = w.finish();

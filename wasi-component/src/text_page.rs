@@ -107,8 +107,9 @@ impl TextWriter {
     }
 
     /// Appends one column: the value at `path` (see [`lookup`]) of every
-    /// record, `null` where a record has none.
-    pub fn push_column<'a>(&mut self, values: impl Iterator<Item = Option<&'a Value>>) {
+    /// record, `null` where a record has none; `metric`: the values are
+    /// top-level metrics (written as in a record's `metrics`).
+    pub fn push_column<'a>(&mut self, values: impl Iterator<Item = Option<&'a Value>>, metric: bool) {
         self.begin_item();
         self.text.push('[');
         for (i, v) in values.enumerate() {
@@ -117,7 +118,7 @@ impl TextWriter {
             }
             self.path.push(PathKey::Index(i));
             match v {
-                Some(v) => self.value(v, false),
+                Some(v) => self.value(v, metric),
                 None => self.text.push_str("null"),
             }
             self.path.pop();
@@ -249,7 +250,7 @@ fn write_str(s: &str, out: &mut String) {
 /// six fields, any other top-level field, or a dotted path into an object
 /// (`metrics.sharpe_ratio`, `execution_result.success`). At each object the
 /// whole remaining name is tried as one key first, so a key that contains a
-/// dot is found too.
+/// dot is found too. See [`is_metric`].
 pub fn lookup<'a>(r: &'a IterationRecord, name: &str, scratch: &'a mut [Value; 5]) -> Option<&'a Value> {
     let (head, rest) = match name.split_once('.') {
         Some((h, rest)) => (h, Some(rest)),
@@ -287,6 +288,12 @@ pub fn lookup<'a>(r: &'a IterationRecord, name: &str, scratch: &'a mut [Value; 5
         _ => return in_map(&r.extra, name),
     };
     Some(top)
+}
+
+/// Whether column `name` of record `r` is a top-level metric
+/// (`metrics.<name>` with `<name>` a key of `metrics`).
+pub fn is_metric(r: &IterationRecord, name: &str) -> bool {
+    name.strip_prefix("metrics.").is_some_and(|k| r.metrics.contains_key(k))
 }
 
 fn in_map<'a>(m: &'a Map, name: &str) -> Option<&'a Value> {
@@ -342,15 +349,15 @@ mod tests {
     #[test]
     fn columns_resolve_fields_paths_and_dotted_keys() {
         let r = rec();
-        let names = ["iteration_num", "metrics.sharpe_ratio", "classification_level", "alpha.a.b", "metrics.none", "metrics"];
+        let names = ["iteration_num", "metrics.sharpe_ratio", "classification_level", "alpha.a.b", "metrics.none", "metrics", "metrics.big"];
         let mut w = TextWriter::new(Dialect::Javascript, 0);
         for name in names {
             let mut scratch = Default::default();
             let v = lookup(&r, name, &mut scratch).cloned();
-            w.push_column([v.as_ref(), None].into_iter());
+            w.push_column([v.as_ref(), None].into_iter(), is_metric(&r, name));
         }
         let (text, fix) = w.finish();
-        assert_eq!(text, r#"[[3,null],[null,null],["LEVEL_3",null],[2,null],[null,null],[null,null]]"#);
-        assert_eq!(fix, r#"[[1,"NaN",0]]"#);
+        assert_eq!(text, r#"[[3,null],[null,null],["LEVEL_3",null],[2,null],[null,null],[null,null],["9007199254740993",null]]"#);
+        assert_eq!(fix, r#"[[1,"NaN",0],[6,"bigint",0]]"#);
     }
 }
