@@ -3,8 +3,8 @@ reader (run by scripts/bench-packages, not in CI).
 
 Two histories of the same N records of the original module's shape (NaN
 included): one written by CPython's `json.dumps` per line as the original
-module wrote it, one written by the package (`save_batch`, so every line
-carries its checksum; a non-finite number is `null` + `_nonfinite`). Each
+module wrote it, one written by the package (one `save` per record, so every
+line carries its checksum; a non-finite number is `null` + `_nonfinite`). Each
 measure runs in its own fresh process (best of `--rounds`), so peak memory
 (the process's peak RSS above its RSS just before the measure) is its own.
 
@@ -125,9 +125,11 @@ def write_cpython(path: str, n: int) -> None:
 def write_library(path: str, n: int) -> None:
     from iteration_history import IterationHistory
 
+    # One save per record, as a learning loop writes (a batch is one commit:
+    # reading its end needs the whole batch).
     with IterationHistory(path, durability="none") as h:
-        for start in range(0, n, 1000):
-            h.save_batch([record(i) for i in range(start, min(n, start + 1000))])
+        for i in range(n):
+            h.save(record(i))
 
 
 # ---- one measure per process ----------------------------------------------

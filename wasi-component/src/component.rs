@@ -79,7 +79,11 @@ fn dialect_of(d: wit::TextDialect) -> Dialect {
 }
 
 /// Checked records as one text page (see `text_page`).
-fn text_page(records: &[iteration_history::IterationRecord], d: wit::TextDialect, next_cursor: Option<u64>) -> wit::TextPage {
+fn text_page(
+    records: &[iteration_history::IterationRecord],
+    d: wit::TextDialect,
+    next_cursor: Option<u64>,
+) -> wit::TextPage {
     // A record's text is about as long as its strategy code plus ~250 bytes.
     let size: usize = records.iter().map(|r| r.strategy_code.len() + 256).sum();
     let mut w = TextWriter::new(dialect_of(d), size);

@@ -349,7 +349,15 @@ mod tests {
     #[test]
     fn columns_resolve_fields_paths_and_dotted_keys() {
         let r = rec();
-        let names = ["iteration_num", "metrics.sharpe_ratio", "classification_level", "alpha.a.b", "metrics.none", "metrics", "metrics.big"];
+        let names = [
+            "iteration_num",
+            "metrics.sharpe_ratio",
+            "classification_level",
+            "alpha.a.b",
+            "metrics.none",
+            "metrics",
+            "metrics.big",
+        ];
         let mut w = TextWriter::new(Dialect::Javascript, 0);
         for name in names {
             let mut scratch = Default::default();
@@ -357,7 +365,10 @@ mod tests {
             w.push_column([v.as_ref(), None].into_iter(), is_metric(&r, name));
         }
         let (text, fix) = w.finish();
-        assert_eq!(text, r#"[[3,null],[null,null],["LEVEL_3",null],[2,null],[null,null],[null,null],["9007199254740993",null]]"#);
+        assert_eq!(
+            text,
+            r#"[[3,null],[null,null],["LEVEL_3",null],[2,null],[null,null],[null,null],["9007199254740993",null]]"#
+        );
         assert_eq!(fix, r#"[[1,"NaN",0],[6,"bigint",0]]"#);
     }
 }
