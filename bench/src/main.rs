@@ -2,9 +2,9 @@
 //! algorithm, SQLite and the fsync floor. Not part of the test suite.
 //!
 //! ```text
-//! cargo run --release -p ihist-bench            # full run (several minutes)
-//! cargo run --release -p ihist-bench -- --quick # small sizes, a smoke run
-//! cargo run --release -p ihist-bench -- --decode # decoding only: 100k-record files, get_all's peak at 1M
+//! cargo run --release -p iteration-history-bench            # full run (several minutes)
+//! cargo run --release -p iteration-history-bench -- --quick # small sizes, a smoke run
+//! cargo run --release -p iteration-history-bench -- --decode # decoding only: 100k-record files, get_all's peak at 1M
 //! options: --dir DIR (default target/bench-data; must be on the disk to measure,
 //!          not a tmpfs), --rounds N (default 3; medians are reported),
 //!          --open-only (only the new-process saves and the reads)
@@ -73,7 +73,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ihist-bench: error: {e}");
+            eprintln!("iteration-history-bench: error: {e}");
             ExitCode::FAILURE
         }
     }

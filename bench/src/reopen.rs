@@ -135,7 +135,7 @@ pub(crate) fn bench(dir: &Path, work: &Path, sizes: &[u64]) -> io::Result<()> {
     }
     println!("## A new process per save (open for writing + one durable save + close)\n");
     println!(
-        "Each size: a copy of the N-record history, opened once by this process, which saves one record and closes it (no checkpoint yet: the open scans the whole file; the close writes the checkpoint); then {SAVES} saves per size, each by a fresh process (`ihist-bench --child save`) that opens the history, saves one record durably and closes it, the sizes taking turns save by save. Medians; \"in the process\" is open + save + close as the child timed it, \"wall\" adds process start and exit. `count()` on a read-only handle (warm cache, median of 5), with the checkpoint and after deleting it.\n"
+        "Each size: a copy of the N-record history, opened once by this process, which saves one record and closes it (no checkpoint yet: the open scans the whole file; the close writes the checkpoint); then {SAVES} saves per size, each by a fresh process (`iteration-history-bench --child save`) that opens the history, saves one record durably and closes it, the sizes taking turns save by save. Medians; \"in the process\" is open + save + close as the child timed it, \"wall\" adds process start and exit. `count()` on a read-only handle (warm cache, median of 5), with the checkpoint and after deleting it.\n"
     );
     let heads: Vec<String> = rows.iter().map(|r| format!("{} records", size_label(r.n))).collect();
     println!("| | {} |", heads.join(" | "));

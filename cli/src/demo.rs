@@ -18,7 +18,7 @@ use crate::target::{HistoryPath, Opened, Target};
 
 /// The sample history, written by the original Python module
 /// (`samples/make_sample.py`): 60 records, `json.dumps` defaults.
-const SAMPLE: &[u8] = include_bytes!("../../samples/history.jsonl");
+const SAMPLE: &[u8] = include_bytes!("sample.jsonl");
 
 /// Where `ihist demo` writes when no history is given (inside `target/`,
 /// which git ignores).

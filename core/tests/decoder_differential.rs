@@ -115,7 +115,7 @@ fn fixture_lines() -> Vec<Vec<u8>> {
     lines
 }
 
-/// Files of the fuzz corpus (`fuzz/corpus/decode_line`, made by `scripts/fuzz`), if any.
+/// Files of the fuzz corpus (`tests/fuzz/corpus/decode_line`, made by `scripts/fuzz`), if any.
 fn fuzz_corpus() -> Vec<Vec<u8>> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/decode_line");
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
@@ -265,7 +265,7 @@ fn map() -> impl Strategy<Value = Map> {
     prop::collection::vec((text(), value()), 0..6).prop_map(|kv| kv.into_iter().collect())
 }
 
-/// The property tests' record generator (`testkit/tests/properties.rs`).
+/// The property tests' record generator (`tests/testkit/tests/properties.rs`).
 fn record() -> impl Strategy<Value = IterationRecord> {
     (0..=iteration_history::record::MAX_ITERATION_NUM, text(), map(), map(), text(), text(), any::<bool>(), map())
         .prop_map(|(n, code, exec, metrics, level, ts, champion, extra)| {

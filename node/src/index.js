@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as cli from '@bytecodealliance/preview2-shim/cli';
 import * as clocks from '@bytecodealliance/preview2-shim/clocks';
@@ -229,8 +229,18 @@ function coreModules() {
   return modules;
 }
 
-function imports(dir) {
-  const filesystem = createSyncFilesystem(dir);
+/** The history directory's filesystem host, or the HistoryError of opening the directory. */
+function filesystemFor(dir) {
+  try {
+    return createSyncFilesystem(dir);
+  } catch (code) {
+    if (typeof code !== 'string') throw code;
+    const Cls = code === 'access' || code === 'not-permitted' ? HistoryPermissionError : HistoryIOError;
+    throw new Cls(`${dir}: the history's directory cannot be opened (${code})`, Cls === HistoryIOError ? 'io' : 'permission-denied');
+  }
+}
+
+function imports(filesystem) {
   // jco's generated code looks the imports up without their version.
   const v = (name) => name;
   return {
@@ -257,15 +267,17 @@ function imports(dir) {
 
 // ---- the OS lock ----------------------------------------------------------
 
-// Node's standard library has no flock. Where util-linux's `flock` command
-// exists, a small child process takes the same exclusive flock on
-// `<history>.lock` that native writers (ihist, the Rust library) and the
-// Python package take, and holds it while its stdin is open: `close()` kills
-// it, and if this process dies (even kill -9) the pipe closes, the child
-// exits and the kernel drops the lock. Elsewhere the component's lease is
-// used instead (see README).
+// Node's standard library has no flock. This process opens `<history>.lock`
+// itself, beneath the history's held directory (src/fs-host.js: created
+// 0600, never through a symbolic link, refused when another user owns it),
+// and where util-linux's `flock` command exists, a short-lived `flock` child
+// takes the same exclusive flock that native writers (ihist, the Rust
+// library) and the Python package take, on that open file passed to it as
+// its descriptor 3. A flock belongs to the open file, which this process
+// keeps: the lock is held until `close()` closes it, or until this process
+// dies (even kill -9), when the kernel drops it. Elsewhere the component's
+// lease is used instead (see README).
 let flockAvailable;
-const releasing = new Map(); // lock path → { promise, child } of a release in progress
 
 function hasFlock() {
   if (flockAvailable === undefined) {
@@ -277,56 +289,49 @@ function hasFlock() {
 
 const HELD = 75; // flock's exit code when another holder has the lock
 
-function tryFlock(lockPath) {
-  return new Promise((resolve, reject) => {
-    // --close: only flock itself holds the lock (its command, which waits
-    // for our end of the pipe to close, does not inherit it).
-    const child = spawn('flock', ['--nonblock', '--close', '--conflict-exit-code', String(HELD), lockPath,
-      'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => { err += d; });
-    child.on('error', reject);
-    child.stdout.once('data', () => {
-      child.stdout.destroy();
-      child.stderr.destroy();
-      child.removeAllListeners('exit');
-      const exited = new Promise((r) => child.once('exit', r));
-      // Neither the child nor its pipe keeps the event loop alive.
-      child.unref();
-      child.stdin.unref?.();
-      resolve({
-        release() {
-          child.stdin.destroy();
-          child.kill('SIGKILL'); // the kernel drops the lock as flock dies
-          const promise = exited.then(() => releasing.delete(lockPath));
-          releasing.set(lockPath, { promise, child });
-        },
-      });
-    });
-    child.once('exit', (code) => {
-      if (code === HELD) resolve(null);
-      else reject(new HistoryIOError(`${lockPath}: flock exited with ${code}: ${err.trim()}`));
-    });
-  });
+/** Takes the flock on the open file `fd`: true, or false if another holder has it. */
+function tryFlock(fd, lockPath) {
+  const r = spawnSync('flock', ['--nonblock', '--conflict-exit-code', String(HELD), '3'],
+    { stdio: ['ignore', 'ignore', 'pipe', fd], encoding: 'utf8' });
+  if (r.status === 0) return true;
+  if (r.status === HELD) return false;
+  throw new HistoryIOError(`${lockPath}: flock exited with ${r.status ?? r.signal ?? r.error}: ${String(r.stderr ?? '').trim()}`);
 }
 
-/** The OS lock (`{ release }`), null if another writer holds it, undefined if flock is unavailable. */
-async function osLock(lockPath, timeoutMs) {
+/**
+ * The OS lock (`{ release }`), null if another writer holds it, undefined if
+ * flock is unavailable. `filesystem` is the history's filesystem host.
+ */
+async function osLock(filesystem, lockPath, timeoutMs) {
   if (!hasFlock()) return undefined;
-  const pending = releasing.get(lockPath);
-  if (pending) {
-    // Our own writer of this history just closed: wait for its lock to go
-    // (the helper is unref'd, so hold the event loop open meanwhile).
-    pending.child.ref();
-    await pending.promise;
+  let fd;
+  try {
+    fd = filesystem.openLockFile(path.basename(lockPath));
+  } catch (e) {
+    if (e.wasi === 'not-permitted') {
+      throw new InvalidName(`${lockPath}: not a name a history may have (one plain file name: no '/', '\\', ':', `
+        + 'NUL or Windows device name such as CON or NUL)', 'invalid-name');
+    }
+    const Cls = e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'ELOOP' ? HistoryPermissionError : HistoryIOError;
+    throw new Cls(`${lockPath}: ${e.message}`, Cls === HistoryPermissionError ? 'permission-denied' : 'io');
   }
-  const deadline = timeoutMs === undefined ? undefined : Date.now() + Number(timeoutMs);
-  let pause = 2;
-  for (;;) {
-    const lock = await tryFlock(lockPath);
-    if (lock || deadline === undefined || Date.now() >= deadline) return lock;
-    await sleep(Math.min(pause, Math.max(0, deadline - Date.now())));
-    pause = Math.min(pause * 2, 100);
+  try {
+    const deadline = timeoutMs === undefined ? undefined : Date.now() + Number(timeoutMs);
+    let pause = 2;
+    for (;;) {
+      if (tryFlock(fd, lockPath)) {
+        return { release() { if (fd !== undefined) { fs.closeSync(fd); fd = undefined; } } };
+      }
+      if (deadline === undefined || Date.now() >= deadline) {
+        fs.closeSync(fd);
+        return null;
+      }
+      await sleep(Math.min(pause, Math.max(0, deadline - Date.now())));
+      pause = Math.min(pause * 2, 100);
+    }
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
   }
 }
 
@@ -337,12 +342,14 @@ class History {
   #store;
   #path;
   #lock;
+  #fs;
 
-  constructor(handle, store, filepath, lock) {
+  constructor(handle, store, filepath, lock, filesystem) {
     this.#h = handle;
     this.#store = store;
     this.#path = filepath;
     this.#lock = lock;
+    this.#fs = filesystem;
   }
 
   #handle() {
@@ -439,6 +446,10 @@ class History {
       this.#lock.release();
       this.#lock = undefined;
     }
+    if (this.#fs) {
+      this.#fs.close();
+      this.#fs = undefined;
+    }
   }
 
   [Symbol.dispose]() { this.close(); }
@@ -465,25 +476,28 @@ export async function openHistory(filepath, options = {}) {
   const name = path.basename(abs);
   if (!readOnly) fs.mkdirSync(dir, { recursive: true });
   const mods = await coreModules();
-  const root = await instantiate((n) => mods.get(n), imports(dir));
-  const store = root.store;
-  if (readOnly) return new History(call(() => store.History.openReadOnly(name)), store, abs);
-  const o = { ...store.defaultOptions() };
-  if (opts.strategy !== undefined) o.strategy = opts.strategy;
-  if (opts.durability !== undefined) o.durability = opts.durability;
-  if (opts.lockTimeoutMs !== undefined) o.lockTimeoutMs = toBig(opts.lockTimeoutMs);
-  if (opts.repairOnOpen !== undefined) o.repairOnOpen = Boolean(opts.repairOnOpen);
-  if (opts.leaseMs !== undefined) o.leaseMs = toBig(opts.leaseMs);
-  const lock = await osLock(`${abs}.lock`, opts.lockTimeoutMs);
-  if (lock === null) {
-    throw new HistoryLocked(`${abs} is locked by another writer (an OS lock on ${name}.lock): wait for it to close, `
-      + 'pass lockTimeoutMs, or open it with { readOnly: true }', 'locked');
-  }
-  if (lock) o.hostLock = true; // the component then takes no lease
+  const filesystem = filesystemFor(dir);
+  let lock;
   try {
-    return new History(call(() => store.History.openWith(name, o)), store, abs, lock);
+    const root = await instantiate((n) => mods.get(n), imports(filesystem));
+    const store = root.store;
+    if (readOnly) return new History(call(() => store.History.openReadOnly(name)), store, abs, undefined, filesystem);
+    const o = { ...store.defaultOptions() };
+    if (opts.strategy !== undefined) o.strategy = opts.strategy;
+    if (opts.durability !== undefined) o.durability = opts.durability;
+    if (opts.lockTimeoutMs !== undefined) o.lockTimeoutMs = toBig(opts.lockTimeoutMs);
+    if (opts.repairOnOpen !== undefined) o.repairOnOpen = Boolean(opts.repairOnOpen);
+    if (opts.leaseMs !== undefined) o.leaseMs = toBig(opts.leaseMs);
+    lock = await osLock(filesystem, `${abs}.lock`, opts.lockTimeoutMs);
+    if (lock === null) {
+      throw new HistoryLocked(`${abs} is locked by another writer (an OS lock on ${name}.lock): wait for it to close, `
+        + 'pass lockTimeoutMs, or open it with { readOnly: true }', 'locked');
+    }
+    if (lock) o.hostLock = true; // the component then takes no lease
+    return new History(call(() => store.History.openWith(name, o)), store, abs, lock, filesystem);
   } catch (e) {
     lock?.release();
+    filesystem.close();
     throw e;
   }
 }

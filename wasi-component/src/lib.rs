@@ -1,9 +1,9 @@
 //! The iteration history as a WASI 0.2 component.
 //!
 //! Built with `scripts/build-component` (`cargo build --target wasm32-wasip2
-//! --release -p wasi-component` with fat LTO and one codegen unit; simd128
+//! --release -p iteration-history-component` with fat LTO and one codegen unit; simd128
 //! comes from `.cargo/config.toml`) into
-//! `target/wasm32-wasip2/release/wasi_component.wasm`, a component that
+//! `target/wasm32-wasip2/release/iteration_history_component.wasm`, a component that
 //! exports `iteration-history:history/store@0.1.0` (see `wit/history.wit`,
 //! which states the durability and consistency contract) and imports only
 //! WASI 0.2.

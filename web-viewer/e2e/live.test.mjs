@@ -2,7 +2,7 @@
 // (playwright-core): fresh servers load reliably; the page follows a
 // history while a writer saves records, survives clear(), pauses and
 // resumes, costs nothing while idle; two runs are compared. Run by
-// scripts/test-viewer after scripts/build-viewer and `cargo build -p ihist`.
+// scripts/test-viewer after scripts/build-viewer and `cargo build -p iteration-history-cli`.
 //   IHIST=target/debug/ihist node --test e2e/live.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,7 +30,7 @@ const servers = [];
 
 before(async () => {
   fs.mkdirSync(OUT, { recursive: true });
-  assert.ok(fs.existsSync(IHIST), `${IHIST}: build it with cargo build -p ihist`);
+  assert.ok(fs.existsSync(IHIST), `${IHIST}: build it with cargo build -p iteration-history-cli`);
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
 });
 

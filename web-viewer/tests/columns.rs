@@ -5,9 +5,9 @@
 use iteration_history::codec;
 use iteration_history::storage::MemDir;
 use iteration_history::{History, IterationRecord, Options, Value};
-use web_viewer::extract::{self, Group, Row, State};
-use web_viewer::load::{self, Loaded, Rows, WarningKind};
-use web_viewer::text::{self, TextField};
+use iteration_history_viewer::extract::{self, Group, Row, State};
+use iteration_history_viewer::load::{self, Loaded, Rows, WarningKind};
+use iteration_history_viewer::text::{self, TextField};
 
 const SAMPLE: &[u8] = include_bytes!("../../samples/history.jsonl");
 
@@ -358,7 +358,7 @@ fn search_and_ranks() {
 #[test]
 fn csv_export_of_chosen_rows() {
     let l = loaded(SAMPLE);
-    let csv = web_viewer::export::to_csv(&l, &[3, 1]).expect("csv");
+    let csv = iteration_history_viewer::export::to_csv(&l, &[3, 1]).expect("csv");
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     let header: Vec<String> = reader.headers().expect("header").iter().map(String::from).collect();
     assert_eq!(&header[..5], ["iteration_num", "timestamp", "classification_level", "success", "champion_updated"]);
@@ -373,9 +373,9 @@ fn csv_export_of_chosen_rows() {
     assert_eq!(rows[0][sharpe].parse::<f64>().ok(), rec.metric("sharpe_ratio"));
     // A failed iteration: NaN written as Python reads it.
     let failed = (0..60).find(|&r| l.columns.success[r] == 0).expect("a failure") as u32;
-    let csv = web_viewer::export::to_csv(&l, &[failed]).expect("csv");
+    let csv = iteration_history_viewer::export::to_csv(&l, &[failed]).expect("csv");
     assert!(csv.contains(",NaN,"), "{csv}");
-    assert!(web_viewer::export::to_csv(&l, &[60]).is_err());
+    assert!(iteration_history_viewer::export::to_csv(&l, &[60]).is_err());
 }
 
 #[test]
@@ -410,8 +410,8 @@ fn live_follow_counts_only_complete_commits_and_reports_a_torn_tail() {
     assert_eq!(live.rows, 8);
     assert_eq!(live.warnings.last().map(|w| w.kind), Some(WarningKind::TornTail));
     // CSV, search and ranks work on the growing rows too.
-    let keys = web_viewer::export::keys(&loader);
-    let csv = web_viewer::export::to_csv_with(&loader, &[0, 7], &keys, Some("run A"), true).expect("csv");
+    let keys = iteration_history_viewer::export::keys(&loader);
+    let csv = iteration_history_viewer::export::to_csv_with(&loader, &[0, 7], &keys, Some("run A"), true).expect("csv");
     assert!(csv.starts_with("run,iteration_num,"), "{csv}");
     assert!(csv.lines().nth(1).is_some_and(|l| l.starts_with("run A,0,")), "{csv}");
     assert_eq!(text::search_code(&loader, "variant 7").len(), 8);

@@ -1,11 +1,11 @@
 //! The JS API in a real browser (headless Chromium through
-//! wasm-bindgen-test): `cargo test --target wasm32-unknown-unknown -p web-viewer`.
+//! wasm-bindgen-test): `cargo test --target wasm32-unknown-unknown -p iteration-history-viewer`.
 #![cfg(target_arch = "wasm32")]
 
+use iteration_history_viewer::bindings::{History, Live, Loader, decode_line};
 use js_sys::{Array, Float64Array, Object, Reflect, Uint8Array, Uint32Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
-use web_viewer::bindings::{History, Live, Loader, decode_line};
 
 wasm_bindgen_test_configure!(run_in_browser);
 

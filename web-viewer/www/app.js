@@ -4,7 +4,7 @@
 // virtualised table, detail panel with code diff, and CSV export. Several
 // histories ("runs") are compared on one page: one colour per run.
 // ?loader=js switches to the plain-JS baseline (for the benchmark).
-import init, { decodeLine } from './pkg/web_viewer.js';
+import init, { decodeLine } from './pkg/iteration_history_viewer.js';
 import { VTable } from './table.js';
 import { drawChart } from './chart.js';
 import { diffLines, foldContext } from './diff.js';

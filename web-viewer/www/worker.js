@@ -8,7 +8,7 @@
 //                  | {op:'close', from} | {op:'search', needle} | {op:'rank', run, field}
 //                  | {op:'csv', segments: [{run, rows}], keys, names}
 //   worker → page: {op:'progress', loaded, total} | {op:'loaded', ...} | {op:'result', ...} | {op:'error', code, message}
-import init, { Loader, Live } from './pkg/web_viewer.js';
+import init, { Loader, Live } from './pkg/iteration_history_viewer.js';
 
 const ready = init();
 const runs = [];
