@@ -184,6 +184,18 @@ def measure(what: str, path: str) -> Dict[str, float]:
             n += 1
     elif what == "package.load_recent":
         n = len(h.load_recent(5))
+    elif what == "package.typed_get_all":
+        # The typed interface (`get-all`, every field lifted by wasmtime-py):
+        # how get_all() read before the text pages.
+        from iteration_history import _history
+
+        out = []
+        cursor = 0
+        while cursor is not None:
+            page = h._call("get-all", cursor, 1000)
+            out.extend(_history._record(r) for r in page.records)
+            cursor = getattr(page, "next-cursor")
+        n = len(out)
     elif what == "package.columns":
         n = len(h.columns(COLUMNS)["iteration_num"])
     else:
@@ -256,6 +268,9 @@ def main() -> None:
                   f"{got['peak_mb']:.0f} / {base['peak_mb']:.0f} | {goal} |")
             print(f"RESULT file={label} measure={what} s={got['s']:.6f} base_s={base['s']:.6f} ratio={ratio:.3f} "
                   f"peak_mb={got['peak_mb']:.1f} base_peak_mb={base['peak_mb']:.1f}", file=sys.stderr)
+        typed = run("package.typed_get_all", path, 1)
+        print(f"| {label} | get_all() through the typed `get-all` (before; 1 round) | {fmt_s(typed['s'])} | {fmt_s(orig['s'])} | "
+              f"original get_all | {typed['s'] / orig['s']:.2f}x | {typed['peak_mb']:.0f} / {orig['peak_mb']:.0f} | |")
         ol = run("original.load_recent", cpy, a.rounds)
         print(f"| {label} | (original load_recent(5), for reference) | | {fmt_s(ol['s'])} | original reads every line | | | |")
     if a.million:
