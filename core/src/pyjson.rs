@@ -149,6 +149,11 @@ fn python_float_repr(x: f64, out: &mut String) {
     }
 }
 
+/// Writes `s` as a JSON string to `out` (in `style`'s escaping).
+pub fn write_str(s: &str, style: Style, out: &mut String) {
+    write_string(s, style, out);
+}
+
 /// Writes `s` as a JSON string. Characters that need no escape are copied
 /// in runs, not one by one.
 fn write_string(s: &str, style: Style, out: &mut String) {

@@ -64,6 +64,9 @@ export interface OpenReport {
   repaired: RepairReport | undefined;
 }
 
+/** What `History.columns` returns: an array of values per column name. */
+export type Columns<K extends string = string> = { [name in K]: unknown[] };
+
 /** An open history. Methods are synchronous; errors are HistoryError subclasses. */
 export interface History extends Iterable<IterationRecord> {
   readonly path: string;
@@ -80,6 +83,15 @@ export interface History extends Iterable<IterationRecord> {
   getLastIterationNum(): number | undefined;
   getAll(): IterationRecord[];
   iter(pageSize?: number): Generator<IterationRecord, void, undefined>;
+  /**
+   * Columns of the whole history, read by the component in one pass: one
+   * array per name, one value per record, oldest first (`null` where a
+   * record has none). A name is a record field (`iteration_num`), another
+   * top-level field, or a dotted path (`metrics.sharpe_ratio`).
+   */
+  columns<K extends string>(names: K | readonly K[]): Columns<K>;
+  /** One page of the typed interface (`get-all`), for checks against `iter()`. */
+  typedPage(cursor?: number, limit?: number): { records: IterationRecord[]; nextCursor: number | undefined };
   count(): number;
   clear(): void;
   verify(): VerifyReport;

@@ -180,6 +180,31 @@ function recordFromWit(w) {
   return w.extra && w.extra !== '{}' ? Object.assign(rec, parsePython(w.extra)) : rec;
 }
 
+// ---- pages as one JSON text ----------------------------------------------
+
+// The component's `-text` functions and `columns` hand over a whole page as
+// ONE JSON text (dialect `javascript`: strict JSON, ASCII only), written
+// from records it has checked (framing, CRC-32C, JSON, fields), so one
+// JSON.parse builds the page. Values JSON.parse cannot give exactly are
+// `null` (NaN, ±Infinity) or a string of digits (a metric that is a 64-bit
+// integer beyond 2^53, a BigInt here as in the typed records), listed in
+// `fixups` as [index, kind, ...keys]; restored here.
+function restore(items, fixupsText) {
+  if (fixupsText === '[]') return items;
+  for (const fix of JSON.parse(fixupsText)) {
+    let target = items[fix[0]];
+    const last = fix.length - 1;
+    for (let i = 2; i < last; i++) target = target[fix[i]];
+    const key = fix[last];
+    target[key] = fix[1] === 'bigint' ? BigInt(target[key]) : Number(fix[1]);
+  }
+  return items;
+}
+
+function fromTextPage(page) {
+  return restore(JSON.parse(page.text), page.fixups);
+}
+
 function line(record, index) {
   if (record === null || typeof record !== 'object' || Array.isArray(record)) {
     const what = Array.isArray(record) ? 'an array' : typeof record;
@@ -350,7 +375,7 @@ class History {
 
   loadRecent(n = 5) {
     if (n <= 0) return [];
-    return call(() => this.#handle().loadRecent(Math.min(n, 2 ** 32 - 1))).map(recordFromWit);
+    return fromTextPage(call(() => this.#handle().loadRecentText(Math.min(n, 2 ** 32 - 1), 'javascript')));
   }
 
   getLastIterationNum() {
@@ -358,15 +383,46 @@ class History {
     return n === undefined ? undefined : Number(n);
   }
 
-  getAll() { return [...this.iter()]; }
+  getAll() {
+    const out = [];
+    for (const page of this.#pages(4096)) {
+      for (let i = 0; i < page.length; i++) out.push(page[i]);
+    }
+    return out;
+  }
 
   *iter(pageSize = 1000) {
+    for (const page of this.#pages(pageSize)) yield* page;
+  }
+
+  *#pages(pageSize) {
+    const limit = Math.max(1, Math.min(Math.floor(Number(pageSize)) || 1, 2 ** 32 - 1));
     let cursor = 0n;
     while (cursor !== undefined) {
-      const page = call(() => this.#handle().getAll(cursor, pageSize));
-      for (const r of page.records) yield recordFromWit(r);
+      const page = call(() => this.#handle().getAllText(cursor, limit, 'javascript'));
       cursor = page.nextCursor;
+      yield fromTextPage(page);
     }
+  }
+
+  /** The typed records of one `get-all` page (for tests comparing the two paths). */
+  typedPage(cursor = 0, limit = 1000) {
+    const page = call(() => this.#handle().getAll(BigInt(cursor), limit));
+    return { records: page.records.map(recordFromWit), nextCursor: page.nextCursor === undefined ? undefined : Number(page.nextCursor) };
+  }
+
+  /**
+   * Columns of the whole history, read in one pass by the component: an
+   * object of arrays, one per name (a record field, another top-level
+   * field, or a dotted path such as `metrics.sharpe_ratio`), one value per
+   * record, oldest first (`null` where a record has none).
+   */
+  columns(names) {
+    const list = typeof names === 'string' ? [names] : [...names];
+    const cols = fromTextPage(call(() => this.#handle().columns(list, 'javascript')));
+    const out = {};
+    list.forEach((name, i) => { out[name] = cols[i]; });
+    return out;
   }
 
   [Symbol.iterator]() { return this.iter(); }

@@ -27,6 +27,9 @@ async function main(): Promise<void> {
   }
   const recent: IterationRecord[] = history.loadRecent(5);
   for (const r of history) console.log(r.iteration_num);
+  const cols = history.columns(['iteration_num', 'metrics.sharpe_ratio'] as const);
+  const sharpe: unknown[] = cols['metrics.sharpe_ratio'];
+  console.log(cols.iteration_num.length, sharpe.length);
   console.log(recent.length, history.count(), history.verify().health, history.openReport().lock);
   history.close();
 }

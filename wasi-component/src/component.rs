@@ -9,6 +9,8 @@ use iteration_history::{AppendOutcome, History as CoreHistory};
 use crate::backend;
 use crate::bindings::exports::iteration_history::history::store::{self as wit, Guest, GuestHistory};
 use crate::convert::{self, error_to_wit};
+use crate::text_page::{self, Dialect, TextWriter};
+use iteration_history::Value;
 
 /// The component.
 pub(crate) struct Component;
@@ -67,6 +69,30 @@ impl HistoryHandle {
     fn err(&self, e: iteration_history::Error) -> wit::Error {
         error_to_wit(e, || self.inner.last_iteration_num().ok().flatten())
     }
+}
+
+fn dialect_of(d: wit::TextDialect) -> Dialect {
+    match d {
+        wit::TextDialect::Python => Dialect::Python,
+        wit::TextDialect::Javascript => Dialect::Javascript,
+    }
+}
+
+/// Checked records as one text page (see `text_page`).
+fn text_page(
+    records: &[iteration_history::IterationRecord],
+    d: wit::TextDialect,
+    next_cursor: Option<u64>,
+) -> wit::TextPage {
+    // A record's text is about as long as its strategy code plus ~250 bytes.
+    let size: usize = records.iter().map(|r| r.strategy_code.len() + 256).sum();
+    let mut w = TextWriter::new(dialect_of(d), size);
+    for r in records {
+        w.push_record(r);
+    }
+    let count = w.count() as u32;
+    let (text, fixups) = w.finish();
+    wit::TextPage { text, fixups, count, next_cursor }
 }
 
 fn limit(n: u32) -> usize {
@@ -147,6 +173,37 @@ impl GuestHistory for HistoryHandle {
             lines: page.records.iter().map(convert::record_to_json).collect::<Res<_>>()?,
             next_cursor: page.next_cursor,
         })
+    }
+
+    fn get_all_text(&self, cursor: u64, limit_: u32, dialect: wit::TextDialect) -> Res<wit::TextPage> {
+        let page = self.inner.page(cursor, limit(limit_)).map_err(|e| self.err(e))?;
+        Ok(text_page(&page.records, dialect, page.next_cursor))
+    }
+
+    fn load_recent_text(&self, n: u32, dialect: wit::TextDialect) -> Res<wit::TextPage> {
+        let recs = self.inner.load_recent(limit(n)).map_err(|e| self.err(e))?;
+        Ok(text_page(&recs, dialect, None))
+    }
+
+    fn columns(&self, fields: Vec<String>, dialect: wit::TextDialect) -> Res<wit::TextPage> {
+        // Per column: its values, and whether they are top-level metrics
+        // (then 64-bit integers cross as in a record's `metrics`).
+        let mut cols: Vec<(Vec<Option<Value>>, bool)> = vec![(Vec::new(), false); fields.len()];
+        for rec in self.inner.iter().map_err(|e| self.err(e))? {
+            let rec = rec.map_err(|e| self.err(e))?;
+            for ((col, metric), name) in cols.iter_mut().zip(&fields) {
+                let mut scratch = Default::default();
+                col.push(text_page::lookup(&rec, name, &mut scratch).cloned());
+                *metric |= text_page::is_metric(&rec, name);
+            }
+        }
+        let mut w = TextWriter::new(dialect_of(dialect), 16 * cols.first().map_or(0, |c| c.0.len()) * cols.len());
+        for (col, metric) in &cols {
+            w.push_column(col.iter().map(Option::as_ref), *metric);
+        }
+        let count = w.count() as u32;
+        let (text, fixups) = w.finish();
+        Ok(wit::TextPage { text, fixups, count, next_cursor: None })
     }
 
     fn count(&self) -> Res<u64> {

@@ -8,7 +8,8 @@
 //! which states the durability and consistency contract) and imports only
 //! WASI 0.2.
 //!
-//! Layout: [`json_text`] (JSON text at the boundary, tested natively); and,
+//! Layout: [`json_text`] (JSON text at the boundary, tested natively),
+//! [`text_page`] (pages and columns as one JSON text, tested natively); and,
 //! compiled for `wasm32` only: `component` (the exported interface: type
 //! conversions and calls into the core), `convert` (WIT ↔ core types),
 //! `backend` (the one place the storage backend is chosen) and `wasi_dir`
@@ -17,6 +18,7 @@
 //! tests everywhere.
 
 pub mod json_text;
+pub mod text_page;
 
 #[cfg(target_arch = "wasm32")]
 mod backend;

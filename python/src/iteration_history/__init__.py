@@ -30,6 +30,7 @@ from ._errors import (
     ReadOnlyHistory,
     SyncFailed,
 )
+from ._fastread import Columns
 from ._history import BadLine, IterationHistory, OpenReport, RepairReport, TornTail, VerifyReport, same_record
 from ._record import IterationRecord, RecordLike
 
@@ -61,4 +62,5 @@ __all__ = [
     "TornTail",
     "BadLine",
     "same_record",
+    "Columns",
 ]

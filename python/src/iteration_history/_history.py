@@ -12,7 +12,7 @@ from typing import Any, Dict, Iterable, Iterator, List, NoReturn, Optional, Tupl
 from wasmtime import Store, WasiConfig, WasmtimeError
 from wasmtime.component import Linker, Record, Variant
 
-from . import _engine
+from . import _engine, _fastread
 from ._errors import (
     HistoryClosed,
     HistoryError,
@@ -24,6 +24,7 @@ from ._errors import (
     from_wit,
 )
 from ._lock import LockFileRefused, OsLock, try_os_lock
+from ._fastread import Columns
 from ._record import FIELDS, IterationRecord, RecordLike, record_to_dict
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "VerifyReport",
     "RepairReport",
     "OpenReport",
+    "Columns",
 ]
 
 _INTERFACE = "iteration-history:history/store@0.1.0"
@@ -42,6 +44,9 @@ _METHODS = (
     "save-if-last",
     "load-recent",
     "get-all",
+    "get-all-text",
+    "load-recent-text",
+    "columns",
     "count",
     "last-iteration-num",
     "clear",
@@ -575,7 +580,8 @@ class IterationHistory:
             N = n
         if N <= 0:
             return []
-        return [_record(r) for r in self._call("load-recent", min(N, 2**32 - 1))]
+        page = self._call("load-recent-text", min(N, 2**32 - 1), _fastread.DIALECT)
+        return _fastread.records_from_text(page.text)
 
     def get_last_iteration_num(self) -> Optional[int]:
         """`iteration_num` of the last record; None for an empty history."""
@@ -584,7 +590,10 @@ class IterationHistory:
 
     def get_all(self) -> List[IterationRecord]:
         """Every record, oldest first."""
-        return list(self.iter())
+        out: List[IterationRecord] = []
+        for page in self._text_pages(4096):
+            out.extend(page)
+        return out
 
     def count(self) -> int:
         """Number of records."""
@@ -605,12 +614,30 @@ class IterationHistory:
 
     def iter(self, page_size: int = 1000) -> Iterator[IterationRecord]:
         """Every record, oldest first, read `page_size` records at a time."""
+        for page in self._text_pages(page_size):
+            yield from page
+
+    def _text_pages(self, page_size: int) -> Iterator[List[IterationRecord]]:
+        # One text per page, parsed by `json.loads` (see _fastread).
         cursor: Optional[int] = 0
+        limit = max(1, min(int(page_size), 2**32 - 1))
         while cursor is not None:
-            page = self._call("get-all", cursor, page_size)
-            for r in page.records:
-                yield _record(r)
+            page = self._call("get-all-text", cursor, limit, _fastread.DIALECT)
+            yield _fastread.records_from_text(page.text)
             cursor = _attr(page, "next_cursor")
+
+    def columns(self, names: Iterable[str], *, as_frame: bool = False) -> Any:
+        """Columns of the whole history, read in one pass by the component:
+        a dict of lists, one per name, one value per record, oldest first
+        (`None` where a record has none). A name is a record field
+        (`iteration_num`), another top-level field, or a dotted path
+        (`metrics.sharpe_ratio`, `execution_result.success`). With
+        `as_frame=True` (or `.to_pandas()` on the result): a pandas
+        DataFrame (needs pandas: `pip install 'iteration-history[pandas]'`)."""
+        wanted = [names] if isinstance(names, str) else list(names)
+        page = self._call("columns", wanted, _fastread.DIALECT)
+        cols = _fastread.columns_from_text(wanted, page.text)
+        return cols.to_pandas() if as_frame else cols
 
     def __iter__(self) -> Iterator[IterationRecord]:
         return self.iter()

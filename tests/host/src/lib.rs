@@ -404,6 +404,33 @@ impl Session {
             .unwrap_or_else(trap("get-all-json"))
     }
 
+    /// `get-all-text`.
+    pub fn get_all_text(&mut self, h: History, cursor: u64, limit: u32, d: wit::TextDialect) -> Res<wit::TextPage> {
+        self.api
+            .iteration_history_history_store()
+            .history()
+            .call_get_all_text(&mut self.store, h.0, cursor, limit, d)
+            .unwrap_or_else(trap("get-all-text"))
+    }
+
+    /// `load-recent-text`.
+    pub fn load_recent_text(&mut self, h: History, n: u32, d: wit::TextDialect) -> Res<wit::TextPage> {
+        self.api
+            .iteration_history_history_store()
+            .history()
+            .call_load_recent_text(&mut self.store, h.0, n, d)
+            .unwrap_or_else(trap("load-recent-text"))
+    }
+
+    /// `columns`.
+    pub fn columns(&mut self, h: History, fields: &[String], d: wit::TextDialect) -> Res<wit::TextPage> {
+        self.api
+            .iteration_history_history_store()
+            .history()
+            .call_columns(&mut self.store, h.0, fields, d)
+            .unwrap_or_else(trap("columns"))
+    }
+
     /// `count`.
     pub fn count(&mut self, h: History) -> Res<u64> {
         self.api

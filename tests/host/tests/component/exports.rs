@@ -122,6 +122,54 @@ fn json_lines_in_and_out() {
 }
 
 #[test]
+fn text_pages_hold_the_checked_records_in_each_dialect_and_fail_on_damage() {
+    use wit::TextDialect::{Javascript, Python};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut s = session(tmp.path());
+    let h = s.open("h.jsonl").expect("open");
+    let python = r#"{"iteration_num": 0, "strategy_code": "caf\u00e9", "execution_result": {}, "metrics": {"sharpe_ratio": NaN, "big": 9007199254740993}, "classification_level": "L", "timestamp": "t", "champion_updated": false, "seed": 7}"#;
+    s.save_json(h, python).expect("save-json");
+    s.save_json(h, &python.replace("\"iteration_num\": 0", "\"iteration_num\": 1")).expect("save-json");
+
+    let page = s.get_all_text(h, 0, 1, Python).expect("get-all-text");
+    assert_eq!((page.count, page.fixups.as_str()), (1, "[]"));
+    assert!(page.next_cursor.is_some());
+    assert_eq!(
+        page.text,
+        r#"[{"iteration_num":0,"strategy_code":"caf\u00e9","execution_result":{},"metrics":{"sharpe_ratio":NaN,"big":9007199254740993},"classification_level":"L","timestamp":"t","champion_updated":false,"extra":{"seed":7}}]"#
+    );
+    let rest = s.get_all_text(h, page.next_cursor.expect("cursor"), 10, Javascript).expect("page 2");
+    assert_eq!((rest.count, rest.next_cursor), (1, None));
+    assert_eq!(
+        rest.text,
+        r#"[{"iteration_num":1,"strategy_code":"caf\u00e9","execution_result":{},"metrics":{"sharpe_ratio":null,"big":"9007199254740993"},"classification_level":"L","timestamp":"t","champion_updated":false,"seed":7}]"#
+    );
+    assert_eq!(rest.fixups, r#"[[0,"NaN","metrics","sharpe_ratio"],[0,"bigint","metrics","big"]]"#);
+    let recent = s.load_recent_text(h, 1, Python).expect("load-recent-text");
+    assert_eq!((recent.count, recent.next_cursor), (1, None));
+    assert!(recent.text.starts_with(r#"[{"iteration_num":1,"#), "{}", recent.text);
+    let names = ["iteration_num", "metrics.sharpe_ratio", "seed"].map(String::from);
+    let cols = s.columns(h, &names, Javascript).expect("columns");
+    assert_eq!((cols.count, cols.text.as_str()), (3, r#"[[0,1],[null,null],[7,7]]"#));
+    assert_eq!(cols.fixups, r#"[[1,"NaN",0],[1,"NaN",1]]"#);
+    s.close(h);
+
+    // Damage: a changed byte in the first line fails every text read with
+    // `corrupt` naming line 1, offset 0.
+    let path = tmp.path().join("h.jsonl");
+    let text = fs::read_to_string(&path).expect("read");
+    fs::write(&path, text.replacen("\"L\"", "\"M\"", 1)).expect("write");
+    let r = s.open_read_only("h.jsonl").expect("reader");
+    for e in [
+        s.get_all_text(r, 0, 10, Python).map(|_| ()),
+        s.load_recent_text(r, 5, Javascript).map(|_| ()),
+        s.columns(r, &names, Python).map(|_| ()),
+    ] {
+        assert!(matches!(e, Err(E::Corrupt(ref c)) if c.line == 1 && c.offset == 0), "{e:?}");
+    }
+}
+
+#[test]
 fn invalid_records_name_the_field_and_the_batch_position_and_write_nothing() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut s = session(tmp.path());
