@@ -79,7 +79,11 @@ impl<R: BufRead> Canonical<R> {
             if n as u64 > self.max_line {
                 return Err(self.refuse(input::too_long(&self.source, self.line, offset, self.max_line)));
             }
-            let text = if self.line == 1 { self.buf.strip_prefix(iteration_history::format::BOM).unwrap_or(&self.buf) } else { &self.buf };
+            let text = if self.line == 1 {
+                self.buf.strip_prefix(iteration_history::format::BOM).unwrap_or(&self.buf)
+            } else {
+                &self.buf
+            };
             if codec::is_blank(text) {
                 continue;
             }

@@ -122,9 +122,9 @@ use std::io::{BufRead, Write};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use iteration_history::{ImportMode, ImportReport, JsonlReader};
 use iteration_history::verify_export;
 use iteration_history::{AppendOutcome, BackendErrorKind, Error, IterationRecord, Page, Result, Store};
+use iteration_history::{ImportMode, ImportReport, JsonlReader};
 use postgres::error::SqlState;
 use postgres::{Statement, Transaction};
 

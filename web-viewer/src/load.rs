@@ -14,8 +14,8 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use iteration_history::format::BOM;
 use iteration_history::codec::{self, LineError, LineInfo};
+use iteration_history::format::BOM;
 use iteration_history::scan::{self, Analyzer, Kind, Outcome, RawLine};
 use iteration_history::{IterationRecord, Value};
 

@@ -54,16 +54,7 @@ fn non_blank() -> impl Strategy<Value = String> {
 }
 
 fn record() -> impl Strategy<Value = IterationRecord> {
-    (
-        0..=iteration_history::MAX_ITERATION_NUM,
-        text(),
-        map(),
-        map(),
-        non_blank(),
-        non_blank(),
-        any::<bool>(),
-        map(),
-    )
+    (0..=iteration_history::MAX_ITERATION_NUM, text(), map(), map(), non_blank(), non_blank(), any::<bool>(), map())
         .prop_map(|(n, code, exec, metrics, level, ts, champion, extra)| {
             let mut r = IterationRecord::new(n, code);
             r.execution_result = exec;
