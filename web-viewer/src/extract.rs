@@ -272,6 +272,11 @@ impl Parser<'_> {
             Some(u) => u as f64,
             None => std::str::from_utf8(text).ok()?.parse::<f64>().ok()?,
         };
+        // A number too large for a float is refused by the core (only the
+        // tokens stand for infinities): leave the line to it.
+        if value.is_infinite() {
+            return None;
+        }
         Some((value, as_u64))
     }
 
