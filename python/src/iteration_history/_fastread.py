@@ -17,7 +17,7 @@ import dataclasses
 import json
 from typing import Any, Callable, Dict, List, Sequence
 
-from ._record import IterationRecord
+from ._record import FIELDS, IterationRecord
 
 __all__ = ["records_from_text", "columns_from_text", "Columns", "DIALECT"]
 
@@ -25,16 +25,8 @@ __all__ = ["records_from_text", "columns_from_text", "Columns", "DIALECT"]
 DIALECT = "python"
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(IterationRecord))
-_EXPECTED = (
-    "iteration_num",
-    "strategy_code",
-    "execution_result",
-    "metrics",
-    "classification_level",
-    "timestamp",
-    "champion_updated",
-    "extra",
-)
+# The dataclass layout the component's Python dialect is written for.
+_EXPECTED = FIELDS + ("extra",)
 _loads = json.loads
 
 
