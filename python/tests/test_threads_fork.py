@@ -12,7 +12,7 @@ import sys
 import tempfile
 import textwrap
 import threading
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -306,6 +306,39 @@ def test_the_lock_file_is_private_and_never_opened_through_a_symlink(tmp_path: A
         assert isinstance(refused.value, PermissionError)
         h.close()
     assert _tree_hash(str(outside)) == before and not (outside / "new-file").exists()
+
+
+@pytest.mark.parametrize("dangling", [False, True], ids=["to-a-file", "dangling"])
+@pytest.mark.parametrize("planted", ["h.jsonl", "h.jsonl.idx", "h.jsonl.commit", "h.jsonl.lease"])
+def test_a_writer_never_writes_through_a_link_out_of_the_directory(tmp_path: Any, planted: str, dangling: bool) -> None:
+    """The history, its checkpoint, in-flight record and lease planted as
+    links that leave the directory: the component (under wasmtime-py's
+    preopen) never writes through them, and nothing outside changes. The
+    history itself is refused; for the sidecars, what a writer does with a
+    refused one (the checkpoint is optional; the lease is unused under the
+    package's OS lock) is the core's business, but the outside stays
+    untouched. (The lock file has its own test above; temp names are random.)"""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim").write_text("keep me\n")
+    inside = tmp_path / "in"
+    inside.mkdir()
+    os.symlink(outside / ("new-file" if dangling else "victim"), inside / planted)
+    before = _tree_hash(str(outside))
+    refused: Optional[BaseException] = None
+    try:
+        h = IterationHistory(inside / "h.jsonl")
+        try:
+            h.save(rec(0))
+            h.save_batch([rec(1), rec(2)])
+        finally:
+            h.close()
+    except ih.HistoryError as e:
+        refused = e
+    if planted == "h.jsonl":
+        assert refused is not None, "a history that is a link out of the directory was used"
+    assert _tree_hash(str(outside)) == before, f"{planted}: something outside changed"
+    assert not (outside / "new-file").exists(), f"{planted}: a file was created outside"
 
 
 OTHER_USER = "ihist-pytest"
