@@ -439,3 +439,49 @@ def test_objects_share_one_history_until_the_last_is_closed_or_collected(tmp_pat
     assert other_process_saves(2)
     with IterationHistory(path) as c:
         assert [r.iteration_num for r in c.get_all()] == [0, 1, 2]
+
+
+def test_a_finalizer_never_waits_for_a_lock(tmp_path: Any) -> None:
+    """The garbage collector runs `__del__` at any allocation, in whatever
+    thread allocates: possibly one that holds the registry lock (opening
+    another history: this hung the suite on CPython 3.9) or while another
+    thread holds it. A finalizer never waits; what it cannot release now is
+    released by the next open or close."""
+    from iteration_history import _history as hist
+
+    a = IterationHistory(tmp_path / "a.jsonl")
+    a.save(rec(0))
+    with hist._REGISTRY_LOCK:  # this thread holds it, as while opening
+        a.__del__()
+    assert a.closed and not hist._PENDING
+
+    b = IterationHistory(tmp_path / "b.jsonl")
+    b.save(rec(0))
+    held, go, done = threading.Event(), threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with hist._REGISTRY_LOCK:
+            held.set()
+            go.wait(30)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    assert held.wait(30)
+
+    def finalize() -> None:
+        b.__del__()
+        done.set()
+
+    threading.Thread(target=finalize).start()
+    try:
+        assert done.wait(10), "the finalizer waited for a lock another thread holds"
+        assert len(hist._PENDING) == 1
+    finally:
+        go.set()
+        t.join()
+    IterationHistory(tmp_path / "c.jsonl").close()  # releases what the finalizer left
+    assert not hist._PENDING
+    # b's writer lock was dropped: a new writer takes it.
+    with IterationHistory(tmp_path / "b.jsonl") as b2:
+        b2.save(rec(1))
+        assert b2.count() == 2

@@ -263,7 +263,14 @@ def _line(record: RecordLike, index: Optional[int]) -> str:
 #: instance can work here then: wasmtime's I/O thread pool is gone).
 _FORK: Dict[str, Any] = {"gen": 0, "used": False, "forked_after_use": False}
 _REGISTRY: Dict[str, "_Shared"] = {}
-_REGISTRY_LOCK = threading.Lock()
+# Re-entrant: a finalizer (`IterationHistory.__del__`, run by the garbage
+# collector at any allocation) may release a history in a thread that holds
+# this lock, e.g. while it instantiates another history.
+_REGISTRY_LOCK = threading.RLock()
+# Histories whose last object was collected while another thread held a lock
+# they need: released by the next open or close in this process (a
+# finalizer never waits for a lock).
+_PENDING: List["_Shared"] = []
 # Instances inherited through a fork: kept alive and never touched in the
 # child (freeing a Store or dropping a handle there could block, and
 # unlocking the inherited lock file would drop the parent's lock).
@@ -282,7 +289,9 @@ def _after_fork_in_child() -> None:
         _FORK["forked_after_use"] = True
     _ORPHANS.extend(_REGISTRY.values())
     _REGISTRY.clear()
-    _REGISTRY_LOCK = threading.Lock()
+    _REGISTRY_LOCK = threading.RLock()
+    _ORPHANS.extend(_PENDING)
+    _PENDING.clear()
 
 
 if hasattr(os, "register_at_fork"):
@@ -441,26 +450,62 @@ class _Shared:
             self.os_lock.release()
             self.os_lock = None
 
-    def release(self) -> None:
-        """One user fewer; the last closes the instance and drops the lock."""
-        with self.lock:
-            self.refs -= 1
-            if self.refs > 0:
-                return
-            self.dead = True
-            handle, self.handle = self.handle, None
-            if handle is not None and self.store is not None:
-                try:
-                    handle.drop(self.store)
-                except Exception:  # pragma: no cover - dropped with the store anyway
-                    pass
-            # The store owns the preopened directory's descriptor.
-            self.store, self.funcs, self.statics = None, {}, {}
-            self._release_lock()
-        # Not under `lock` (opening takes the registry lock, then `lock`).
-        with _REGISTRY_LOCK:
-            if _REGISTRY.get(self.key) is self:
-                del _REGISTRY[self.key]
+    def release(self, blocking: bool = True) -> bool:
+        """One user fewer; the last closes the instance and drops the lock.
+        With `blocking=False` (from a finalizer, which the garbage collector
+        may run in a thread holding either lock) nothing waits: it returns
+        False, having done nothing, when another thread holds a lock."""
+        if blocking:
+            with self.lock:
+                self._drop_ref()
+            # Not under `lock` (opening takes the registry lock, then `lock`).
+            with _REGISTRY_LOCK:
+                self._unregister()
+            return True
+        # The same order as opening; the thread that holds them re-enters.
+        if not _REGISTRY_LOCK.acquire(False):
+            return False
+        try:
+            if not self.lock.acquire(False):
+                return False
+            try:
+                self._drop_ref()
+            finally:
+                self.lock.release()
+            self._unregister()
+        finally:
+            _REGISTRY_LOCK.release()
+        return True
+
+    def _drop_ref(self) -> None:
+        self.refs -= 1
+        if self.refs > 0:
+            return
+        self.dead = True
+        handle, self.handle = self.handle, None
+        if handle is not None and self.store is not None:
+            try:
+                handle.drop(self.store)
+            except Exception:  # pragma: no cover - dropped with the store anyway
+                pass
+        # The store owns the preopened directory's descriptor.
+        self.store, self.funcs, self.statics = None, {}, {}
+        self._release_lock()
+
+    def _unregister(self) -> None:
+        if self.dead and _REGISTRY.get(self.key) is self:
+            del _REGISTRY[self.key]
+
+
+def _release_pending() -> None:
+    """Releases what finalizers could not (see `_PENDING`)."""
+    while _PENDING:
+        try:
+            shared = _PENDING.pop()
+        except IndexError:  # pragma: no cover - another thread took it
+            return
+        if shared.gen == _FORK["gen"]:
+            shared.release()
 
 
 def _key(directory: str, name: str) -> str:
@@ -520,6 +565,7 @@ class IterationHistory:
         if not read_only:
             os.makedirs(directory, exist_ok=True)
         key = _key(directory, name)
+        _release_pending()
         with _REGISTRY_LOCK:
             shared = _REGISTRY.get(key)
             if shared is not None:
@@ -743,6 +789,7 @@ class IterationHistory:
         shared, self._shared = self._shared, None
         if shared is not None and shared.gen == _FORK["gen"]:
             shared.release()
+        _release_pending()
 
     def __enter__(self) -> "IterationHistory":
         return self
@@ -751,8 +798,12 @@ class IterationHistory:
         self.close()
 
     def __del__(self) -> None:
+        # Never waits for a lock: the collector may run this in a thread
+        # that holds one (while it opens another history, say).
         try:
-            self.close()
+            shared, self._shared = getattr(self, "_shared", None), None
+            if shared is not None and shared.gen == _FORK["gen"] and not shared.release(blocking=False):
+                _PENDING.append(shared)
         except Exception:
             pass
 
