@@ -38,16 +38,16 @@ impl History {
         self.resync_dir(&mut st)?;
         // What an append keeps: the committed bytes, read through a handle
         // taken before the file is let go.
-        let kept = if mode == ImportMode::Append && st.len > 0 {
+        let (kept_file, kept) = if mode == ImportMode::Append && st.len > 0 {
             let f = match &st.reader {
                 Some(f) => f.clone(),
                 None => Arc::<dyn ReadFile>::from(
                     self.dir.open_read(&self.name).map_err(|e| Error::io(&self.display, "opening the history", e))?,
                 ),
             };
-            Some((f, st.len, st.count, st.last))
+            (Some(f), Some((st.len, st.count, st.last)))
         } else {
-            None
+            (None, None)
         };
         st.set_file(None);
         st.dirty = true;
@@ -55,17 +55,20 @@ impl History {
         let replaced = commit::replace(self.target(), (), |_, f| {
             let mut pos = 0u64;
             let mut buf = Vec::with_capacity(1 << 20);
-            if let Some((src, len, ..)) = &kept {
-                commit::copy_prefix(&**src, f, *len, &self.display)?;
+            if let (Some(src), Some((len, ..))) = (kept_file, &kept) {
+                commit::copy_prefix(&*src, f, *len, &self.display)?;
                 pos = *len;
                 // A last line without its `\n` (written by another tool)
                 // gets one, so that the input starts on a line of its own.
                 let mut last = [0u8];
-                crate::storage::read_exact_at(&**src, &mut last, len - 1)
+                crate::storage::read_exact_at(&*src, &mut last, len - 1)
                     .map_err(|e| Error::io(&self.display, "reading the history", e))?;
                 if last[0] != b'\n' {
                     buf.push(b'\n');
                 }
+                // Closed before the rename: on Windows a file open here
+                // cannot be replaced.
+                drop(src);
             }
             let added = buf.len() as u64;
             let mut reader = JsonlReader::new(input, "input");
@@ -103,13 +106,13 @@ impl History {
             buf.extend_from_slice(&reader.trailer()[from..]);
             f.write_at(&buf, pos).map_err(|e| Error::io(&self.display, "writing a temp file", e))?;
             let mut r = reader.finish()?;
-            r.bytes = r.bytes - dropped + added + kept.as_ref().map_or(0, |k| k.1);
+            r.bytes = r.bytes - dropped + added + kept.as_ref().map_or(0, |k| k.0);
             report = Some(r);
             Ok(())
         })?;
         let report = report.unwrap_or_default();
         let (count, last) = match &kept {
-            Some((_, _, count, last)) => (count + report.records, report.last_iteration_num.or(*last)),
+            Some((_, count, last)) => (count + report.records, report.last_iteration_num.or(*last)),
             None => (report.records, report.last_iteration_num),
         };
         self.adopt(&mut st, replaced, (report.bytes, count, last))?;
