@@ -9,7 +9,6 @@
 //! `docs/durability.md`, section "How a commit reaches the disk".
 
 use std::io;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
 use crate::options::Durability;
@@ -185,7 +184,7 @@ pub(crate) fn random_token() -> u64 {
     #[cfg(not(target_arch = "wasm32"))]
     h.write_u32(std::process::id());
     #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
-    h.write_u64(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64));
+    h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64));
     h.finish()
 }
 
