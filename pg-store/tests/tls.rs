@@ -177,7 +177,7 @@ fn libpq_environment_and_home_files() {
         }
         let out = scratch.join(format!("result-{n}"));
         let mut cmd = std::process::Command::new(std::env::current_exe().expect("test binary"));
-        cmd.args(["--exact", "libpq_environment_and_home_files", "--test-threads=1"]);
+        cmd.args(["--exact", "libpq_environment_and_home_files", "--test-threads=1", "--include-ignored"]);
         for (k, _) in std::env::vars() {
             if k.starts_with("PG") {
                 cmd.env_remove(k);
